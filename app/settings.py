@@ -1,0 +1,79 @@
+"""The one settings object. Every knob is an environment variable with the WEIQUAN_ prefix.
+
+Defaults are embedded so that a fresh clone runs with nothing configured: SQLite and the
+mail sink under the data directory, a local Prefect server on loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEIQUAN_", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "var")
+    database_url: str | None = None  # default: sqlite file in data_dir
+
+    # Prefect server started by the main job (loopback only).
+    prefect_host: str = "127.0.0.1"
+    prefect_port: int = Field(default=4200, ge=1, le=65535)
+
+    # Mail: unset SMTP host means "deliver to the local sink".
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "weiquan@localhost"
+    sink_host: str = "127.0.0.1"
+    sink_port: int = Field(default=8025, ge=1, le=65535)
+
+    # Intake limits: a hotline form is small; anything far larger is a mistake or abuse.
+    max_intake_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_summary_chars: int = Field(default=4000, ge=100)
+    max_parties: int = Field(default=30, ge=1)
+    clock_skew_minutes: int = Field(default=5, ge=0, le=60)
+
+    # How often the service looks for intake flows not yet started.
+    dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _smtp_auth_complete(self) -> "Settings":
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ValueError("WEIQUAN_SMTP_USER and WEIQUAN_SMTP_PASSWORD must be set together")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'weiquan.db'}"
+
+    @property
+    def mail_sink_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.prefect_host}:{self.prefect_port}/api"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return f"http://{self.prefect_host}:{self.prefect_port}"
+
+
+def load_settings() -> Settings:
+    return Settings()

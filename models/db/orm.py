@@ -1,0 +1,196 @@
+"""The database tables. The database rows are the truth; schedulers only wake things up."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from models.db.types import UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Jurisdiction(Base):
+    __tablename__ = "jurisdictions"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(
+        String(12), ForeignKey("jurisdictions.code"), index=True
+    )
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("jurisdiction_code", "role", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jurisdiction_code: Mapped[str] = mapped_column(
+        String(12), ForeignKey("jurisdictions.code"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    post: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(128), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(16))
+    tier_proposed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier_reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    jurisdiction_code: Mapped[str] = mapped_column(
+        String(12), ForeignKey("jurisdictions.code"), index=True
+    )
+    received_at: Mapped[datetime]
+    summary: Mapped[str] = mapped_column(Text)
+    risk_indicators: Mapped[list[str]] = mapped_column(default=list)
+    risk_level: Mapped[str] = mapped_column(String(16), default="none")
+    risk_reason: Mapped[str] = mapped_column(Text, default="")
+    mediation_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_by: Mapped[str | None] = mapped_column(String(200))
+    assigner_due_at: Mapped[datetime | None]
+    response_due_at: Mapped[datetime] = mapped_column(index=True)
+    response_due_date: Mapped[date] = mapped_column(Date)
+    deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    deadline_rule: Mapped[str] = mapped_column(Text, default="")
+    responded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    # Who must answer: a contact from the registry; None = the federation chair of the case's
+    # jurisdiction (nearest level up).
+    responsible_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    paused_at: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
+    upper_result_at: Mapped[datetime | None]  # difficult cases: the upper level reported back
+    closed_at: Mapped[datetime | None]
+    # The row is the timer: the next instant the due sweep must look at this case (None: no
+    # more notices can fall due). Any change to the case sets it to "now".
+    next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    parties: Mapped[list[Party]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="Party.id"
+    )
+
+
+class Party(Base):
+    __tablename__ = "parties"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    age: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(300))
+
+    case: Mapped[Case] = relationship(back_populates="parties")
+
+
+class AuditEvent(Base):
+    """记: every act on a case, who did it and when. Details hold no free-text personal data."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CalendarYear(Base):
+    """An official holiday notice loaded by an operator; overrides the built-in calendar."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    holidays: Mapped[list[str]] = mapped_column()
+    makeup_workdays: Mapped[list[str]] = mapped_column()
+    loaded_at: Mapped[datetime]
+
+
+class Notice(Base):
+    """The outbox: one row per notice that fell due, keyed so it exists once. Sending moves it
+    queued → sending → sent, or back to queued with backoff, or to failed after too many
+    tries. A notice that no longer applies when its turn comes is cancelled, not sent."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_deliverable", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    recipient_role: Mapped[str] = mapped_column(String(40))
+    recipient_jurisdiction: Mapped[str] = mapped_column(String(12))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    to_address: Mapped[str] = mapped_column(String(254), default="")
+    due_at: Mapped[datetime]  # when it fell due (before sane-hours shifting)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class FlowTrigger(Base):
+    """A flow run owed to Prefect. Written in the intake transaction so intake never waits
+    on Prefect; the service starts the run (now, or when Prefect is back) and marks it."""
+
+    __tablename__ = "flow_triggers"
+    __table_args__ = (Index("ix_flow_triggers_pending", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    flow: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | done
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

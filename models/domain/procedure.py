@@ -1,0 +1,107 @@
+"""The case procedure (004): 申请 → 受理 → 调查 → 处理 → 结案 → 回访, as a small state machine.
+
+Moves go forward only. The answer (答复) is recorded separately from the status: it can be
+given while the case is being investigated or handled, and it stops the response clock. A case
+is closed only once it has been answered (处理有结果). The clock can be paused for a reason
+from a fixed list and resumed; the paused working days extend the deadline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"  # 受理
+    INVESTIGATING = "investigating"  # 调查
+    HANDLING = "handling"  # 处理
+    CLOSED = "closed"  # 结案
+    VISITING = "visiting"  # 回访 (return visits continue after closing)
+
+
+STATUS_LABELS = {
+    Status.ACCEPTED: "受理",
+    Status.INVESTIGATING: "调查",
+    Status.HANDLING: "处理",
+    Status.CLOSED: "结案",
+    Status.VISITING: "回访",
+}
+
+FORWARD: dict[Status, frozenset[Status]] = {
+    Status.ACCEPTED: frozenset({Status.INVESTIGATING, Status.HANDLING, Status.CLOSED}),
+    Status.INVESTIGATING: frozenset({Status.HANDLING, Status.CLOSED}),
+    Status.HANDLING: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset({Status.VISITING}),
+    Status.VISITING: frozenset(),
+}
+
+
+class PauseReason(StrEnum):
+    AWAITING_UPPER_LEVEL = "awaiting_upper_level"
+    AWAITING_DEPARTMENT = "awaiting_department"
+    VICTIM_UNREACHABLE = "victim_unreachable"
+    VICTIM_REQUESTED_DELAY = "victim_requested_delay"
+    AWAITING_APPRAISAL = "awaiting_appraisal"
+
+
+PAUSE_LABELS = {
+    PauseReason.AWAITING_UPPER_LEVEL: "等待上级答复",
+    PauseReason.AWAITING_DEPARTMENT: "等待相关部门反馈",
+    PauseReason.VICTIM_UNREACHABLE: "当事人无法联系",
+    PauseReason.VICTIM_REQUESTED_DELAY: "当事人要求暂缓",
+    PauseReason.AWAITING_APPRAISAL: "等待鉴定、评估结果",
+}
+
+
+class IllegalMoveError(ValueError):
+    def __init__(self, *, case_number: str, move: str, reason: str) -> None:
+        super().__init__(f"{case_number}: cannot {move}: {reason}")
+        self.move = move
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CaseState:
+    number: str
+    status: Status
+    answered: bool
+    paused: bool
+
+
+def check_move(state: CaseState, *, to: Status) -> None:
+    if to == state.status:
+        raise IllegalMoveError(case_number=state.number, move=f"move to {to}",
+                               reason=f"the case is already {to} ({STATUS_LABELS[to]})")
+    if to not in FORWARD[state.status]:
+        raise IllegalMoveError(
+            case_number=state.number, move=f"move to {to}",
+            reason=f"{state.status} ({STATUS_LABELS[state.status]}) can only move to "
+            + (", ".join(sorted(FORWARD[state.status])) or "nothing: the procedure has ended"))
+    if to == Status.CLOSED and not state.answered:
+        raise IllegalMoveError(case_number=state.number, move="close",
+                               reason="record the answer first (weiquan case respond)")
+
+
+def check_answer(state: CaseState) -> None:
+    if state.answered:
+        raise IllegalMoveError(case_number=state.number, move="record the answer",
+                               reason="the answer is already recorded")
+    if state.status in (Status.CLOSED, Status.VISITING):
+        raise IllegalMoveError(case_number=state.number, move="record the answer",
+                               reason="the case is closed")
+
+
+def check_pause(state: CaseState) -> None:
+    if state.paused:
+        raise IllegalMoveError(case_number=state.number, move="pause",
+                               reason="the clock is already paused")
+    if state.answered or state.status in (Status.CLOSED, Status.VISITING):
+        raise IllegalMoveError(case_number=state.number, move="pause",
+                               reason="the response clock has already stopped")
+
+
+def check_resume(state: CaseState) -> None:
+    if not state.paused:
+        raise IllegalMoveError(case_number=state.number, move="resume",
+                               reason="the clock is not paused")

@@ -1,0 +1,194 @@
+"""Which notices a case owes at a given instant: reminders before the deadline, escalation up
+the levels after it, and the transfer and tracking notices of a difficult case.
+
+Pure and derived from the case's state: nothing is scheduled in advance, so answering,
+pausing or closing a case needs no cancelling — the next look simply finds nothing owed.
+`owed_notices(case, as_of)` is what fell due by `as_of` and still applies;
+`next_check(case, after)` is the next instant something could fall due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.jurisdiction import Level, ancestry, level_of
+
+LEVEL_ORDER = [Level.VILLAGE, Level.TOWNSHIP, Level.COUNTY, Level.CITY, Level.PROVINCE]
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    """Defaults from the issue; all configurable (WEIQUAN_REMINDER_* settings)."""
+
+    send_at: time = time(9, 0)  # reminders go out at this hour of a working day
+    window_end: time = time(18, 0)  # … and not after this one (next working day 09:00 then)
+    remind_days_before: tuple[int, ...] = (1, 0)  # working days before the due day
+    escalate_every_working_days: int = 3
+    escalate_up_to: Level = Level.COUNTY
+    tracking_every_working_days: int = 7  # difficult cases, until the upper level reports
+    working_days_only: bool = True  # False only for demos: send at any hour, any day
+
+
+@dataclass(frozen=True)
+class CaseClock:
+    """The facts of a case the policy needs (no personal data)."""
+
+    case_id: int
+    tier: str
+    jurisdiction_code: str
+    received_at: datetime
+    response_due_at: datetime
+    answered: bool
+    paused: bool
+    closed: bool
+    upper_result: bool
+
+
+@dataclass(frozen=True)
+class OwedNotice:
+    key: str
+    kind: str  # reminder_before | reminder_due | escalation | difficult_transfer | difficult_tracking
+    due_at: datetime  # the instant it fell due (sane hours applied)
+    recipient_role: str
+    recipient_jurisdiction: str  # where to start looking for the role (walks up if absent)
+    escalation_level: int = 0
+    sequence: int = 0  # tracking reminders: 1, 2, …
+
+
+def sending_instant(at: datetime, *, calendar: WorkCalendar, policy: ReminderPolicy) -> datetime:
+    """The first instant ≥ `at` within sending hours of a working day."""
+    if not policy.working_days_only:
+        return at
+    local = at.astimezone(SHANGHAI)
+    day = local.date()
+    if calendar.is_working_day(day) and local.time() <= policy.window_end:
+        return max(local, _at(day, policy.send_at))
+    next_day, _ = calendar.first_working_day_on_or_after(day + timedelta(days=1))
+    return _at(next_day, policy.send_at)
+
+
+def _at(day: date, clock_time: time) -> datetime:
+    return datetime.combine(day, clock_time, tzinfo=SHANGHAI)
+
+
+def _working_day_before(day: date, *, count: int, calendar: WorkCalendar) -> date:
+    while count > 0:
+        day -= timedelta(days=1)
+        if calendar.is_working_day(day):
+            count -= 1
+    return day
+
+
+def _candidates(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy,
+                horizon: datetime) -> list[OwedNotice]:
+    """Every notice the case's current state calls for, due up to `horizon` (inclusive)."""
+    if case.closed:
+        return []
+    if case.tier == "difficult":
+        return _difficult(case, calendar=calendar, policy=policy, horizon=horizon)
+    if case.answered or case.paused:
+        return []
+    return _reminders(case, calendar=calendar, policy=policy) + _escalations(
+        case, calendar=calendar, policy=policy, horizon=horizon)
+
+
+def _reminders(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy) -> list[OwedNotice]:
+    due_day = case.response_due_at.astimezone(SHANGHAI).date()
+    owed = []
+    for before in policy.remind_days_before:
+        day = _working_day_before(due_day, count=before, calendar=calendar)
+        at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
+        # A reminder meant for before the case existed, or one that could only go out after
+        # the deadline, would say something false: skip it.
+        if at < case.received_at or at >= case.response_due_at:
+            continue
+        kind = "reminder_due" if before == 0 else "reminder_before"
+        owed.append(OwedNotice(
+            key=f"case:{case.case_id}:{kind}:{due_day.isoformat()}:{before}", kind=kind, due_at=at,
+            recipient_role="federation_chair", recipient_jurisdiction=case.jurisdiction_code))
+    return owed
+
+
+def escalation_chain(jurisdiction_code: str, *, up_to: Level) -> list[str]:
+    """The levels told after a breach: each upper level up to `up_to`, and at least one."""
+    above = ancestry(jurisdiction_code)[1:]
+    limit = LEVEL_ORDER.index(up_to)
+    chain = [code for code in above if LEVEL_ORDER.index(level_of(code)) <= limit]
+    return chain or above[:1]
+
+
+def _escalations(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy,
+                 horizon: datetime) -> list[OwedNotice]:
+    due_day = case.response_due_at.astimezone(SHANGHAI).date()
+    owed = []
+    for level, code in enumerate(escalation_chain(case.jurisdiction_code,
+                                                  up_to=policy.escalate_up_to), start=1):
+        if level == 1:
+            at = sending_instant(case.response_due_at + timedelta(seconds=1), calendar=calendar,
+                                 policy=policy)
+        else:
+            day, _ = calendar.add_working_days(
+                start=due_day, count=1 + policy.escalate_every_working_days * (level - 1))
+            at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
+        owed.append(OwedNotice(
+            key=f"case:{case.case_id}:escalation:{due_day.isoformat()}:{level}", kind="escalation",
+            due_at=at, recipient_role="federation_chair", recipient_jurisdiction=code,
+            escalation_level=level))
+        if at > horizon:
+            break  # later levels are later still
+    return owed
+
+
+def _difficult(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy,
+               horizon: datetime) -> list[OwedNotice]:
+    upper = ancestry(case.jurisdiction_code)[1:2] or [case.jurisdiction_code]
+    owed = [OwedNotice(  # 及时转报上级: at once, whatever the hour
+        key=f"case:{case.case_id}:difficult_transfer", kind="difficult_transfer",
+        due_at=case.received_at, recipient_role="federation_chair",
+        recipient_jurisdiction=upper[0])]
+    if case.upper_result:
+        return owed
+    received_day = case.received_at.astimezone(SHANGHAI).date()
+    sequence = 1
+    while True:
+        day, _ = calendar.add_working_days(start=received_day,
+                                           count=policy.tracking_every_working_days * sequence)
+        at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
+        owed.append(OwedNotice(
+            key=f"case:{case.case_id}:difficult_tracking:{sequence}", kind="difficult_tracking",
+            due_at=at, recipient_role="federation_chair",
+            recipient_jurisdiction=case.jurisdiction_code, sequence=sequence))
+        if at > horizon:
+            return owed
+        sequence += 1
+
+
+def owed_notices(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
+                 policy: ReminderPolicy) -> list[OwedNotice]:
+    """What fell due by `as_of` and still applies. Of the tracking reminders only the latest
+    is owed: a reminder superseded by a newer one is not sent late."""
+    due = [n for n in _candidates(case, calendar=calendar, policy=policy, horizon=as_of)
+           if n.due_at <= as_of]
+    tracking = [n for n in due if n.kind == "difficult_tracking"]
+    if len(tracking) > 1:
+        due = [n for n in due if n.kind != "difficult_tracking"] + tracking[-1:]
+    return due
+
+
+def next_check(case: CaseClock, *, after: datetime, calendar: WorkCalendar,
+               policy: ReminderPolicy) -> datetime | None:
+    """The next instant after `after` at which something could fall due; None if nothing can."""
+    horizon = after + timedelta(days=400)
+    later = [n.due_at for n in _candidates(case, calendar=calendar, policy=policy, horizon=horizon)
+             if n.due_at > after]
+    return min(later, default=None)
+
+
+def still_applies(notice_key: str, *, case: CaseClock, as_of: datetime, calendar: WorkCalendar,
+                  policy: ReminderPolicy) -> bool:
+    """Checked again just before sending: an answer or pause since it was queued cancels it,
+    and a reminder whose deadline has passed is not sent late."""
+    current = {n.key for n in owed_notices(case, as_of=as_of, calendar=calendar, policy=policy)}
+    return notice_key in current

@@ -1,0 +1,194 @@
+"""The intake JSON (shared/contract) as it crosses the boundary, validated field by field.
+
+Every problem names the field (a dotted path such as `parties.1.role`) and the reason; the
+caller stores nothing unless all of it is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from models.domain.jurisdiction import DivisionCodeError, normalize_code
+from models.domain.vocabulary import vocabulary
+
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9+\-() ]{3,40}$", max_length=40)
+]
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    max_bytes: int = 256 * 1024
+    max_summary_chars: int = 4000
+    max_parties: int = 30
+    clock_skew: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class IntakeValidationError(ValueError):
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def _in_vocabulary(group: str, value: str) -> str:
+    if value not in vocabulary().codes(group):
+        raise ValueError(f"unknown code {value!r} (see vocabulary.yaml: {group})")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a time must carry its UTC offset, e.g. 2026-09-30T10:15:00+08:00")
+    return value
+
+
+class PartyIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    name: Text100 | None = None
+    phone: Phone | None = None
+    age: Annotated[StrictInt, Field(ge=0, le=130)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        return _in_vocabulary("party_roles", value)
+
+
+class ReporterIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Text100 | None = None
+    phone: Phone | None = None
+
+
+class IntakeIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    external_ref: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+    ] | None = None
+    channel: str
+    received_at: datetime
+    jurisdiction: str
+    category: str
+    tier: str | None = None
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    parties: list[PartyIn] = Field(default_factory=list)
+    risk_indicators: list[str] = Field(default_factory=list)
+    mediation_attempts: Annotated[StrictInt, Field(ge=0, le=100)] = 0
+    reporter: ReporterIn | None = None
+    assigned_by: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    due_at: datetime | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return _in_vocabulary("channels", value)
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        return _in_vocabulary("categories", value)
+
+    @field_validator("tier")
+    @classmethod
+    def _tier(cls, value: str | None) -> str | None:
+        return None if value is None else _in_vocabulary("tiers", value)
+
+    @field_validator("risk_indicators")
+    @classmethod
+    def _indicators(cls, value: list[str]) -> list[str]:
+        for index, code in enumerate(value):
+            if code not in vocabulary().codes("risk_indicators"):
+                raise ValueError(f"item {index}: unknown risk indicator {code!r}")
+        return list(dict.fromkeys(value))  # a repeated code says nothing more
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdiction(cls, value: str) -> str:
+        try:
+            return normalize_code(value)
+        except DivisionCodeError as exc:
+            raise ValueError(exc.reason) from None
+
+    @field_validator("received_at", "due_at")
+    @classmethod
+    def _offset(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _aware(value)
+
+
+def parse_intake(raw: bytes | str, *, limits: IntakeLimits, now: datetime) -> IntakeIn:
+    """Validate one intake document. `now` is the clock at the edge (receipt in the future?)."""
+    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    if size > limits.max_bytes:
+        raise IntakeValidationError(
+            [FieldProblem("(document)", f"{size} bytes is larger than the limit of {limits.max_bytes}")]
+        )
+    try:
+        data: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntakeValidationError([FieldProblem("(document)", f"malformed JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise IntakeValidationError([FieldProblem("(document)", "must be a JSON object")])
+    try:
+        intake = IntakeIn.model_validate(data)
+    except ValidationError as exc:
+        raise IntakeValidationError(_problems(exc)) from None
+    problems = _business_problems(intake, limits=limits, now=now)
+    if problems:
+        raise IntakeValidationError(problems)
+    return intake
+
+
+def _problems(exc: ValidationError) -> list[FieldProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "(document)"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(FieldProblem(field, message))
+    return problems
+
+
+def _business_problems(intake: IntakeIn, *, limits: IntakeLimits, now: datetime) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    if len(intake.summary) > limits.max_summary_chars:
+        problems.append(FieldProblem(
+            "summary", f"{len(intake.summary)} characters; the limit is {limits.max_summary_chars}"))
+    if len(intake.parties) > limits.max_parties:
+        problems.append(FieldProblem(
+            "parties", f"{len(intake.parties)} parties; the limit is {limits.max_parties}"))
+    if intake.received_at > now + limits.clock_skew:
+        problems.append(FieldProblem(
+            "received_at", f"{intake.received_at.isoformat()} lies in the future (now {now.isoformat()})"))
+    if intake.due_at is not None and intake.due_at <= intake.received_at:
+        problems.append(FieldProblem("due_at", "must be later than received_at"))
+    if intake.due_at is not None and intake.channel != "assigned" and not intake.assigned_by:
+        problems.append(FieldProblem(
+            "due_at", "an assigner's deadline needs assigned_by (who set it) or channel 'assigned'"))
+    return problems

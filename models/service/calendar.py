@@ -1,0 +1,89 @@
+"""The working-day calendar in force: the built-in official years plus every notice an
+operator has loaded. Loading a notice recomputes the open provisional deadlines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Case
+from models.domain.calendar import CalendarFileError, WorkCalendar, YearSchedule, parse_schedule
+from models.domain.deadlines import Tier, response_deadline
+from models.domain.official_calendar import builtin_calendar
+
+
+@dataclass(frozen=True)
+class DeadlineChange:
+    case_id: int
+    number: str
+    old_due_at: datetime
+    new_due_at: datetime
+    still_provisional: bool
+
+
+def current_calendar(session: Session) -> WorkCalendar:
+    calendar = builtin_calendar()
+    for schedule in repo.loaded_schedules(session):
+        calendar = calendar.with_schedule(schedule)
+    return calendar
+
+
+def read_schedule_file(path: Path) -> YearSchedule:
+    fmt = "csv" if path.suffix.lower() == ".csv" else "yaml"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CalendarFileError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise CalendarFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    return parse_schedule(text=text, fmt=fmt, source=path.name)
+
+
+def load_official_schedule(
+    session: Session, *, schedule: YearSchedule, now: datetime, actor: str
+) -> list[DeadlineChange]:
+    repo.save_schedule(session, schedule=schedule, at=now)
+    repo.add_audit(session, case_id=None, at=now, actor=actor, kind="calendar_loaded",
+                   note=schedule.source,
+                   detail={"year": schedule.year, "holidays": len(schedule.holidays),
+                           "makeup_workdays": len(schedule.makeup_workdays)})
+    return recompute_provisional_deadlines(
+        session, calendar=current_calendar(session), now=now, actor=actor)
+
+
+def recompute_provisional_deadlines(
+    session: Session, *, calendar: WorkCalendar, now: datetime, actor: str
+) -> list[DeadlineChange]:
+    changes = []
+    for case in repo.open_provisional_cases(session):
+        change = _recompute(case, calendar=calendar)
+        if change is None:
+            continue
+        repo.add_audit(
+            session, case_id=case.id, at=now, actor=actor, kind="deadline_recomputed",
+            note="正式放假安排已载入，重新计算答复期限",
+            detail={"old_due_at": change.old_due_at.isoformat(),
+                    "new_due_at": change.new_due_at.isoformat(),
+                    "provisional": change.still_provisional},
+        )
+        changes.append(change)
+    session.flush()
+    return changes
+
+
+def _recompute(case: Case, *, calendar: WorkCalendar) -> DeadlineChange | None:
+    deadline = response_deadline(tier=Tier(case.tier), received_at=case.received_at,
+                                 calendar=calendar, assigner_due_at=case.assigner_due_at)
+    if deadline.due_at == case.response_due_at and deadline.provisional == case.deadline_provisional:
+        return None
+    change = DeadlineChange(case.id, case.number or "", case.response_due_at, deadline.due_at,
+                            deadline.provisional)
+    case.response_due_at = deadline.due_at
+    case.response_due_date = deadline.last_day
+    case.deadline_provisional = deadline.provisional
+    case.deadline_rule = deadline.rule
+    return change

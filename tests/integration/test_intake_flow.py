@@ -1,0 +1,91 @@
+"""The intake flow under a real (test) Prefect server: named by case number, parameters =
+the case id only, started by the service from the row intake wrote; retried when Prefect
+is unreachable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select
+
+from app.service import dispatch_owed_flows
+from models.db.orm import FlowTrigger
+from models.db.session import unit_of_work
+from models.intake_schema import parse_intake
+from models.service.calendar import current_calendar
+from models.service.intake import take_in
+from tasks.context import use_context
+from tests.conftest import SHARED
+
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def sqlite_only(database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the Prefect wiring does not depend on the database backend")
+
+
+def intake_case(ctx) -> tuple[int, str]:
+    raw = (SHARED / "contract" / "intake" / "dv_strangulation.json").read_bytes()
+    intake = parse_intake(raw, limits=ctx.intake_limits, now=ctx.clock.now())
+    with unit_of_work(ctx.sessions) as session:
+        case, _ = take_in(session, intake=intake, calendar=current_calendar(session),
+                          now=ctx.clock.now(), actor="test")
+        return case.id, case.number
+
+
+def trigger_of(ctx, case_id: int) -> FlowTrigger:
+    with unit_of_work(ctx.sessions) as session:
+        return session.scalar(select(FlowTrigger).where(FlowTrigger.case_id == case_id))
+
+
+async def test_service_runs_the_intake_flow_named_by_case_number(
+    prefect_server, sqlite_only, demo_ctx
+):
+    use_context(demo_ctx)
+    case_id, number = intake_case(demo_ctx)
+
+    assert await dispatch_owed_flows(demo_ctx) == 1
+
+    trigger = trigger_of(demo_ctx, case_id)
+    assert trigger.status == "done" and trigger.flow_run_id
+    async with get_client() as client:
+        run = await client.read_flow_run(trigger.flow_run_id)
+        artifacts = await client.read_artifacts()
+    assert run.name == number
+    assert run.parameters == {"case_id": case_id}
+    assert run.state.is_completed()
+    card = next(a for a in artifacts if a.key == f"case-{number.lower()}")
+    stored = json.dumps(card.data, ensure_ascii=False)
+    assert "刘某某" not in stored and "139-0000-0001" not in stored and number in stored
+    assert await dispatch_owed_flows(demo_ctx) == 0  # done is done
+
+
+async def test_prefect_unreachable_leaves_the_flow_owed_for_later(
+    prefect_server, sqlite_only, demo_ctx, clock
+):
+    use_context(demo_ctx)
+    case_id, _ = intake_case(demo_ctx)
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
+        await dispatch_owed_flows(demo_ctx)
+
+    owed = trigger_of(demo_ctx, case_id)
+    assert owed.status == "pending" and owed.last_error
+    assert owed.not_before > clock.now()
+    assert await dispatch_owed_flows(demo_ctx) == 0  # backing off
+
+    clock.at = owed.not_before
+    assert await dispatch_owed_flows(demo_ctx) == 1
+    assert trigger_of(demo_ctx, case_id).status == "done"
