@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import sys
+from datetime import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,12 @@ from app.context import AppContext, build_context
 from app.errors import USER_ERRORS, NotFoundError, UsageError
 from models.db import repositories as repo
 from models.db.session import unit_of_work
+from models.domain.jurisdiction import normalize_code
+from models.domain.procedure import PauseReason, Status
+from models.service import procedure
+from models.service.due import preview_due
+from models.service.overdue import overdue_report
+from app.sweep import sweep
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar, load_official_schedule, read_schedule_file
 from models.service.intake import take_in
@@ -64,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_case_show)
 
+    _case_moves(case)
+
+    run_due = sub.add_parser("run-due", help="process everything due up to a time (the same "
+                             "code the service runs): plan reminders/escalations, send mail")
+    run_due.add_argument("--as-of", help="ISO time with offset (default: now); may lie in the future")
+    run_due.add_argument("--dry-run", action="store_true", help="list what would go out, send nothing")
+    run_due.set_defaults(handler=cmd_run_due)
+
+    overdue = sub.add_parser("overdue", help="overdue cases and failed notices in a subtree")
+    overdue.add_argument("--as-of", help="ISO time with offset (default: now)")
+    overdue.add_argument("--under", help="jurisdiction code: only this subtree")
+    overdue.add_argument("--json", action="store_true")
+    overdue.set_defaults(handler=cmd_overdue)
+
     registry = sub.add_parser("registry", help="jurisdictions and contacts (附表1)")
     reg_sub = registry.add_subparsers(dest="registry_command")
     load = reg_sub.add_parser("load", help="load (upsert) the jurisdiction tree and contacts")
@@ -83,6 +106,144 @@ def build_parser() -> argparse.ArgumentParser:
     cal_sub.add_parser("status", help="which years the official schedule covers").set_defaults(
         handler=cmd_calendar_status)
     return parser
+
+
+def _case_moves(case: argparse._SubParsersAction) -> None:
+    moves = {
+        "investigate": ("move to 调查 (investigation)", Status.INVESTIGATING),
+        "handle": ("move to 处理 (handling)", Status.HANDLING),
+        "close": ("close the case (结案); the answer must be recorded first", Status.CLOSED),
+    }
+    for name, (help_text, status) in moves.items():
+        p = case.add_parser(name, help=help_text)
+        p.add_argument("case")
+        p.add_argument("--note", default="")
+        p.add_argument("--by", default=None, help="who does it (default: the login name)")
+        p.set_defaults(handler=cmd_case_act, act="move", to=status)
+    respond = case.add_parser("respond", help="record the answer (答复): stops the response clock")
+    respond.add_argument("case")
+    respond.add_argument("--note", required=True, help="the answer given, in short")
+    respond.add_argument("--at", help="when it was given (ISO with offset; default now)")
+    respond.add_argument("--by", default=None)
+    respond.set_defaults(handler=cmd_case_act, act="respond")
+    upper = case.add_parser("upper-result", help="difficult case: the upper level reported back")
+    upper.add_argument("case")
+    upper.add_argument("--note", required=True)
+    upper.add_argument("--by", default=None)
+    upper.set_defaults(handler=cmd_case_act, act="upper_result")
+    assign = case.add_parser("assign", help="make a registry contact responsible for the case")
+    assign.add_argument("case")
+    assign.add_argument("--to", required=True, help="contact email or id from the registry")
+    assign.add_argument("--note", default="")
+    assign.add_argument("--by", default=None)
+    assign.set_defaults(handler=cmd_case_act, act="assign")
+    pause = case.add_parser("pause", help="pause the response clock for a reason")
+    pause.add_argument("case")
+    pause.add_argument("--reason", required=True, choices=[r.value for r in PauseReason])
+    pause.add_argument("--note", default="")
+    pause.add_argument("--by", default=None)
+    pause.set_defaults(handler=cmd_case_act, act="pause")
+    resume = case.add_parser("resume", help="resume the clock; paused working days extend the deadline")
+    resume.add_argument("case")
+    resume.add_argument("--note", default="")
+    resume.add_argument("--by", default=None)
+    resume.set_defaults(handler=cmd_case_act, act="resume")
+
+
+def _parse_time(value: str | None, *, field: str, default: datetime) -> datetime:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{field}: {value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise UsageError(f"{field}: {value!r} needs a UTC offset, e.g. +08:00")
+    return parsed
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return args.by or getpass.getuser() or CLI_ACTOR
+
+
+def cmd_case_act(args: argparse.Namespace) -> int:
+    def run(ctx: AppContext) -> int:
+        now = ctx.clock.now()
+        with unit_of_work(ctx.sessions) as session:
+            case = repo.case_by_key(session, args.case)
+            if case is None:
+                raise NotFoundError("case", args.case)
+            actor, note = _actor(args), args.note
+            if args.act == "move":
+                procedure.move(session, case, to=args.to, at=now, actor=actor, note=note)
+            elif args.act == "respond":
+                at = _parse_time(args.at, field="--at", default=now)
+                if at > now + ctx.intake_limits.clock_skew:
+                    raise UsageError("--at: the answer cannot be recorded in the future")
+                procedure.respond(session, case, at=at, actor=actor, note=note)
+            elif args.act == "upper_result":
+                procedure.record_upper_result(session, case, at=now, actor=actor, note=note)
+            elif args.act == "assign":
+                contact = repo.contact_by_key(session, args.to)
+                if contact is None:
+                    raise NotFoundError("contact", args.to)
+                procedure.assign(session, case, contact=contact, at=now, actor=actor, note=note)
+            elif args.act == "pause":
+                procedure.pause(session, case, reason=PauseReason(args.reason), at=now, actor=actor, note=note)
+            elif args.act == "resume":
+                procedure.resume(session, case, at=now, actor=actor, note=note,
+                                 calendar=current_calendar(session))
+            view = case_view(session, case)
+        _print_case(view, as_json=False)
+        return 0
+
+    return _with_context(run)
+
+
+def cmd_run_due(args: argparse.Namespace) -> int:
+    def run(ctx: AppContext) -> int:
+        as_of = _parse_time(args.as_of, field="--as-of", default=ctx.clock.now())
+        with unit_of_work(ctx.sessions) as session:
+            calendar = current_calendar(session)
+        if args.dry_run:
+            preview = preview_due(ctx.sessions, as_of=as_of, calendar=calendar, policy=ctx.reminder_policy)
+            print(f"as of {local_iso(as_of)}: {len(preview)} notice(s) would go out")
+            for item in preview:
+                print(f"  {item['case']}  {item['kind']:<18} {item['to']:<40} due {item['due_at']}")
+            return 0
+        report = asyncio.run(sweep(ctx, as_of=as_of, calendar=calendar))
+        print(f"as of {local_iso(as_of)}: {report.cases_checked} case(s) checked, "
+              f"{report.notices_queued} notice(s) queued, {report.sent} sent, "
+              f"{report.retrying} to retry, {report.failed} failed, {report.cancelled} cancelled")
+        return 0
+
+    return _with_context(run)
+
+
+def cmd_overdue(args: argparse.Namespace) -> int:
+    def run(ctx: AppContext) -> int:
+        as_of = _parse_time(args.as_of, field="--as-of", default=ctx.clock.now())
+        with unit_of_work(ctx.sessions) as session:
+            if args.under and repo.get_jurisdiction(session, normalize_code(args.under)) is None:
+                raise NotFoundError("jurisdiction", args.under)
+            report = overdue_report(session, as_of=as_of, under=args.under,
+                                    calendar=current_calendar(session))
+        if args.json:
+            print(json.dumps(report, ensure_ascii=False, indent=2))
+            return 0
+        print(f"overdue as of {local_iso(as_of)}: {len(report['overdue'])} case(s)")
+        for item in report["overdue"]:
+            print(f"  {item['case']}  {item['jurisdiction_name']} {item['jurisdiction']}  "
+                  f"{item['responsible']}  due {item['due_at']}  "
+                  f"{item['working_days_overdue']} working day(s) overdue  "
+                  f"escalated to level {item['escalation_level']}  failed notices {item['failed_notices']}")
+        print(f"failed notices: {len(report['failed_notices'])}")
+        for item in report["failed_notices"]:
+            print(f"  {item['case']}  {item['kind']} → {item['to']} ({item['role']} {item['jurisdiction']}): "
+                  f"{item['error']}")
+        return 0
+
+    return _with_context(run)
 
 
 def _with_context(run: Callable[[AppContext], int]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.domain.calendar import CalendarFileError, YearScheduleError
 from models.domain.jurisdiction import DivisionCodeError
+from models.domain.procedure import IllegalMoveError
 from models.domain.registry import RegistryFileError
 from models.intake_schema import IntakeValidationError
 
@@ -25,4 +26,5 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DivisionCodeError,
     NotFoundError,
     UsageError,
+    IllegalMoveError,
 )

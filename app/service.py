@@ -1,8 +1,12 @@
-"""The flow service: starts the flow runs that intake (or any process) has owed to Prefect.
+"""The flow service: starts the flow runs owed to Prefect and wakes the due sweep on time.
 
-Intake writes a trigger row in its own transaction and returns at once; this loop claims due
-triggers in bounded batches and runs their flows. When Prefect is down the run fails to
-start, the trigger goes back with backoff, and the case's flow runs when Prefect is back.
+- Intake writes a trigger row in its own transaction and returns at once; this loop claims
+  due triggers in bounded batches and runs their flows. When Prefect is down the run fails to
+  start, the trigger goes back with backoff, and the flow runs when Prefect is back.
+- APScheduler (job store in the same database) wakes the due sweep at the next instant
+  anything falls due, and every `sweep_interval_seconds` to pick up cases stored by other
+  processes. The database rows, not the job store, say what is due: a wake-up is only a
+  reason to look, and looking twice sends nothing twice.
 """
 
 from __future__ import annotations
@@ -10,31 +14,94 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.context import AppContext
+from app.sweep import sweep
 from models.db.session import unit_of_work
+from models.service.calendar import current_calendar
+from models.service.due import next_wakeup
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
-from tasks.context import use_context
+from tasks.context import app_context, use_context
 
 log = logging.getLogger(__name__)
 BATCH = 20
+PERIODIC_JOB = "due-sweep-periodic"
+NEXT_JOB = "due-sweep-next"
+
+_scheduler: AsyncIOScheduler | None = None
+_sweep_lock = asyncio.Lock()
 
 
 async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
+    global _scheduler
     use_context(ctx)
-    log.info("flow service started; looking for owed flow runs every %ss",
-             ctx.settings.dispatch_interval_seconds)
-    while not stop.is_set():
+    _scheduler = make_scheduler(ctx)
+    _scheduler.start()
+    log.info("flow service started; owed flow runs every %ss, due sweep every %ss and on time",
+             ctx.settings.dispatch_interval_seconds, ctx.settings.sweep_interval_seconds)
+    await wake_due_sweep()  # whatever fell due while the service was down, once
+    try:
+        while not stop.is_set():
+            try:
+                started = await dispatch_owed_flows(ctx)
+            except Exception:  # the loop must outlive a bad pass (database restart, …)
+                log.exception("dispatch pass failed; trying again next interval")
+                started = 0
+            if started:
+                await wake_due_sweep()  # a new case may owe at-once notices
+            if started < BATCH:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
+    finally:
+        _scheduler.shutdown(wait=False)
+        _scheduler = None
+        log.info("flow service stopped")
+
+
+def make_scheduler(ctx: AppContext) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone=UTC,
+        jobstores={"default": SQLAlchemyJobStore(url=ctx.settings.effective_database_url,
+                                                 tablename="apscheduler_jobs")},
+        # The default misfire grace of 1 s silently drops a wake-up missed during downtime.
+        job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+    )
+    scheduler.add_job(wake_due_sweep, "interval", seconds=ctx.settings.sweep_interval_seconds,
+                      id=PERIODIC_JOB, replace_existing=True)
+    return scheduler
+
+
+async def wake_due_sweep() -> None:
+    """Run the due sweep now (as a Prefect flow run), then set the next wake-up."""
+    ctx = app_context()
+    async with _sweep_lock:
+        as_of = ctx.clock.now()
         try:
-            started = await dispatch_owed_flows(ctx)
-        except Exception:  # the loop must outlive a bad pass (database restart, …)
-            log.exception("dispatch pass failed; trying again next interval")
-            started = 0
-        if started < BATCH:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
-    log.info("flow service stopped")
+            from flows.due_sweep import due_sweep
+
+            await due_sweep(as_of=as_of)
+        except Exception as exc:
+            # Mail must not wait for the dashboard: the same sweep runs without Prefect.
+            log.warning("due-sweep flow run failed (%s); sweeping without Prefect", type(exc).__name__)
+            with unit_of_work(ctx.sessions) as session:
+                calendar = current_calendar(session)
+            await sweep(ctx, as_of=as_of, calendar=calendar)
+        _schedule_next_wakeup(ctx)
+
+
+def _schedule_next_wakeup(ctx: AppContext) -> None:
+    with unit_of_work(ctx.sessions) as session:
+        when = next_wakeup(session)
+    if _scheduler is None or when is None:
+        return
+    run_date = max(when, datetime.now(UTC))  # aware: naive times land in the past and drop
+    _scheduler.add_job(wake_due_sweep, "date", run_date=run_date, id=NEXT_JOB, replace_existing=True)
+    log.info("next due sweep at %s", run_date.isoformat())
 
 
 async def dispatch_owed_flows(ctx: AppContext, *, limit: int = BATCH) -> int:

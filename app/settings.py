@@ -42,11 +42,41 @@ class Settings(BaseSettings):
 
     # How often the service looks for intake flows not yet started.
     dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=30)
+    # The periodic due sweep: bounds how long a case stored by another process waits.
+    sweep_interval_seconds: float = Field(default=30.0, gt=0, le=30)
+
+    # Reminder and escalation policy (models/domain/reminders.py).
+    reminder_hour: int = Field(default=9, ge=0, le=23)
+    reminder_window_end_hour: int = Field(default=18, ge=1, le=24)
+    reminder_days_before: list[int] = Field(default=[1, 0])
+    reminder_last_call_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    reminder_working_days_only: bool = True
+    escalate_every_working_days: int = Field(default=3, ge=1, le=60)
+    escalate_up_to: str = "county"
+    tracking_every_working_days: int = Field(default=7, ge=1, le=60)
+    notice_max_attempts: int = Field(default=8, ge=1, le=50)
+
+    # Where a recipient can act (a link in mails); unset: the mail gives the command instead.
+    public_url: str | None = None
 
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("escalate_up_to")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value not in {"township", "county", "city", "province"}:
+            raise ValueError("must be one of township, county, city, province")
+        return value
+
+    @field_validator("reminder_days_before")
+    @classmethod
+    def _days_before(cls, value: list[int]) -> list[int]:
+        if any(day < 0 or day > 30 for day in value):
+            raise ValueError("each value must be 0 (the due day) to 30 working days before")
+        return sorted(set(value), reverse=True)
 
     @model_validator(mode="after")
     def _smtp_auth_complete(self) -> "Settings":

@@ -4,6 +4,7 @@ is set), a fixed clock, and an application context built the way the CLI builds 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -54,10 +55,20 @@ def postgres_template() -> Iterator[str | None]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """Migrate once; each test starts from a copy of the file."""
+    path = tmp_path_factory.mktemp("template") / "weiquan.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=backends())
-def database_url(request, tmp_path, postgres_template) -> Iterator[str]:
+def database_url(request, tmp_path, sqlite_template, postgres_template) -> Iterator[str]:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'weiquan.db'}"
+        path = tmp_path / "weiquan.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
         return
     name = f"wq_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -93,3 +104,22 @@ def demo_ctx(ctx) -> AppContext:
         load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
                       contacts=DEMO / "contacts.csv", now=ctx.clock.now(), actor="test")
     return ctx
+
+
+@pytest.fixture
+def sink(tmp_path):
+    """The product's local mail sink on a free loopback port: a real SMTP exchange."""
+    from notifications.sink import MailSink
+
+    mail_sink = MailSink(directory=tmp_path / "mail", host="127.0.0.1", port=0)
+    mail_sink.start()
+    yield mail_sink
+    mail_sink.stop()
+
+
+@pytest.fixture
+def mail_ctx(demo_ctx, sink) -> AppContext:
+    """The demo context with its mail going to the test's sink."""
+    demo_ctx.settings = demo_ctx.settings.model_copy(
+        update={"sink_host": "127.0.0.1", "sink_port": sink.port, "smtp_host": None})
+    return demo_ctx

@@ -77,6 +77,13 @@ def contacts_for_role(session: Session, *, jurisdiction_code: str, role: str) ->
     return []
 
 
+def contact_by_key(session: Session, key: str) -> Contact | None:
+    """A registry contact by id or email."""
+    if key.isdigit():
+        return session.get(Contact, int(key))
+    return session.scalar(select(Contact).where(Contact.email == key).order_by(Contact.id).limit(1))
+
+
 def case_by_external_ref(session: Session, external_ref: str) -> Case | None:
     return session.scalar(select(Case).where(Case.external_ref == external_ref))
 

@@ -28,6 +28,7 @@ class ReminderPolicy:
     escalate_every_working_days: int = 3
     escalate_up_to: Level = Level.COUNTY
     tracking_every_working_days: int = 7  # difficult cases, until the upper level reports
+    last_call_minutes: int = 0  # >0: one more reminder this long before the deadline
     working_days_only: bool = True  # False only for demos: send at any hour, any day
 
 
@@ -108,6 +109,14 @@ def _reminders(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
         owed.append(OwedNotice(
             key=f"case:{case.case_id}:{kind}:{due_day.isoformat()}:{before}", kind=kind, due_at=at,
             recipient_role="federation_chair", recipient_jurisdiction=case.jurisdiction_code))
+    if policy.last_call_minutes:
+        at = sending_instant(case.response_due_at - timedelta(minutes=policy.last_call_minutes),
+                             calendar=calendar, policy=policy)
+        if case.received_at <= at < case.response_due_at:
+            owed.append(OwedNotice(
+                key=f"case:{case.case_id}:reminder_due:{case.response_due_at.isoformat()}:last-call",
+                kind="reminder_due", due_at=at, recipient_role="federation_chair",
+                recipient_jurisdiction=case.jurisdiction_code))
     return owed
 
 
@@ -171,6 +180,8 @@ def owed_notices(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
     is owed: a reminder superseded by a newer one is not sent late."""
     due = [n for n in _candidates(case, calendar=calendar, policy=policy, horizon=as_of)
            if n.due_at <= as_of]
+    if as_of >= case.response_due_at:  # the deadline has passed: escalation speaks now
+        due = [n for n in due if n.kind not in ("reminder_before", "reminder_due")]
     tracking = [n for n in due if n.kind == "difficult_tracking"]
     if len(tracking) > 1:
         due = [n for n in due if n.kind != "difficult_tracking"] + tracking[-1:]

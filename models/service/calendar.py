@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case
-from models.domain.calendar import CalendarFileError, WorkCalendar, YearSchedule, parse_schedule
+from models.domain.calendar import SHANGHAI, CalendarFileError, WorkCalendar, YearSchedule, parse_schedule
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.official_calendar import builtin_calendar
+from models.service.procedure import extend
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def recompute_provisional_deadlines(
         change = _recompute(case, calendar=calendar)
         if change is None:
             continue
+        case.next_check_at = now  # its reminders are re-planned against the new date
         repo.add_audit(
             session, case_id=case.id, at=now, actor=actor, kind="deadline_recomputed",
             note="正式放假安排已载入，重新计算答复期限",
@@ -78,12 +80,15 @@ def recompute_provisional_deadlines(
 def _recompute(case: Case, *, calendar: WorkCalendar) -> DeadlineChange | None:
     deadline = response_deadline(tier=Tier(case.tier), received_at=case.received_at,
                                  calendar=calendar, assigner_due_at=case.assigner_due_at)
-    if deadline.due_at == case.response_due_at and deadline.provisional == case.deadline_provisional:
+    due_at = deadline.due_at
+    if case.paused_working_days:  # time the clock stood still still counts in the case's favour
+        due_at = extend(due_at, working_days=case.paused_working_days, calendar=calendar)
+    if due_at == case.response_due_at and deadline.provisional == case.deadline_provisional:
         return None
-    change = DeadlineChange(case.id, case.number or "", case.response_due_at, deadline.due_at,
+    change = DeadlineChange(case.id, case.number or "", case.response_due_at, due_at,
                             deadline.provisional)
-    case.response_due_at = deadline.due_at
-    case.response_due_date = deadline.last_day
+    case.response_due_at = due_at
+    case.response_due_date = due_at.astimezone(SHANGHAI).date()
     case.deadline_provisional = deadline.provisional
     case.deadline_rule = deadline.rule
     return change

@@ -61,6 +61,7 @@ def take_in(
         deadline_provisional=deadline.provisional,
         deadline_rule=deadline.rule,
         created_at=now,
+        next_check_at=now,  # the due sweep plans its reminders (or at-once notices) now
         parties=_parties(intake),
     )
     session.add(case)

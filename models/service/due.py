@@ -1,0 +1,320 @@
+"""The due sweep: find what fell due, put it in the outbox once, and deliver it.
+
+The case row is the timer (`next_check_at`). A sweep at `as_of`:
+1. plan — claims cases whose next check has come, in bounded batches, asks the pure policy
+   which notices they owe, inserts each by its stable key (a key that exists is left alone),
+   and moves the case's next check forward;
+2. deliver — claims queued notices (a lease, so a crashed sender's notices come back),
+   re-checks that each still applies, sends the batch over one connection, and records the
+   outcome: sent, queued again with backoff, or failed after too many attempts.
+Running it twice for the same `as_of` sends nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.db import repositories as repo
+from models.db.orm import Case, Contact, Jurisdiction, Notice
+from models.db.session import unit_of_work
+from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.deadlines import working_days_between
+from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices, still_applies
+from models.domain.vocabulary import vocabulary
+from notifications.message import Mail, render_mail
+from notifications.sender import MailSender
+
+log = logging.getLogger(__name__)
+
+PLAN_BATCH = 500
+DELIVER_BATCH = 100
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class SweepReport:
+    as_of: datetime
+    cases_checked: int = 0
+    notices_queued: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    would_send: list[dict[str, str]] = field(default_factory=list)
+
+
+def case_clock(case: Case) -> CaseClock:
+    return CaseClock(
+        case_id=case.id, tier=case.tier, jurisdiction_code=case.jurisdiction_code,
+        received_at=case.received_at, response_due_at=case.response_due_at,
+        answered=case.responded_at is not None, paused=case.paused_at is not None,
+        closed=case.status in ("closed", "visiting"), upper_result=case.upper_result_at is not None,
+    )
+
+
+# --- plan -------------------------------------------------------------------------------------
+
+def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+               policy: ReminderPolicy, limit: int = PLAN_BATCH) -> tuple[int, int]:
+    """One batch of cases whose check is due: (cases checked, notices queued)."""
+    cases = session.scalars(
+        select(Case).where(Case.next_check_at <= as_of)
+        .order_by(Case.next_check_at, Case.id).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    queued = 0
+    for case in cases:
+        clock = case_clock(case)
+        for owed in owed_notices(clock, as_of=as_of, calendar=calendar, policy=policy):
+            queued += _queue(session, case=case, owed=owed, as_of=as_of)
+        case.next_check_at = next_check(clock, after=as_of, calendar=calendar, policy=policy)
+    session.flush()
+    return len(cases), queued
+
+
+def _queue(session: Session, *, case: Case, owed: OwedNotice, as_of: datetime) -> int:
+    recipients = _recipients(session, case=case, owed=owed)
+    if not recipients:
+        return _add_notice(session, case=case, owed=owed, contact=None, as_of=as_of, key=f"{owed.key}:nobody")
+    return sum(_add_notice(session, case=case, owed=owed, contact=contact, as_of=as_of,
+                           key=f"{owed.key}:to:{contact.id}") for contact in recipients)
+
+
+def _recipients(session: Session, *, case: Case, owed: OwedNotice) -> list[Contact]:
+    responsible = owed.kind in ("reminder_before", "reminder_due", "difficult_tracking")
+    if responsible and case.responsible_contact_id is not None:
+        contact = session.get(Contact, case.responsible_contact_id)
+        if contact is not None:
+            return [contact]
+    found = repo.contacts_for_role(session, jurisdiction_code=owed.recipient_jurisdiction,
+                                   role=owed.recipient_role)
+    return [c for c in found if c.email] or found
+
+
+def _add_notice(session: Session, *, case: Case, owed: OwedNotice, contact: Contact | None,
+                as_of: datetime, key: str) -> int:
+    if session.scalar(select(Notice.id).where(Notice.key == key)) is not None:
+        return 0
+    notice = Notice(
+        key=key, case_id=case.id, kind=owed.kind, escalation_level=owed.escalation_level,
+        recipient_role=owed.recipient_role, recipient_jurisdiction=owed.recipient_jurisdiction,
+        contact_id=contact.id if contact else None, to_address=(contact.email if contact else ""),
+        due_at=owed.due_at, status="queued", attempts=0, next_attempt_at=owed.due_at,
+        created_at=as_of,
+    )
+    if contact is None or not contact.email:
+        # Not silent: a notice nobody can receive is failed at once and shows as overdue work.
+        notice.status = "failed"
+        notice.last_error = (f"no contact with an email for role {owed.recipient_role} at "
+                             f"{owed.recipient_jurisdiction} or any level above")
+        log.warning("notice %s has no recipient: %s", key, notice.last_error)
+    session.add(notice)
+    session.flush()
+    return 1
+
+
+# --- deliver ----------------------------------------------------------------------------------
+
+def claim_notices(session: Session, *, as_of: datetime, limit: int = DELIVER_BATCH) -> list[int]:
+    rows = session.scalars(
+        select(Notice).where(or_(
+            (Notice.status == "queued") & (Notice.next_attempt_at <= as_of),
+            (Notice.status == "sending") & (Notice.claimed_until < as_of),
+        )).order_by(Notice.next_attempt_at, Notice.id).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for notice in rows:
+        notice.status = "sending"
+        notice.attempts += 1
+        notice.claimed_until = as_of + LEASE
+    session.flush()
+    return [notice.id for notice in rows]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notice_id: int
+    mail: Mail
+
+
+def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetime,
+                  calendar: WorkCalendar, policy: ReminderPolicy, public_url: str | None
+                  ) -> tuple[list[Outgoing], int]:
+    """Mails for the claimed notices that still apply; the others are cancelled."""
+    outgoing, cancelled = [], 0
+    for notice_id in notice_ids:
+        notice = session.get(Notice, notice_id)
+        if notice is None or notice.status != "sending":
+            continue
+        case = session.get(Case, notice.case_id) if notice.case_id else None
+        owed_key = notice.key.rsplit(":to:", 1)[0]
+        if case is None or not still_applies(owed_key, case=case_clock(case), as_of=as_of,
+                                             calendar=calendar, policy=policy):
+            notice.status, notice.claimed_until = "cancelled", None
+            notice.last_error = "no longer applies (answered, paused, closed or superseded)"
+            cancelled += 1
+            continue
+        context = mail_context(session, notice=notice, case=case, calendar=calendar,
+                               as_of=as_of, public_url=public_url)
+        mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
+                           notice_key=notice.key)
+        notice.message_id = mail.message_id
+        outgoing.append(Outgoing(notice.id, mail))
+    session.flush()
+    return outgoing, cancelled
+
+
+def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
+                 as_of: datetime, public_url: str | None) -> dict[str, object]:
+    """What the recipient needs to act: the case number, what is due, when, how to act.
+    Never the victim's name, phone or address."""
+    voc = vocabulary()
+    node = session.get(Jurisdiction, case.jurisdiction_code)
+    due_local = case.response_due_at.astimezone(SHANGHAI)
+    context: dict[str, object] = {
+        "case_number": case.number,
+        "tier_label": voc.label("tiers", case.tier),
+        "category_label": voc.label("categories", case.category),
+        "jurisdiction_name": node.name if node else case.jurisdiction_code,
+        "received_at": case.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "due_at": (due_local.strftime("%Y-%m-%d") + " 24:00") if due_local.strftime("%H:%M:%S") == "23:59:59"
+        else due_local.strftime("%Y-%m-%d %H:%M"),
+        "act_command": f"weiquan case respond {case.number} --note \"答复内容\"",
+        "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
+    }
+    if notice.kind == "escalation":
+        responsible = _responsible(session, case)
+        context.update(
+            overdue_working_days=working_days_between(
+                calendar=calendar, start=due_local.date(), end=max(as_of.astimezone(SHANGHAI).date(), due_local.date())),
+            escalation_level=notice.escalation_level,
+            responsible_name=responsible.name if responsible else "（未指定）",
+            responsible_post=responsible.post if responsible else "",
+            responsible_jurisdiction_name=context["jurisdiction_name"],
+            act_command=f"weiquan case show {case.number}",
+        )
+    if notice.kind == "difficult_transfer":
+        context.update(
+            summary_for_recipient=f"{context['jurisdiction_name']}受理的{context['category_label']}疑难个案，需上级协调解决",
+            act_command=f"weiquan case upper-result {case.number} --note \"上级处理结果\"",
+        )
+    if notice.kind == "difficult_tracking":
+        context.update(
+            days_since_transfer=working_days_between(
+                calendar=calendar, start=case.received_at.astimezone(SHANGHAI).date(),
+                end=as_of.astimezone(SHANGHAI).date()),
+            act_command=f"weiquan case upper-result {case.number} --note \"上级处理结果\"",
+        )
+    return context
+
+
+def _responsible(session: Session, case: Case) -> Contact | None:
+    if case.responsible_contact_id is not None:
+        return session.get(Contact, case.responsible_contact_id)
+    found = repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
+                                   role="federation_chair")
+    return found[0] if found else None
+
+
+def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str, bool]],
+                    as_of: datetime, max_attempts: int) -> tuple[int, int, int]:
+    """(sent, retrying, failed) from (notice id, ok, error, transient) tuples."""
+    sent = retrying = failed = 0
+    for notice_id, ok, error, transient in outcomes:
+        notice = session.get(Notice, notice_id)
+        if notice is None or notice.status != "sending":
+            continue
+        notice.claimed_until = None
+        if ok:
+            notice.status, notice.sent_at, notice.last_error = "sent", as_of, ""
+            sent += 1
+        elif transient and notice.attempts < max_attempts:
+            notice.status = "queued"
+            notice.next_attempt_at = as_of + min(timedelta(minutes=2 ** (notice.attempts - 1)), MAX_BACKOFF)
+            notice.last_error = error[:2000]
+            retrying += 1
+        else:
+            notice.status, notice.last_error = "failed", error[:2000]
+            failed += 1
+    session.flush()
+    return sent, retrying, failed
+
+
+# --- the whole sweep --------------------------------------------------------------------------
+
+async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar: WorkCalendar,
+                  policy: ReminderPolicy, sender: MailSender, max_attempts: int,
+                  public_url: str | None = None, after_send=None) -> SweepReport:
+    """Everything due up to `as_of`: plan, then deliver, batch by batch until none is left.
+    `after_send` is a test seam that runs between sending and recording (crash simulation)."""
+    report = SweepReport(as_of=as_of)
+    while True:
+        with unit_of_work(sessions) as session:
+            checked, queued = plan_batch(session, as_of=as_of, calendar=calendar, policy=policy)
+        report.cases_checked += checked
+        report.notices_queued += queued
+        if checked < PLAN_BATCH:
+            break
+    while True:
+        with unit_of_work(sessions) as session:
+            claimed = claim_notices(session, as_of=as_of)
+        if not claimed:
+            break
+        with unit_of_work(sessions) as session:
+            outgoing, cancelled = prepare_mails(session, notice_ids=claimed, as_of=as_of,
+                                                calendar=calendar, policy=policy, public_url=public_url)
+        report.cancelled += cancelled
+        outcomes = await sender.send_batch([o.mail for o in outgoing]) if outgoing else []
+        if after_send is not None:
+            after_send()
+        results = [(o.notice_id, r.ok, str(r.error or ""), bool(r.error and r.error.transient))
+                   for o, r in zip(outgoing, outcomes, strict=True)]
+        with unit_of_work(sessions) as session:
+            sent, retrying, failed = record_outcomes(session, outcomes=results, as_of=as_of,
+                                                     max_attempts=max_attempts)
+        report.sent += sent
+        report.retrying += retrying
+        report.failed += failed
+        if len(claimed) < DELIVER_BATCH:
+            break
+    return report
+
+
+def preview_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar: WorkCalendar,
+                policy: ReminderPolicy) -> list[dict[str, str]]:
+    """--dry-run: what a sweep at `as_of` would send, without writing or sending anything."""
+    session = sessions()
+    try:
+        while plan_batch(session, as_of=as_of, calendar=calendar, policy=policy)[0] == PLAN_BATCH:
+            pass
+        rows = session.scalars(
+            select(Notice).where(or_(
+                (Notice.status == "queued") & (Notice.next_attempt_at <= as_of),
+                (Notice.status == "sending") & (Notice.claimed_until < as_of)))
+            .order_by(Notice.next_attempt_at, Notice.id)).all()
+        preview = []
+        for notice in rows:
+            case = session.get(Case, notice.case_id) if notice.case_id else None
+            preview.append({"case": case.number if case else "", "kind": notice.kind,
+                            "to": notice.to_address, "due_at": notice.due_at.astimezone(SHANGHAI).isoformat(),
+                            "key": notice.key})
+        return preview
+    finally:
+        session.rollback()
+        session.close()
+
+
+def next_wakeup(session: Session) -> datetime | None:
+    """The earliest instant anything could fall due: the scheduler's next date job."""
+    case_at = session.scalar(select(Case.next_check_at).where(Case.next_check_at.is_not(None))
+                             .order_by(Case.next_check_at).limit(1))
+    notice_at = session.scalar(select(Notice.next_attempt_at).where(Notice.status == "queued")
+                               .order_by(Notice.next_attempt_at).limit(1))
+    return min((t for t in (case_at, notice_at) if t is not None), default=None)

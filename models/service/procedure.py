@@ -1,0 +1,124 @@
+"""Moving a case through the procedure. Every act is audited with who, when and a note, and
+sets the case's next check to now so the due sweep re-reads it (an answer stops reminders at
+once; a resume re-plans them against the extended deadline)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Case, Contact
+from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.deadlines import working_days_between
+from models.domain.procedure import (
+    PAUSE_LABELS,
+    STATUS_LABELS,
+    CaseState,
+    IllegalMoveError,
+    PauseReason,
+    Status,
+    check_answer,
+    check_move,
+    check_pause,
+    check_resume,
+)
+
+
+def _state(case: Case) -> CaseState:
+    return CaseState(number=case.number or str(case.id), status=Status(case.status),
+                     answered=case.responded_at is not None, paused=case.paused_at is not None)
+
+
+def _touch(session: Session, case: Case, *, at: datetime, actor: str, kind: str, note: str,
+           detail: dict | None = None) -> None:
+    case.next_check_at = at
+    repo.add_audit(session, case_id=case.id, at=at, actor=actor, kind=kind, note=note,
+                   detail=detail or {})
+    session.flush()
+
+
+def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, note: str) -> None:
+    check_move(_state(case), to=to)
+    previous = case.status
+    case.status = to.value
+    if to == Status.CLOSED:
+        case.closed_at = at
+    _touch(session, case, at=at, actor=actor, kind=f"status_{to.value}",
+           note=note or STATUS_LABELS[to], detail={"from": previous, "to": to.value})
+
+
+def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
+    """Record the answer: the response clock stops."""
+    check_answer(_state(case))
+    if at < case.received_at:
+        raise IllegalMoveError(case_number=case.number or "", move="record the answer",
+                               reason="the answer cannot precede receipt")
+    if case.paused_at is not None:
+        case.paused_at, case.pause_reason = None, None
+    case.responded_at = at
+    on_time = at <= case.response_due_at
+    _touch(session, case, at=at, actor=actor, kind="responded", note=note,
+           detail={"on_time": on_time, "due_at": case.response_due_at.isoformat()})
+
+
+def record_upper_result(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
+    if case.tier != "difficult":
+        raise IllegalMoveError(case_number=case.number or "", move="record the upper level's result",
+                               reason="only difficult cases are transferred up and tracked")
+    if case.upper_result_at is not None:
+        raise IllegalMoveError(case_number=case.number or "", move="record the upper level's result",
+                               reason="it is already recorded")
+    case.upper_result_at = at
+    _touch(session, case, at=at, actor=actor, kind="upper_result", note=note)
+
+
+def assign(session: Session, case: Case, *, contact: Contact, at: datetime, actor: str, note: str) -> None:
+    if case.status in (Status.CLOSED, Status.VISITING):
+        raise IllegalMoveError(case_number=case.number or "", move="reassign",
+                               reason="the case is closed")
+    previous = case.responsible_contact_id
+    case.responsible_contact_id = contact.id
+    _touch(session, case, at=at, actor=actor, kind="assigned", note=note,
+           detail={"from_contact": previous, "to_contact": contact.id, "role": contact.role,
+                   "jurisdiction": contact.jurisdiction_code})
+
+
+def pause(session: Session, case: Case, *, reason: PauseReason, at: datetime, actor: str, note: str) -> None:
+    check_pause(_state(case))
+    case.paused_at, case.pause_reason = at, reason.value
+    _touch(session, case, at=at, actor=actor, kind="paused", note=note or PAUSE_LABELS[reason],
+           detail={"reason": reason.value})
+
+
+def resume(session: Session, case: Case, *, at: datetime, actor: str, note: str,
+           calendar: WorkCalendar) -> int:
+    """Resume the clock; the working days it stood still extend the deadline. Returns them."""
+    check_resume(_state(case))
+    assert case.paused_at is not None
+    paused_days = paused_working_days(paused_at=case.paused_at, resumed_at=at, calendar=calendar)
+    old_due = case.response_due_at
+    if paused_days:
+        case.response_due_at = extend(case.response_due_at, working_days=paused_days, calendar=calendar)
+        case.response_due_date = case.response_due_at.astimezone(SHANGHAI).date()
+    case.paused_working_days += paused_days
+    case.paused_at, case.pause_reason = None, None
+    _touch(session, case, at=at, actor=actor, kind="resumed", note=note,
+           detail={"paused_working_days": paused_days, "old_due_at": old_due.isoformat(),
+                   "new_due_at": case.response_due_at.isoformat()})
+    return paused_days
+
+
+def paused_working_days(*, paused_at: datetime, resumed_at: datetime, calendar: WorkCalendar) -> int:
+    """Working days from the pause day up to (not including) the resume day: a clock paused
+    and resumed on the same day loses nothing; paused Monday, resumed Wednesday: two days."""
+    start = paused_at.astimezone(SHANGHAI).date() - timedelta(days=1)
+    end = resumed_at.astimezone(SHANGHAI).date() - timedelta(days=1)
+    return working_days_between(calendar=calendar, start=start, end=end) if end > start else 0
+
+
+def extend(due_at: datetime, *, working_days: int, calendar: WorkCalendar) -> datetime:
+    local = due_at.astimezone(SHANGHAI)
+    new_day, _ = calendar.add_working_days(start=local.date(), count=working_days)
+    return datetime.combine(new_day, local.timetz())

@@ -1,0 +1,309 @@
+"""Sending built mail over SMTP: async, one connection per batch, one error type.
+
+Building lives in `notifications.message` and is pure; this module only moves bytes.
+Every problem the transport reports becomes a `MailTransportError` whose `transient` flag
+tells the caller whether trying the same mail again later can help:
+
+* 5xx answers and refused recipients (all 5xx) → permanent (`transient=False`);
+* 4xx answers, timeouts, refused or dropped connections → transient.
+
+Failures while connecting or logging in are always transient for every mail in the batch:
+they say nothing about the mails, and a fixed configuration should let them go out later.
+
+Delivery is at least once: when the connection drops in the middle of a mail, that mail is
+sent again on the new connection. The stable Message-ID lets a mail client fold a rare
+duplicate; a missed deadline reminder would cost more than a repeated one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Protocol
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPException,
+    SMTPNotSupported,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponse,
+    SMTPResponseException,
+)
+
+from notifications.message import Mail, to_email_message
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class MailTransportError(Exception):
+    """Every transport problem, with whether a later retry of the same mail may succeed."""
+
+    def __init__(self, message: str, *, transient: bool, recipient_refused: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.recipient_refused = recipient_refused
+
+    def __repr__(self) -> str:
+        return (f"MailTransportError({self.message!r}, transient={self.transient}, "
+                f"recipient_refused={self.recipient_refused})")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # keep it out of logs and reprs
+    starttls: bool = False
+    timeout: float = 30.0  # seconds, for connecting and for each SMTP command
+    # EHLO name; None means socket.getfqdn(), which can stall on hosts with slow DNS.
+    local_hostname: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        """The configured relay, or (no smtp_host) the local sink: no auth, no TLS."""
+        if not settings.smtp_host:
+            return cls(host=settings.sink_host, port=settings.sink_port)
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_user or None,
+            password=settings.smtp_password or None,
+            starttls=settings.smtp_starttls,
+        )
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    message_id: str
+    ok: bool  # True only when every recipient of the mail was accepted
+    error: MailTransportError | None = None
+
+
+class MailSender(Protocol):
+    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
+        """One outcome per mail, in order; never raises for a transport problem."""
+        ...
+
+
+class SmtpSender:
+    """MailSender over one reused aiosmtplib connection per batch."""
+
+    def __init__(self, config: SmtpConfig, *, mail_from: str) -> None:
+        self._config = config
+        self._mail_from = mail_from
+
+    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
+        pending = list(mails)
+        if not pending:
+            return []
+        try:
+            client = await self._connect()
+        except MailTransportError as failure:
+            return self._log_batch(_fail_all(pending, failure))
+        outcomes: list[SendOutcome] = []
+        reconnects_left = 1
+        index = 0
+        try:
+            while index < len(pending):
+                outcome = await self._send_one(client, pending[index])
+                lost = not outcome.ok and not client.is_connected
+                # A transient failure on a lost connection means the mail was not
+                # confirmed: it is sent again on a fresh connection instead of reported.
+                resend = (lost and reconnects_left > 0
+                          and outcome.error is not None and outcome.error.transient)
+                if not resend:
+                    outcomes.append(outcome)
+                    index += 1
+                if not lost or index == len(pending):
+                    continue
+                if reconnects_left == 0:
+                    outcomes.extend(_fail_all(pending[index:], MailTransportError(
+                        "SMTP connection lost again; not reconnecting", transient=True)))
+                    break
+                reconnects_left -= 1
+                logger.info("SMTP connection to %s:%s lost mid-batch; reconnecting",
+                            self._config.host, self._config.port)
+                client.close()
+                try:
+                    client = await self._connect()
+                except MailTransportError as failure:
+                    outcomes.extend(_fail_all(pending[index:], failure))
+                    break
+        finally:
+            await _close_quietly(client)
+        return self._log_batch(outcomes)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """A connected (and, if configured, TLS-upgraded and logged-in) client.
+
+        :raises MailTransportError: always transient, see the module docstring.
+        """
+        config = self._config
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            timeout=config.timeout,
+            use_tls=False,
+            # False, not None: None would try STARTTLS whenever offered, and a relay with a
+            # self-signed certificate would then fail a configuration that asked for none.
+            start_tls=config.starttls,
+            local_hostname=config.local_hostname,
+        )
+        try:
+            await client.connect()
+            if config.username:
+                await client.login(config.username, config.password or "")
+        except (SMTPException, OSError) as error:
+            client.close()
+            cause = classify_error(error)
+            # Connection-phase failures say nothing about the mails: always transient.
+            failure = MailTransportError(
+                f"cannot open SMTP session to {config.host}:{config.port}: {cause.message}",
+                transient=True)
+            logger.warning("%s", failure.message)
+            raise failure from error
+        return client
+
+    async def _send_one(self, client: aiosmtplib.SMTP, mail: Mail) -> SendOutcome:
+        try:
+            message = self._build(mail)
+        except (ValueError, TypeError) as error:
+            # A mail that cannot be serialised will not improve with retries.
+            return SendOutcome(mail.message_id, ok=False, error=MailTransportError(
+                f"cannot build message: {error}", transient=False))
+        try:
+            refused, _ = await client.send_message(message)
+        except (SMTPException, OSError) as error:
+            return SendOutcome(mail.message_id, ok=False, error=classify_error(error))
+        if refused:
+            return SendOutcome(mail.message_id, ok=False,
+                               error=_partial_refusal(refused, total=len(mail.to)))
+        return SendOutcome(mail.message_id, ok=True)
+
+    def _build(self, mail: Mail) -> EmailMessage:
+        message = to_email_message(mail, mail_from=self._mail_from)
+        # Stamped here, not when built: a mail retried tomorrow should not claim today.
+        message["Date"] = formatdate(localtime=False)
+        return message
+
+    @staticmethod
+    def _log_batch(outcomes: list[SendOutcome]) -> list[SendOutcome]:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                logger.warning("mail %s not sent (%s): %s", outcome.message_id,
+                               "transient" if outcome.error.transient else "permanent",
+                               outcome.error.message)
+        sent = sum(1 for outcome in outcomes if outcome.ok)
+        logger.info("SMTP batch: %s of %s mails sent", sent, len(outcomes))
+        return outcomes
+
+
+def classify_error(error: BaseException) -> MailTransportError:
+    """Map an aiosmtplib / socket exception to the one error type this project handles."""
+    if isinstance(error, MailTransportError):
+        return error
+    if isinstance(error, SMTPRecipientsRefused):
+        return _refusal_error(error.recipients, prefix="all recipients refused")
+    if isinstance(error, SMTPRecipientRefused):
+        return _refusal_error([error], prefix="recipient refused")
+    if isinstance(error, SMTPResponseException):
+        return MailTransportError(f"server answered {error.code}: {error.message}",
+                                  transient=_is_transient_code(error.code))
+    if isinstance(error, TimeoutError):  # includes SMTPTimeoutError and asyncio's
+        return MailTransportError(f"timed out: {error}", transient=True)
+    if isinstance(error, SMTPNotSupported):
+        # E.g. a non-ASCII address and no SMTPUTF8: this mail will not go to this server.
+        return MailTransportError(f"not supported by server: {error}", transient=False)
+    if isinstance(error, OSError | SMTPException):  # refused/reset/dropped connections
+        return MailTransportError(f"connection problem: {error}", transient=True)
+    return MailTransportError(f"unexpected transport error: {error!r}", transient=True)
+
+
+def _is_transient_code(code: int) -> bool:
+    # Only a 5xx is a verdict; 4xx says "later", anything odd is not worth giving up on.
+    return not 500 <= code < 600
+
+
+def _refusal_error(refusals: Sequence[SMTPRecipientRefused], *, prefix: str) -> MailTransportError:
+    detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refusals)
+    return MailTransportError(
+        f"{prefix}: {detail}",
+        # Retrying helps only if no recipient got a final "no".
+        transient=all(_is_transient_code(r.code) for r in refusals),
+        recipient_refused=True,
+    )
+
+
+def _partial_refusal(refused: dict[str, SMTPResponse], *, total: int) -> MailTransportError:
+    """Some recipients accepted the mail, some refused it: not ok, so a person looks."""
+    refusals = [SMTPRecipientRefused(response.code, response.message, address)
+                for address, response in refused.items()]
+    return _refusal_error(refusals, prefix=f"{len(refusals)} of {total} recipients refused")
+
+
+def _fail_all(mails: Sequence[Mail], error: MailTransportError) -> list[SendOutcome]:
+    return [SendOutcome(mail.message_id, ok=False, error=error) for mail in mails]
+
+
+async def _close_quietly(client: aiosmtplib.SMTP) -> None:
+    if not client.is_connected:
+        return
+    try:
+        await client.quit()
+    except (SMTPException, OSError):
+        # The batch is done; a QUIT the server did not answer changes nothing.
+        client.close()
+
+
+class RecordingSender:
+    """A MailSender for tests of callers: records mails instead of sending them.
+
+    `fail_next(n)` makes the next n mails fail (transient by default), the way a flaky relay
+    would, so callers' retry paths can be tested without mocks.
+    """
+
+    def __init__(self, *, mail_from: str = "weiquan@localhost") -> None:
+        self.mail_from = mail_from
+        self.sent: list[Mail] = []
+        self.failed: list[Mail] = []
+        self.batches: list[tuple[Mail, ...]] = []
+        self._failures_left = 0
+        self._failure = MailTransportError("simulated failure", transient=True)
+
+    def fail_next(self, count: int = 1, *, transient: bool = True,
+                  recipient_refused: bool = False) -> None:
+        if count < 0:
+            raise ValueError("count must not be negative")
+        self._failures_left = count
+        self._failure = MailTransportError(
+            "simulated transient failure" if transient else "simulated permanent failure",
+            transient=transient, recipient_refused=recipient_refused)
+
+    @property
+    def sent_message_ids(self) -> list[str]:
+        return [mail.message_id for mail in self.sent]
+
+    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
+        batch = tuple(mails)
+        self.batches.append(batch)
+        outcomes: list[SendOutcome] = []
+        for mail in batch:
+            # Serialise as the real sender would, so an unsendable Mail fails here too.
+            to_email_message(mail, mail_from=self.mail_from)
+            if self._failures_left > 0:
+                self._failures_left -= 1
+                self.failed.append(mail)
+                outcomes.append(SendOutcome(mail.message_id, ok=False, error=self._failure))
+            else:
+                self.sent.append(mail)
+                outcomes.append(SendOutcome(mail.message_id, ok=True))
+        return outcomes

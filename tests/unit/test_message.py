@@ -1,0 +1,306 @@
+"""Mail building: templates, escaping, strictness, Message-ID, MIME structure. Pure: no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.message
+import email.policy
+import re
+from typing import Any
+
+import pytest
+from jinja2 import meta
+from markupsafe import escape
+
+from notifications.message import (
+    NOTICE_HEADER,
+    TEMPLATE_NAMES,
+    TEMPLATES_DIR,
+    Attachment,
+    Mail,
+    TemplateError,
+    message_id_for,
+    render_mail,
+    template_environment,
+    to_email_message,
+)
+
+ACT = 'weiquan case respond WQ-2026-000001 --note "已电话联系，约定面谈"'
+
+REMINDER_CONTEXT: dict[str, Any] = {
+    "case_number": "WQ-2026-000001",
+    "tier_label": "紧急",
+    "category_label": "家庭暴力",
+    "jurisdiction_name": "城关区城关街道妇联",
+    "due_at": "2026-10-15 24:00",
+    "received_at": "2026-10-12 09:30",
+    "act_command": ACT,
+    "case_url": None,
+}
+
+CONTEXTS: dict[str, dict[str, Any]] = {
+    "reminder_before": REMINDER_CONTEXT,
+    "reminder_due": REMINDER_CONTEXT,
+    "escalation": {
+        **REMINDER_CONTEXT,
+        "overdue_working_days": 3,
+        "escalation_level": 1,
+        "responsible_name": "王丽",
+        "responsible_post": "权益部部长",
+        "responsible_jurisdiction_name": "城关街道妇联",
+    },
+    "difficult_transfer": {
+        "case_number": "WQ-2026-000001",
+        "category_label": "婚姻家庭纠纷",
+        "jurisdiction_name": "城关区妇联",
+        "received_at": "2026-10-12 09:30",
+        "summary_for_recipient": "涉及跨省协调的家庭暴力个案，需上级协调公安与法院",
+        "act_command": "weiquan case accept WQ-2026-000001",
+    },
+    "difficult_tracking": {
+        "case_number": "WQ-2026-000001",
+        "days_since_transfer": 14,
+        "act_command": "weiquan case report-back WQ-2026-000001 --note ...",
+    },
+}
+
+# What the mails say "what is due": one characteristic phrase per template.
+HEADLINES = {
+    "reminder_before": "明日到期",
+    "reminder_due": "今日到期",
+    "escalation": "逾期督办",
+    "difficult_transfer": "疑难个案转报",
+    "difficult_tracking": "疑难个案跟踪",
+}
+
+# Every variable any template may use. A new one must be added here on purpose, after
+# checking it cannot carry a party's name, phone, address or ID.
+ALLOWED_VARIABLES = {
+    "case_number", "tier_label", "category_label", "jurisdiction_name", "due_at",
+    "received_at", "act_command", "case_url", "overdue_working_days", "escalation_level",
+    "responsible_name", "responsible_post", "responsible_jurisdiction_name",
+    "summary_for_recipient", "days_since_transfer", "tracking_every_working_days",
+}
+PERSONAL_DATA_WORDS = re.compile(
+    r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"
+    r"姓名|电话|手机|住址|地址|身份证", re.IGNORECASE)
+
+
+def body(message: email.message.EmailMessage, subtype: str) -> email.message.MIMEPart:
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return part
+
+
+def render(template: str, **overrides: Any) -> Mail:
+    context = {**CONTEXTS[template], **overrides}
+    return render_mail(template=template, context=context, to=["chair@fulian.example.cn"],
+                       notice_key=f"{template}:case-1:2026-10-14")
+
+
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+def test_each_template_renders_case_number_due_and_action(template: str) -> None:
+    context = CONTEXTS[template]
+    mail = render(template)
+
+    assert "\n" not in mail.subject and mail.subject == mail.subject.strip()
+    assert context["case_number"] in mail.subject
+    assert HEADLINES[template] in mail.subject
+    for part in (mail.text, mail.html):
+        assert context["case_number"] in part
+    # The command is the "what to do"; escaped in HTML, verbatim in text.
+    assert context["act_command"] in mail.text
+    assert str(escape(context["act_command"])) in mail.html
+    assert mail.html.lstrip().startswith("<!DOCTYPE html>")
+    assert mail.to == ("chair@fulian.example.cn",)
+
+
+@pytest.mark.parametrize("template", ["reminder_before", "reminder_due", "escalation"])
+def test_deadline_mails_say_when(template: str) -> None:
+    mail = render(template)
+    assert "2026-10-15 24:00" in mail.text and "2026-10-15 24:00" in mail.html
+    if template != "escalation":  # its subject says how late instead
+        assert "2026-10-15 24:00" in mail.subject
+
+
+def test_escalation_names_the_responsible_cadre_and_the_delay() -> None:
+    mail = render("escalation")
+    assert "逾期 3 个工作日" in mail.subject
+    assert "王丽（权益部部长，城关街道妇联）" in mail.text
+    assert "向上第 1 级督办" in mail.text
+    assert "此前已逐级督办" not in mail.text
+    assert "此前已逐级督办" in render("escalation", escalation_level=2).text
+
+
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+def test_case_url_line_only_when_given(template: str) -> None:
+    without = render(template, case_url=None)
+    assert "个案页面" not in without.text and "<a " not in without.html
+
+    url = "https://weiquan.example.cn/cases/WQ-2026-000001?tab=respond&x=1"
+    with_url = render(template, case_url=url)
+    assert f"个案页面办理：{url}" in with_url.text
+    assert f'href="{escape(url)}"' in with_url.html
+
+
+@pytest.mark.parametrize("template", ["difficult_transfer", "difficult_tracking"])
+def test_tracking_interval_follows_the_policy_setting(template: str) -> None:
+    assert "每 7 个工作日提醒一次" in render(template).text
+    assert "每 7 个工作日提醒一次" in render(template, tracking_every_working_days=None).text
+    configured = render(template, tracking_every_working_days=5)
+    assert "每 5 个工作日提醒一次" in configured.text
+    assert "每 5 个工作日提醒一次" in configured.html
+
+
+def test_case_url_may_be_absent_from_the_context() -> None:
+    context = {k: v for k, v in REMINDER_CONTEXT.items() if k != "case_url"}
+    mail = render_mail(template="reminder_due", context=context, to=["a@example.cn"],
+                       notice_key="k")
+    assert "个案页面" not in mail.text
+
+
+def test_html_part_escapes_and_text_part_keeps_verbatim() -> None:
+    hostile = "<script>alert('x')</script>城关区妇联"
+    mail = render("reminder_due", jurisdiction_name=hostile)
+    assert "<script>" not in mail.html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;城关区妇联" in mail.html
+    assert hostile in mail.text
+
+
+def test_subject_is_one_line_even_when_a_value_has_line_breaks() -> None:
+    mail = render("difficult_transfer", jurisdiction_name="城关区\r\n妇联")
+    assert mail.subject.startswith("【疑难个案转报】城关区 妇联 转报个案")
+
+
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+def test_missing_variable_raises_template_error_naming_it(template: str) -> None:
+    context = {k: v for k, v in CONTEXTS[template].items() if k != "act_command"}
+    with pytest.raises(TemplateError) as caught:
+        render_mail(template=template, context=context, to=["a@example.cn"], notice_key="k")
+    assert caught.value.variable == "act_command"
+    assert caught.value.template == template
+    assert "act_command" in str(caught.value) and template in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_missing_variables_are_all_named() -> None:
+    context = {k: v for k, v in CONTEXTS["escalation"].items()
+               if k not in ("responsible_post", "due_at")}
+    with pytest.raises(TemplateError, match=r"\['due_at', 'responsible_post'\]"):
+        render_mail(template="escalation", context=context, to=["a@example.cn"], notice_key="k")
+
+
+def test_none_in_a_required_variable_is_refused_not_printed() -> None:
+    with pytest.raises(TemplateError) as caught:
+        render("reminder_due", tier_label=None)
+    assert caught.value.variable == "tier_label"
+    assert "must not be None" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["no_such_template", "base", "../templates/reminder_due", ""])
+def test_unknown_template_raises_template_error(name: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render_mail(template=name, context=REMINDER_CONTEXT, to=["a@example.cn"], notice_key="k")
+    assert caught.value.template == name
+
+
+@pytest.mark.parametrize("key", ["victim_name", "party_phone", "applicant", "home_address"])
+def test_context_keys_that_look_like_personal_data_are_refused(key: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render("reminder_due", **{key: "x"})
+    assert caught.value.variable == key
+
+
+def test_recipients_must_be_a_sequence_not_a_string() -> None:
+    with pytest.raises(TypeError):
+        render_mail(template="reminder_due", context=REMINDER_CONTEXT, to="a@example.cn",
+                    notice_key="k")
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render("escalation") == render("escalation")
+
+
+def test_message_id_is_stable_per_notice_and_distinct_across_notices() -> None:
+    first = message_id_for(notice_key="reminder_due:case-1:2026-10-15")
+    assert first == message_id_for(notice_key="reminder_due:case-1:2026-10-15")
+    assert first != message_id_for(notice_key="reminder_due:case-2:2026-10-15")
+    assert first != message_id_for(notice_key="reminder_before:case-1:2026-10-15")
+    assert re.fullmatch(r"<[0-9a-f]{32}\.notice@weiquan\.local>", first)
+    assert message_id_for(notice_key="k", domain="fulian.example.cn").endswith(
+        ".notice@fulian.example.cn>")
+    assert render("reminder_due").message_id == message_id_for(
+        notice_key="reminder_due:case-1:2026-10-14")
+
+
+@pytest.mark.parametrize("bad", [{"notice_key": ""}, {"notice_key": "k", "domain": "a b"}])
+def test_message_id_rejects_bad_input(bad: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        message_id_for(**bad)
+
+
+def test_mail_carries_notice_key_and_auto_submitted_headers() -> None:
+    headers = dict(render("reminder_due").headers)
+    assert headers[NOTICE_HEADER] == "reminder_due:case-1:2026-10-14"
+    assert headers["Auto-Submitted"] == "auto-generated"
+
+
+def test_to_email_message_is_alternative_utf8_without_date() -> None:
+    mail = render("reminder_due")
+    message = to_email_message(mail, mail_from="weiquan@fulian.example.cn")
+
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["Date"] is None  # stamped by the sender
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert parsed["Subject"] == mail.subject
+    assert parsed["Message-ID"] == mail.message_id
+    assert parsed["From"] == "weiquan@fulian.example.cn"
+    assert parsed[NOTICE_HEADER] == "reminder_due:case-1:2026-10-14"
+    assert body(parsed, "plain").get_content() == mail.text
+    assert body(parsed, "html").get_content() == mail.html
+    assert body(parsed, "plain").get_content_charset() == "utf-8"
+
+
+def test_attachments_make_it_mixed() -> None:
+    report = Attachment(filename="逾期清单.csv", content_type="text/csv",
+                        data="个案编号,逾期工作日\nWQ-2026-000001,3\n".encode())
+    mail = render("escalation")
+    mail = dataclasses.replace(mail, attachments=(report,))
+    message = to_email_message(mail, mail_from="weiquan@localhost")
+
+    assert message.get_content_type() == "multipart/mixed"
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    (attached,) = list(parsed.iter_attachments())
+    assert attached.get_filename() == "逾期清单.csv"
+    assert attached.get_content_type() == "text/csv"
+    assert body(parsed, "plain").get_content() == mail.text
+
+
+@pytest.mark.parametrize("field,value", [
+    ("subject", "a\r\nBcc: x@evil.example"),
+    ("to", ("a@example.cn\nBcc: x@evil.example",)),
+    ("to", ()),
+    ("headers", (("Subject", "override"),)),
+])
+def test_mail_refuses_header_injection_and_reserved_headers(field: str, value: Any) -> None:
+    fields: dict[str, Any] = {"to": ("a@example.cn",), "subject": "s", "text": "t",
+                              "html": "h", "message_id": "<x@y>"}
+    with pytest.raises(ValueError):
+        Mail(**{**fields, field: value})
+
+
+def test_template_directory_holds_exactly_the_declared_templates() -> None:
+    names = {path.name for path in TEMPLATES_DIR.iterdir() if path.is_file()}
+    mail_files = {name for name in names if not name.startswith("_") and name != "base.html"}
+    expected = {f"{t}{suffix}" for t in TEMPLATE_NAMES
+                for suffix in (".subject.txt", ".txt", ".html")}
+    assert mail_files == expected
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in TEMPLATES_DIR.iterdir() if p.is_file()))
+def test_templates_reference_no_personal_data(path: str) -> None:
+    source = (TEMPLATES_DIR / path).read_text(encoding="utf-8")
+    used = meta.find_undeclared_variables(template_environment().parse(source))
+    assert used <= ALLOWED_VARIABLES, f"{path} uses {sorted(used - ALLOWED_VARIABLES)}"
+    assert not PERSONAL_DATA_WORDS.search(source), f"{path}: {PERSONAL_DATA_WORDS.search(source)}"
