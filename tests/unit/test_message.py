@@ -67,7 +67,7 @@ CONTEXTS: dict[str, dict[str, Any]] = {
 
 # What the mails say "what is due": one characteristic phrase per template.
 HEADLINES = {
-    "reminder_before": "明日到期",
+    "reminder_before": "即将到期",
     "reminder_due": "今日到期",
     "escalation": "逾期督办",
     "difficult_transfer": "疑难个案转报",

@@ -1,0 +1,262 @@
+"""`weiquan up`: the database, the local mail sink, a Prefect server and the flow service in
+one foreground process; Ctrl-C (or SIGTERM) stops all of it.
+
+Start order: database (migrated) → demo registry → mail sink → Prefect server → service.
+Stop order is the reverse. The Prefect server runs in its own process group, so the
+terminal's Ctrl-C reaches only this process, which then stops the service first (it may be
+talking to the server) and the server after it.
+
+Signals: the first SIGINT/SIGTERM asks the service to finish its pass and stop; a second
+one cancels the service and kills the server at once; a third exits on the spot (after
+killing the server's process group, so nothing is left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from sqlalchemy.engine import make_url
+
+from app.context import AppContext, build_context
+from app.prefect_server import PrefectServer, PrefectServerError, prefect_environment
+from app.settings import Settings, load_settings
+from models.db.session import unit_of_work
+from notifications.sink import MailSink
+
+log = logging.getLogger(__name__)
+
+FORCED_EXIT = 130  # the shell's status for "ended by Ctrl-C"
+
+
+def run_main_job(*, load_demo: bool) -> int:
+    started = time.monotonic()
+    _configure_logging()
+    settings = load_settings()
+    # Before anything imports prefect: it reads its settings once, at import. Without an
+    # API URL it would start a throw-away "ephemeral" server inside this process.
+    os.environ.update(prefect_environment(settings))
+
+    shutdown = _Shutdown()
+    # Until the event loop takes over, SIGTERM unwinds like Ctrl-C (KeyboardInterrupt), so
+    # the `finally` blocks below stop whatever has started; the default would just die.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    ctx = build_context(settings)
+    try:
+        if load_demo:
+            _load_demo_registry(ctx)
+        return _with_sink(ctx, shutdown, started)
+    except KeyboardInterrupt:
+        log.info("interrupted during start-up; stopped what had started")
+        return FORCED_EXIT
+    finally:
+        ctx.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _with_sink(ctx: AppContext, shutdown: _Shutdown, started: float) -> int:
+    settings = ctx.settings
+    sink: MailSink | None = None
+    if not settings.smtp_host:  # mail goes to the local sink only when no relay is set
+        sink = MailSink(directory=settings.mail_sink_dir, host=settings.sink_host,
+                        port=settings.sink_port)
+        try:
+            sink.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                log.error("the mail sink cannot listen on %s:%s: the port is in use. Stop "
+                          "what uses it or choose another port with WEIQUAN_SINK_PORT.",
+                          settings.sink_host, settings.sink_port)
+            else:
+                log.error("the mail sink cannot listen on %s:%s (WEIQUAN_SINK_HOST, "
+                          "WEIQUAN_SINK_PORT): %s", settings.sink_host, settings.sink_port, exc)
+            return 1
+    try:
+        return _with_prefect(ctx, sink, shutdown, started)
+    finally:
+        if sink is not None:
+            sink.stop()
+
+
+def _with_prefect(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown,
+                  started: float) -> int:
+    server = PrefectServer(ctx.settings)
+    shutdown.server = server
+    try:
+        server.spawn()
+        # Import prefect here while the server boots: both are seconds of CPU, and doing
+        # them side by side shortens the time to "ready".
+        _warm_up_prefect()
+        server.wait_ready()
+    except PrefectServerError as exc:  # wait_ready stopped what it had started
+        log.error("%s", exc)
+        return 1
+    except BaseException:  # Ctrl-C while starting: a further one must not cut the stop short
+        shutdown.enter_final_phase()
+        server.stop()
+        raise
+    try:
+        _print_banner(ctx.settings, server, sink, time.monotonic() - started)
+        status = asyncio.run(_serve(ctx, shutdown))
+    finally:
+        # From here on a signal must not interrupt the clean-up half way: it escalates to
+        # killing the server's process group instead.
+        shutdown.enter_final_phase()
+        if shutdown.force:
+            server.kill()
+        else:
+            _flush_prefect_clients()
+        server.stop()
+    log.info("stopped")
+    return status
+
+
+async def _serve(ctx: AppContext, shutdown: _Shutdown) -> int:
+    from app.service import run_service
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(ctx, stop=stop), name="flow service")
+
+    def on_signal(sig: signal.Signals) -> None:
+        shutdown.count += 1
+        if shutdown.count == 1:
+            log.info("%s: stopping (again to force)", sig.name)
+            stop.set()
+        elif shutdown.count == 2:
+            log.warning("%s again: cancelling the flow service", sig.name)
+            shutdown.force = True
+            service.cancel()
+        else:
+            shutdown.exit_now()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await service
+        return 0 if not shutdown.force else FORCED_EXIT
+    except asyncio.CancelledError:
+        if shutdown.force:
+            return FORCED_EXIT
+        raise
+    except BaseException:  # noqa: BLE001 - whatever ends the service, still shut down
+        if stop.is_set():  # e.g. Prefect's SIGTERM bridge raised inside a flow run
+            log.warning("the flow service ended with an error while stopping", exc_info=True)
+            return 0
+        log.exception("the flow service failed")
+        return 1
+    finally:
+        # Swap the loop's handlers for plain ones before the loop closes: closing would
+        # reset SIGTERM to "terminate at once", which would orphan the Prefect server.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        shutdown.enter_final_phase()
+
+
+class _Shutdown:
+    """What the signal handlers need to know and reach, across the phases."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.force = False
+        self.server: PrefectServer | None = None
+        self._final = False
+
+    def enter_final_phase(self) -> None:
+        if self._final:
+            return
+        self._final = True
+        handler: Callable[[int, FrameType | None], None] = self._final_signal
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def _final_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count >= 3:
+            self.exit_now()
+        self.force = True
+        log.warning("%s during shutdown: killing the Prefect server", signal.Signals(signum).name)
+        if self.server is not None:
+            self.server.kill()
+
+    def exit_now(self) -> None:
+        log.warning("forced exit")
+        if self.server is not None:
+            self.server.kill()
+        logging.shutdown()
+        os._exit(FORCED_EXIT)  # no orphans: the server group is gone; the sink is a thread
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _load_demo_registry(ctx: AppContext) -> None:
+    # The same code and files as `weiquan registry demo`: an idempotent upsert.
+    from app.cli import CLI_ACTOR, DEMO_DIR
+    from models.service.registry import load_registry
+
+    with unit_of_work(ctx.sessions) as session:
+        result = load_registry(session, jurisdictions=DEMO_DIR / "jurisdictions.csv",
+                               contacts=DEMO_DIR / "contacts.csv", now=ctx.clock.now(),
+                               actor=CLI_ACTOR)
+    log.info("demo registry: jurisdictions %s added, %s updated; contacts %s added, %s updated",
+             result.jurisdictions_added, result.jurisdictions_updated, result.contacts_added,
+             result.contacts_updated)
+
+
+def _warm_up_prefect() -> None:
+    import prefect  # noqa: F401 - the import is the point
+    import prefect.flow_engine  # noqa: F401
+
+
+def _flush_prefect_clients(timeout: float = 5.0) -> None:
+    """Send Prefect's queued logs and events while its server is still up.
+
+    Prefect flushes them at interpreter exit; by then the server is gone and each flush
+    waits for its HTTP timeout, which held the exit up by ~5 s."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        try:
+            worker.drain_all(timeout=timeout)
+        except Exception:  # noqa: BLE001 - a failed flush must not stop the shutdown
+            log.warning("could not flush Prefect's %s", worker.__name__, exc_info=True)
+
+
+def _print_banner(settings: Settings, server: PrefectServer, sink: MailSink | None,
+                  elapsed: float) -> None:
+    database = make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    prefect_note = " (a server that was already running)" if server.reused else ""
+    if sink is not None:
+        mail = f"sink at {sink.host}:{sink.port}, mail filed in {sink.directory}"
+    else:
+        mail = f"relay {settings.smtp_host}:{settings.smtp_port}"
+    print(f"\nweiquan is up (ready in {elapsed:.1f} s)\n"
+          f"  Prefect UI:  {server.ui_url}{prefect_note}\n"
+          f"  mail:        {mail}\n"
+          f"  database:    {database}\n"
+          f"Ctrl-C to stop.\n", flush=True)
+
+
+def _configure_logging() -> None:
+    # Before prefect is imported: prefect keeps a root handler that is already there
+    # instead of installing its own (which would hide our INFO lines).
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # aiosmtpd logs every SMTP command, httpx every request to the Prefect API, at INFO.
+    for chatty in ("mail.log", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
