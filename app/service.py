@@ -81,6 +81,11 @@ async def wake_due_sweep() -> None:
     ctx = app_context()
     async with _sweep_lock:
         as_of = ctx.clock.now()
+        with unit_of_work(ctx.sessions) as session:
+            due = next_wakeup(session)
+        if due is None or due > as_of:  # nothing due: no flow run to clutter the dashboard
+            _schedule_next_wakeup(ctx)
+            return
         try:
             from flows.due_sweep import due_sweep
 

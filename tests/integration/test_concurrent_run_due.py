@@ -1,0 +1,34 @@
+"""Two `weiquan run-due` processes at once against one database send each notice once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+from notifications.sink import read_sink
+from tests.conftest import REPO
+from tests.integration.test_due import take_in_contract
+
+
+def test_two_concurrent_run_due_processes_send_each_notice_once(mail_ctx, sink, settings):
+    for index in range(12):
+        take_in_contract(mail_ctx, external_ref=f"concurrent-{index}")
+    env = {**os.environ, "WEIQUAN_DATA_DIR": str(settings.data_dir),
+           "WEIQUAN_DATABASE_URL": settings.effective_database_url,
+           "WEIQUAN_SINK_PORT": str(sink.port), "WEIQUAN_SINK_HOST": "127.0.0.1"}
+    env.pop("WEIQUAN_SMTP_HOST", None)
+    command = [sys.executable, "-m", "app.cli", "run-due", "--as-of", "2026-10-21T09:00:00+08:00"]
+
+    runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    keys = Counter(m["X-Weiquan-Notice"] for m in read_sink(sink.directory))
+    # 12 cases, each escalated to the township and then the county: 24 notices, once each
+    assert len(keys) == 24
+    assert set(keys.values()) == {1}
+    sent = [int(out.split(" sent")[0].rsplit(" ", 1)[-1]) for out, _ in outputs]
+    assert sum(sent) == 24, outputs
