@@ -213,3 +213,17 @@ async def test_overdue_review_lists_the_subtree_only(mail_ctx, sink):
     assert [(i["jurisdiction"], i["working_days_overdue"], i["escalation_level"]) for i in donghu["overdue"]] == [
         ("990102001001", 1, 1)]
     assert sorted(i["jurisdiction"] for i in county["overdue"]) == ["990102001001", "990102001002"]
+
+
+async def test_dry_run_lists_what_would_go_out_and_changes_nothing(mail_ctx, sink):
+    from models.service.due import preview_due
+
+    take_in_contract(mail_ctx)
+    calendar = current_calendar_of(mail_ctx)
+    preview = preview_due(mail_ctx.sessions, as_of=at("2026-10-16T09:00:00"), calendar=calendar,
+                          policy=mail_ctx.reminder_policy)
+    assert [(p["kind"], p["to"]) for p in preview] == [("escalation", TOWNSHIP_CHAIR)]
+    with unit_of_work(mail_ctx.sessions) as session:
+        assert session.scalar(select(Notice.id)) is None
+    report = await run(mail_ctx, "2026-10-16T09:00:00")
+    assert report.sent == 1 and mailbox(sink) == [(TOWNSHIP_CHAIR, "escalation")]

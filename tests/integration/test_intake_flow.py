@@ -89,3 +89,29 @@ async def test_prefect_unreachable_leaves_the_flow_owed_for_later(
     clock.at = owed.not_before
     assert await dispatch_owed_flows(demo_ctx) == 1
     assert trigger_of(demo_ctx, case_id).status == "done"
+
+
+async def test_due_sweep_flow_sends_and_publishes_counts_only(
+    prefect_server, sqlite_only, mail_ctx, sink
+):
+    from datetime import datetime
+
+    from flows.due_sweep import due_sweep
+    from notifications.sink import read_sink
+
+    use_context(mail_ctx)
+    mail_ctx.clock.at = datetime.fromisoformat("2026-09-30T10:16:00+08:00")
+    intake_case(mail_ctx)
+
+    result = await due_sweep(as_of=datetime.fromisoformat("2026-10-16T09:00:00+08:00"))
+
+    assert result["sent"] == 1
+    assert [m["To"] for m in read_sink(sink.directory)] == ["fulian.dhz@example.org"]
+    async with get_client() as client:
+        runs = await client.read_flow_runs()
+        artifact = next(a for a in await client.read_artifacts() if a.key == "due-sweep-latest")
+    assert any(r.name.startswith("sweep 2026-10-16") for r in runs)
+    rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+    assert rows[0]["sent"] == 1 and rows[0]["cases_checked"] == 1
+    stored = json.dumps(rows, ensure_ascii=False)
+    assert "刘某某" not in stored and "@" not in stored
