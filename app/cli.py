@@ -296,7 +296,8 @@ def cmd_intake(args: argparse.Namespace) -> int:
 def _store_intake(ctx: AppContext, intake, *, now) -> tuple[dict[str, Any], bool]:
     with unit_of_work(ctx.sessions) as session:
         case, created = take_in(session, intake=intake, calendar=current_calendar(session),
-                                now=now, actor=CLI_ACTOR)
+                                now=now, actor=CLI_ACTOR,
+                                operator_email=ctx.settings.operator_email)
         return case_view(session, case), created
 
 

@@ -47,17 +47,22 @@ def run_main_job(*, load_demo: bool) -> int:
     shutdown = _Shutdown()
     # Until the event loop takes over, SIGTERM unwinds like Ctrl-C (KeyboardInterrupt), so
     # the `finally` blocks below stop whatever has started; the default would just die.
+    # SIGINT is set explicitly: a shell starts background jobs with SIGINT ignored, and
+    # `kill -INT` must stop the main job however it was started.
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    ctx = build_context(settings)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        if load_demo:
-            _load_demo_registry(ctx)
-        return _with_sink(ctx, shutdown, started)
+        ctx = build_context(settings)
+        try:
+            if load_demo:
+                _load_demo_registry(ctx)
+            return _with_sink(ctx, shutdown, started)
+        finally:
+            ctx.close()
     except KeyboardInterrupt:
-        log.info("interrupted during start-up; stopped what had started")
+        log.info("interrupted while starting; stopped what had started")
         return FORCED_EXIT
     finally:
-        ctx.close()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

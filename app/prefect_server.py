@@ -51,6 +51,9 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
         # Else a first run prints a "database is locked" traceback (stack notes).
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The client's own telemetry (Amplitude) asks the server whether analytics are on;
+        # a reused server may say yes. Casework tooling does not phone home.
+        "DO_NOT_TRACK": "1",
     }
 
 

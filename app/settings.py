@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "weiquan@localhost"
+    # Who is alerted when a notice has nobody to go to (a role missing from the registry).
+    operator_email: str = "operator@weiquan.local"
     sink_host: str = "127.0.0.1"
     sink_port: int = Field(default=8025, ge=1, le=65535)
 

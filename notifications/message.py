@@ -40,6 +40,9 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "escalation",
     "difficult_transfer",
     "difficult_tracking",
+    "at_once",
+    "call_110",
+    "routing_gap",
 )
 
 # Variables a caller may leave out or set to None: the template omits the line (case_url)

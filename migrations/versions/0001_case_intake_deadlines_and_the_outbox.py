@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 15:04:57.864665
+Create Date: 2026-11-24 15:53:32.924719
 """
 
 from alembic import op
@@ -142,6 +142,7 @@ def upgrade() -> None:
     sa.Column('recipient_jurisdiction', sa.String(length=12), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=True),
     sa.Column('to_address', sa.String(length=254), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('due_at', models.db.types.UTCDateTime(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -164,6 +164,7 @@ class Notice(Base):
     recipient_jurisdiction: Mapped[str] = mapped_column(String(12))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     to_address: Mapped[str] = mapped_column(String(254), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # at-once notices: why, in words
     due_at: Mapped[datetime]  # when it fell due (before sane-hours shifting)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,6 +27,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices, still_applies
 from models.domain.vocabulary import vocabulary
+from models.service.routing import AT_ONCE_KINDS
 from notifications.message import Mail, render_mail
 from notifications.sender import MailSender
 
@@ -154,9 +155,8 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
         if notice is None or notice.status != "sending":
             continue
         case = session.get(Case, notice.case_id) if notice.case_id else None
-        owed_key = notice.key.rsplit(":to:", 1)[0]
-        if case is None or not still_applies(owed_key, case=case_clock(case), as_of=as_of,
-                                             calendar=calendar, policy=policy):
+        if case is None or not _still_applies(notice, case=case, as_of=as_of, calendar=calendar,
+                                              policy=policy):
             notice.status, notice.claimed_until = "cancelled", None
             notice.last_error = "no longer applies (answered, paused, closed or superseded)"
             cancelled += 1
@@ -169,6 +169,15 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
         outgoing.append(Outgoing(notice.id, mail))
     session.flush()
     return outgoing, cancelled
+
+
+def _still_applies(notice: Notice, *, case: Case, as_of: datetime, calendar: WorkCalendar,
+                   policy: ReminderPolicy) -> bool:
+    if notice.kind in AT_ONCE_KINDS:
+        return True  # a report made at once stands whatever happened to the case since
+    owed_key = notice.key.rsplit(":to:", 1)[0]
+    return still_applies(owed_key, case=case_clock(case), as_of=as_of, calendar=calendar,
+                         policy=policy)
 
 
 def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
@@ -189,6 +198,8 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
         "act_command": f"weiquan case respond {case.number} --note \"答复内容\"",
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
     }
+    if notice.kind in AT_ONCE_KINDS:
+        return _at_once_context(session, notice=notice, case=case, context=context)
     if notice.kind == "escalation":
         responsible = _responsible(session, case)
         context.update(
@@ -213,6 +224,28 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
             act_command=f"weiquan case upper-result {case.number} --note \"上级处理结果\"",
         )
     return context
+
+
+def _at_once_context(session: Session, *, notice: Notice, case: Case,
+                     context: dict[str, object]) -> dict[str, object]:
+    keep = ("case_number", "category_label", "jurisdiction_name", "received_at", "case_url")
+    base = {k: context[k] for k in keep}
+    if notice.kind == "routing_gap":
+        return {"case_number": case.number, "jurisdiction_name": context["jurisdiction_name"],
+                "missing_text": notice.reason, "case_url": context["case_url"],
+                "act_command": "weiquan registry load --contacts 联络名册.csv"}
+    if notice.kind == "call_110":
+        told = session.scalars(select(Contact.post).join(Notice, Notice.contact_id == Contact.id)
+                               .where(Notice.case_id == case.id, Notice.kind == "at_once")).all()
+        labels = [vocabulary().label("risk_indicators", code) for code in case.risk_indicators]
+        return {**base, "reasons_text": "；".join(labels) or notice.reason,
+                "told_text": "、".join(told) or "（无）", "act_command": f"weiquan case show {case.number}"}
+    responsible = _responsible(session, case)
+    return {**base, "purpose": notice.reason.split("；", 1)[0], "reasons_text": notice.reason,
+            "responsible_name": responsible.name if responsible else "（未指定）",
+            "responsible_post": responsible.post if responsible else "",
+            "responsible_contact": (responsible.phone or responsible.email) if responsible else "",
+            "act_command": f"weiquan case show {case.number}"}
 
 
 def _responsible(session: Session, case: Case) -> Contact | None:

@@ -14,6 +14,7 @@ from models.domain.deadlines import Tier, response_deadline
 from models.domain.risk import assess_risk
 from models.domain.tiering import propose_tier
 from models.intake_schema import FieldProblem, IntakeIn, IntakeValidationError
+from models.service.routing import route_at_intake
 
 INTAKE_FLOW = "case-intake"
 
@@ -23,7 +24,8 @@ def case_number(*, case_id: int, received_at: datetime) -> str:
 
 
 def take_in(
-    session: Session, *, intake: IntakeIn, calendar: WorkCalendar, now: datetime, actor: str
+    session: Session, *, intake: IntakeIn, calendar: WorkCalendar, now: datetime, actor: str,
+    operator_email: str = "operator@weiquan.local",
 ) -> tuple[Case, bool]:
     """Store the case; (case, created). The same external_ref again returns the stored case."""
     if intake.external_ref is not None:
@@ -76,6 +78,7 @@ def take_in(
             "deadline_provisional": deadline.provisional, "risk_level": risk.level.value,
         },
     )
+    route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
     repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
                           case_id=case.id, at=now)
     session.flush()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Jurisdiction
+from models.db.orm import Case, Jurisdiction, Notice
 from models.domain.calendar import SHANGHAI
 from models.domain.vocabulary import vocabulary
 
@@ -47,7 +48,13 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
             {"role": p.role, "name": p.name, "phone": p.phone, "age": p.age, "address": p.address}
             for p in case.parties
         ],
-        "notices": [],
+        "notices": [
+            {"kind": n.kind, "role": n.recipient_role, "jurisdiction": n.recipient_jurisdiction,
+             "to": n.to_address or None, "status": n.status, "reason": n.reason or n.last_error,
+             "due_at": local_iso(n.due_at), "sent_at": local_iso(n.sent_at)}
+            for n in session.scalars(select(Notice).where(Notice.case_id == case.id)
+                                     .order_by(Notice.id))
+        ],
         "visits": [],
     }
 
@@ -68,7 +75,8 @@ def case_text(view: dict[str, Any]) -> str:
         f"  状态      {view['status']}",
     ]
     for notice in view["notices"]:
-        lines.append(f"  通知      {notice['role']} {notice['jurisdiction']} → {notice['to']} [{notice['status']}]")
+        lines.append(f"  通知      {notice['kind']:<12} {notice['role']} {notice['jurisdiction']} → "
+                     f"{notice['to'] or '（无人登记）'} [{notice['status']}]")
     for visit in view["visits"]:
         lines.append(f"  回访      {visit['due_at']}")
     return "\n".join(lines)

@@ -31,8 +31,15 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-def take_in_contract(ctx, name: str = "dv_strangulation", **changes) -> int:
+# A case with no risk indicators, so only the deadline speaks (at-once notices have their
+# own tests): the land-rights intake, received in 东湖村 on 2026-09-30, due 2026-10-15.
+ORDINARY = {"jurisdiction": "990102001001", "received_at": "2026-09-30T10:15:00+08:00"}
+
+
+def take_in_contract(ctx, name: str = "land_rights_ordinary", **changes) -> int:
     document = json.loads((SHARED / "contract" / "intake" / f"{name}.json").read_text(encoding="utf-8"))
+    if name == "land_rights_ordinary":
+        document.update(ORDINARY)
     document.update(changes)
     # The case is taken in as it is received (a sweep in October cannot see a case that
     # only reaches the database in November).
@@ -190,8 +197,7 @@ async def test_crash_between_send_and_mark_delivers_one_copy(mail_ctx, sink):
 
 
 async def test_difficult_case_transfers_at_once_then_tracks_every_7_working_days(mail_ctx, sink):
-    case_id = take_in_contract(mail_ctx, "land_rights_ordinary", tier="difficult",
-                               received_at="2026-11-02T10:00:00+08:00")
+    case_id = take_in_contract(mail_ctx, tier="difficult", received_at="2026-11-02T10:00:00+08:00")
     await run(mail_ctx, "2026-11-02T10:01:05")
     assert mailbox(sink) == [(TOWNSHIP_CHAIR, "difficult_transfer")]
     await run(mail_ctx, "2026-11-11T09:00:00")  # 7 working days after 11-02
@@ -204,7 +210,8 @@ async def test_difficult_case_transfers_at_once_then_tracks_every_7_working_days
 
 async def test_overdue_review_lists_the_subtree_only(mail_ctx, sink):
     take_in_contract(mail_ctx)  # 东湖村, due 10-15
-    take_in_contract(mail_ctx, "land_rights_ordinary")  # 西岭村, due 03-02
+    take_in_contract(mail_ctx, jurisdiction="990102001002",
+                     received_at="2026-02-13T15:40:00+08:00")  # 西岭村, due 03-02
     await run(mail_ctx, "2026-10-16T09:00:00")
     with unit_of_work(mail_ctx.sessions) as session:
         calendar = current_calendar(session)

@@ -53,7 +53,7 @@ def test_contract_intakes_get_the_deadlines_of_domain_md(demo_ctx, name, due_dat
     assert view["deadline_provisional"] is False
     assert view["status"] == "accepted"
     assert view["number"].startswith("WQ-2026-")
-    assert view["notices"] == [] and view["visits"] == []
+    assert view["visits"] == []
 
 
 def test_intake_stores_case_parties_audit_and_owed_flow_in_one_go(demo_ctx):
@@ -65,7 +65,7 @@ def test_intake_stores_case_parties_audit_and_owed_flow_in_one_go(demo_ctx):
         audit = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)).all()
         trigger = session.scalar(select(FlowTrigger).where(FlowTrigger.case_id == case.id))
     assert roles == ["victim", "respondent", "child", "reporter"]
-    assert [event.kind for event in audit] == ["intake"]
+    assert sorted(event.kind for event in audit) == ["intake", "reported_at_once"]
     assert trigger.status == "pending" and trigger.flow == "case-intake"
     assert view["risk_level"] == "critical"
     assert "strangulation_or_weapon" in view["risk_reason"]
@@ -129,3 +129,39 @@ def test_deadline_in_a_year_without_a_notice_is_provisional(demo_ctx, clock):
     assert covered["deadline_provisional"] is False
     assert uncovered["deadline_provisional"] is True
     assert date.fromisoformat(uncovered["response_due_date"]).year == 2027
+
+
+def test_life_threatening_intake_lists_who_is_told_at_once(demo_ctx):
+    view, _ = store(demo_ctx, contract_intake("dv_strangulation"))
+
+    told = [(n["kind"], n["role"], n["jurisdiction"], n["to"], n["status"]) for n in view["notices"]]
+    assert told == [
+        ("at_once", "police_station", "990102001", "duty.dhpolice@example.org", "queued"),
+        ("at_once", "federation_chair", "990102001", "fulian.dhz@example.org", "queued"),
+        ("at_once", "hotline_12338", "990102", "hotline12338.county@example.org", "queued"),
+        ("at_once", "party_secretary", "990102001001", "secretary.donghu@example.org", "queued"),
+        ("at_once", "director", "990102001001", "director.donghu@example.org", "queued"),
+        ("call_110", "federation_chair", "990102001001", "fulian.donghu@example.org", "queued"),
+    ]
+
+
+def test_role_missing_up_the_tree_is_reported_and_the_operator_alerted(demo_ctx):
+    # 南山社区: no director at the community, the street office or above in the demo registry
+    view, _ = store(demo_ctx, {**contract_intake("dv_strangulation"),
+                               "jurisdiction": "990102002001", "external_ref": "nanshan-1"})
+
+    missing = [n for n in view["notices"] if n["status"] == "failed"]
+    assert [(n["role"], n["jurisdiction"], n["to"]) for n in missing] == [
+        ("director", "990102002001", None)]
+    assert "director" in missing[0]["reason"]
+    gap = [n for n in view["notices"] if n["kind"] == "routing_gap"]
+    assert [(n["to"], n["status"]) for n in gap] == [("operator@weiquan.local", "queued")]
+    assert "director" in gap[0]["reason"]
+    with unit_of_work(demo_ctx.sessions) as session:
+        kinds = session.scalars(select(AuditEvent.kind).where(AuditEvent.case_id == view["id"])).all()
+    assert kinds == ["reported_at_once", "intake"] or kinds == ["intake", "reported_at_once"]
+
+
+def test_ordinary_case_tells_nobody_at_once(demo_ctx):
+    view, _ = store(demo_ctx, contract_intake("land_rights_ordinary"))
+    assert view["notices"] == []

@@ -63,6 +63,32 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "days_since_transfer": 14,
         "act_command": "weiquan case report-back WQ-2026-000001 --note ...",
     },
+    "at_once": {
+        "case_number": "WQ-2026-000001",
+        "category_label": "家庭暴力",
+        "jurisdiction_name": "东湖村",
+        "received_at": "2026-09-30 10:15",
+        "purpose": "危及生命安全，立即报警",
+        "reasons_text": "危及生命安全，立即报警；违法犯罪线索",
+        "responsible_name": "陈美华",
+        "responsible_post": "东湖村妇联主席",
+        "responsible_contact": "0577-0000-1003",
+        "act_command": "weiquan notice ack 12",
+    },
+    "call_110": {
+        "case_number": "WQ-2026-000001",
+        "category_label": "家庭暴力",
+        "jurisdiction_name": "东湖村",
+        "reasons_text": "掐脖子、用管制刀具吓唬",
+        "told_text": "东湖派出所值班室、东湖镇妇联主席",
+        "act_command": "weiquan case show WQ-2026-000001",
+    },
+    "routing_gap": {
+        "case_number": "WQ-2026-000001",
+        "jurisdiction_name": "东湖村",
+        "missing_text": "东湖村及以上各级均未登记公安派出所",
+        "act_command": "weiquan registry load --contacts contacts.csv",
+    },
 }
 
 # What the mails say "what is due": one characteristic phrase per template.
@@ -72,6 +98,9 @@ HEADLINES = {
     "escalation": "逾期督办",
     "difficult_transfer": "疑难个案转报",
     "difficult_tracking": "疑难个案跟踪",
+    "at_once": "紧急报告",
+    "call_110": "立即报警",
+    "routing_gap": "登记缺失",
 }
 
 # Every variable any template may use. A new one must be added here on purpose, after
@@ -81,6 +110,7 @@ ALLOWED_VARIABLES = {
     "received_at", "act_command", "case_url", "overdue_working_days", "escalation_level",
     "responsible_name", "responsible_post", "responsible_jurisdiction_name",
     "summary_for_recipient", "days_since_transfer", "tracking_every_working_days",
+    "purpose", "reasons_text", "responsible_contact", "told_text", "missing_text",
 }
 PERSONAL_DATA_WORDS = re.compile(
     r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"
