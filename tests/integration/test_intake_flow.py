@@ -36,9 +36,11 @@ def sqlite_only(database_url):
         pytest.skip("the Prefect wiring does not depend on the database backend")
 
 
-def intake_case(ctx) -> tuple[int, str]:
-    raw = (SHARED / "contract" / "intake" / "dv_strangulation.json").read_bytes()
-    intake = parse_intake(raw, limits=ctx.intake_limits, now=ctx.clock.now())
+def intake_case(ctx, name: str = "dv_strangulation", **changes) -> tuple[int, str]:
+    document = json.loads((SHARED / "contract" / "intake" / f"{name}.json").read_text(encoding="utf-8"))
+    document.update(changes)
+    intake = parse_intake(json.dumps(document, ensure_ascii=False), limits=ctx.intake_limits,
+                          now=ctx.clock.now())
     with unit_of_work(ctx.sessions) as session:
         case, _ = take_in(session, intake=intake, calendar=current_calendar(session),
                           now=ctx.clock.now(), actor="test")
@@ -101,7 +103,9 @@ async def test_due_sweep_flow_sends_and_publishes_counts_only(
 
     use_context(mail_ctx)
     mail_ctx.clock.at = datetime.fromisoformat("2026-09-30T10:16:00+08:00")
-    intake_case(mail_ctx)
+    # no risk indicators: only the breached deadline speaks (one escalation to the township)
+    intake_case(mail_ctx, "land_rights_ordinary", jurisdiction="990102001001",
+                received_at="2026-09-30T10:15:00+08:00")
 
     result = await due_sweep(as_of=datetime.fromisoformat("2026-10-16T09:00:00+08:00"))
 

@@ -1,0 +1,305 @@
+"""Return visits (000 回访, 附表3): which ledger a family goes on, how often it is visited, and
+what the cadre is told when a visit falls due or is missed.
+
+After DV or child-abuse handling the family is a high-risk family and is visited often; focus
+families are visited regularly. The seeds give no cadence, so the defaults live in one place
+(`DEFAULT_CADENCES`) and callers may pass their own.
+
+Pure: no I/O, time is passed in. A visit's reminders are derived, like a case's (see
+`models.domain.reminders`): recording the visit needs no cancelling, the next look simply
+asks about the next due date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal
+
+from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.reminders import ReminderPolicy, escalation_chain, sending_instant
+from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
+
+
+class Ledger(StrEnum):
+    HIGH_RISK = "high_risk"  # 附表3 高风险家庭
+    FOCUS = "focus"  # 附表3 重点关注家庭
+
+
+# The issue names DV and child abuse; other crime categories reach the ledger through their
+# indicators (a crime lead or `police_criminal_case`).
+HIGH_RISK_CATEGORIES = frozenset({"domestic_violence", "child_abuse"})
+# 000 lists "criminal cases already attended by police" among high-risk families, so a crime
+# lead counts as a high-risk marker as well.
+HIGH_RISK_GROUPS = frozenset(
+    {RiskGroup.LIFE_THREATENING, RiskGroup.CRIME_LEAD, RiskGroup.HIGH_RISK_FAMILY}
+)
+
+
+def ledger_for(*, category: str, risk_indicators: Sequence[str]) -> Ledger | None:
+    groups = {INDICATOR_GROUPS[code] for code in risk_indicators if code in INDICATOR_GROUPS}
+    if category in HIGH_RISK_CATEGORIES or groups & HIGH_RISK_GROUPS:
+        return Ledger.HIGH_RISK
+    if RiskGroup.FOCUS_GROUP in groups:
+        return Ledger.FOCUS
+    return None
+
+
+# --- cadence ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanStep:
+    """Visit every `every` while the plan has run less than `until` (None: for good)."""
+
+    every: timedelta
+    until: timedelta | None
+
+
+@dataclass(frozen=True)
+class VisitCadence:
+    first_within: timedelta  # the first visit, counted from when the plan opens
+    steps: tuple[PlanStep, ...]  # in order; the last one should have until=None
+
+    def __post_init__(self) -> None:
+        # A plan that runs out of steps would silently stop visiting a family at risk.
+        if not self.steps or self.steps[-1].until is not None:
+            raise ValueError("a visit cadence must end with an open-ended step (until=None)")
+
+
+MONTH = timedelta(days=30)
+QUARTER = timedelta(days=91)
+
+# The one configurable place for the defaults (the seeds give none).
+DEFAULT_CADENCES: Mapping[str, VisitCadence] = MappingProxyType({
+    "critical": VisitCadence(first_within=timedelta(days=3), steps=(
+        PlanStep(every=timedelta(weeks=1), until=MONTH), PlanStep(every=MONTH, until=None))),
+    "high": VisitCadence(first_within=timedelta(days=7), steps=(
+        PlanStep(every=timedelta(weeks=2), until=QUARTER), PlanStep(every=MONTH, until=None))),
+    "focus": VisitCadence(first_within=MONTH, steps=(PlanStep(every=QUARTER, until=None),)),
+})
+
+# Strictness, loosest first. Plan levels (focus, high, critical) are a subset of risk levels and
+# keep the same order, so one ranking serves both.
+LEVEL_ORDER = (RiskLevel.NONE, RiskLevel.FOCUS, RiskLevel.ELEVATED, RiskLevel.HIGH,
+               RiskLevel.CRITICAL)
+REPEAT_INCIDENTS = 3  # three incidents within 12 months make the family high-risk
+INCIDENT_WINDOW = timedelta(days=365)
+
+
+def _rank(level: str) -> int:
+    try:
+        return LEVEL_ORDER.index(RiskLevel(level))
+    except ValueError:
+        raise ValueError(f"unknown risk level {level!r}") from None
+
+
+def tighten(*, current_level: str, new_level: str) -> str:
+    """The stricter of the two: a new incident may tighten a plan, never loosen it."""
+    return max(current_level, new_level, key=_rank)
+
+
+def plan_level(*, risk_level: str, ledger: Ledger, incidents_last_12_months: int) -> str:
+    """Which cadence applies: "critical", "high" or "focus"."""
+    level = "critical" if _rank(risk_level) >= _rank("critical") else "focus"
+    # Being on the high-risk ledger, or a run of incidents, means frequent visits whatever the
+    # latest assessment says.
+    if (_rank(risk_level) >= _rank("high") or ledger is Ledger.HIGH_RISK
+            or incidents_last_12_months >= REPEAT_INCIDENTS):
+        level = tighten(current_level=level, new_level="high")
+    return level
+
+
+def incidents_in_window(*, incident_dates: Sequence[datetime], as_of: datetime,
+                        window: timedelta = INCIDENT_WINDOW) -> int:
+    """Incidents in (as_of - window, as_of]; ones recorded with a later date are not yet known."""
+    return sum(1 for when in incident_dates if as_of - window < when <= as_of)
+
+
+def first_visit_due(*, opened_at: datetime, cadence: VisitCadence) -> datetime:
+    return opened_at + cadence.first_within
+
+
+def next_visit_due(*, plan_started_at: datetime, last_visit_at: datetime,
+                   cadence: VisitCadence) -> datetime:
+    """Counted from the visit that actually happened, not from when it was due: a late visit
+    must not leave the family with a short gap before the next one (or none at all)."""
+    ran = last_visit_at - plan_started_at
+    step = next(s for s in cadence.steps if s.until is None or ran < s.until)
+    return last_visit_at + step.every
+
+
+# --- changes by hand -------------------------------------------------------------------------
+
+class RiskLoweringError(ValueError):
+    def __init__(self, *, rule_level: str, requested: str) -> None:
+        super().__init__(
+            f"lowering the risk level from {rule_level} (set by the rules) to {requested} "
+            "needs a recorded reason")
+        self.rule_level = rule_level
+        self.requested = requested
+
+
+def change_level(*, rule_level: str, requested: str, reason: str | None) -> str:
+    """Raising is free; lowering below what the rules set needs a reason (it will be audited)."""
+    if _rank(requested) < _rank(rule_level) and not (reason or "").strip():
+        raise RiskLoweringError(rule_level=rule_level, requested=requested)
+    return requested
+
+
+class PlanEndError(ValueError):
+    pass
+
+
+MIN_END_REASON_CHARS = 4  # keeps out "ok" / "x"; 4 characters is a short Chinese phrase
+
+
+def check_end(*, reason: str | None) -> None:
+    """Ending a visit plan stops the visits to a family at risk: it needs a real reason."""
+    if len((reason or "").strip()) < MIN_END_REASON_CHARS:
+        raise PlanEndError(
+            f"ending a visit plan needs a reason of at least {MIN_END_REASON_CHARS} characters")
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+VisitNoticeKind = Literal["visit_due", "visit_overdue"]
+
+
+@dataclass(frozen=True)
+class VisitDue:
+    key: str
+    kind: VisitNoticeKind
+    due_at: datetime  # the instant the notice fell due (sending hours applied)
+    escalation_level: int
+    recipient_jurisdiction: str  # the cadre's own level for reminders, upper levels after
+
+
+def owed_visit_notices(*, plan_id: int, visit_due_at: datetime, jurisdiction_code: str,
+                       as_of: datetime, calendar: WorkCalendar,
+                       policy: ReminderPolicy) -> list[VisitDue]:
+    """What fell due by `as_of` and still applies for a visit due on `visit_due_at`'s day.
+
+    A visit is due on a day and is overdue from 24:00 of it, as a deadline is. Only the latest
+    reminder is owed (one that was missed is superseded, not sent late) and none once the visit
+    is overdue: then escalation speaks.
+    """
+    due_day = visit_due_at.astimezone(SHANGHAI).date()
+    overdue_from = _at(due_day + timedelta(days=1), time(0))
+    if as_of >= overdue_from:
+        return _escalations(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+                            jurisdiction_code=jurisdiction_code, as_of=as_of,
+                            calendar=calendar, policy=policy)
+    reminders = [n for n in _reminders(plan_id=plan_id, due_day=due_day,
+                                       overdue_from=overdue_from,
+                                       jurisdiction_code=jurisdiction_code,
+                                       calendar=calendar, policy=policy)
+                 if n.due_at <= as_of]
+    return sorted(reminders, key=lambda n: n.due_at)[-1:]
+
+
+def _reminders(*, plan_id: int, due_day: date, overdue_from: datetime, jurisdiction_code: str,
+               calendar: WorkCalendar, policy: ReminderPolicy) -> list[VisitDue]:
+    owed = []
+    for before in policy.remind_days_before:
+        day = _working_day_on_or_before(due_day, before=before, calendar=calendar)
+        at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
+        if at >= overdue_from:  # it could only go out once the visit is already missed
+            continue
+        owed.append(VisitDue(
+            key=f"visit:{plan_id}:visit_due:{due_day.isoformat()}:{before}", kind="visit_due",
+            due_at=at, escalation_level=0, recipient_jurisdiction=jurisdiction_code))
+    return owed
+
+
+def _escalations(*, plan_id: int, due_day: date, overdue_from: datetime,
+                 jurisdiction_code: str, as_of: datetime, calendar: WorkCalendar,
+                 policy: ReminderPolicy) -> list[VisitDue]:
+    owed = []
+    chain = escalation_chain(jurisdiction_code, up_to=policy.escalate_up_to)
+    for level, code in enumerate(chain, start=1):
+        if level == 1:
+            at = sending_instant(overdue_from, calendar=calendar, policy=policy)
+        else:
+            day, _ = calendar.add_working_days(
+                start=due_day, count=1 + policy.escalate_every_working_days * (level - 1))
+            at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
+        if at > as_of:
+            break  # later levels are later still
+        owed.append(VisitDue(
+            key=f"visit:{plan_id}:visit_overdue:{due_day.isoformat()}:{level}",
+            kind="visit_overdue", due_at=at, escalation_level=level,
+            recipient_jurisdiction=code))
+    return owed
+
+
+def _working_day_on_or_before(day: date, *, before: int, calendar: WorkCalendar) -> date:
+    """The last working day on or before `day`, then `before` working days earlier: a visit due
+    in a holiday is announced while the cadre is still at work."""
+    while not calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    while before > 0:
+        day -= timedelta(days=1)
+        if calendar.is_working_day(day):
+            before -= 1
+    return day
+
+
+def _at(day: date, clock_time: time) -> datetime:
+    return datetime.combine(day, clock_time, tzinfo=SHANGHAI)
+
+
+# --- calendar file ---------------------------------------------------------------------------
+
+ICS_PRODID = "-//weiquan//return visits//ZH"
+ICS_LINE_OCTETS = 75  # RFC 5545 §3.1, CRLF not counted
+
+
+def visit_ics(*, uid: str, summary: str, starts_at: datetime,
+              duration: timedelta = timedelta(hours=1), description: str = "",
+              now: datetime) -> bytes:
+    """One visit as an RFC 5545 calendar (METHOD:PUBLISH). The caller passes no personal data:
+    a calendar file travels by mail and sits on phones."""
+    lines = [
+        "BEGIN:VCALENDAR", f"PRODID:{ICS_PRODID}", "VERSION:2.0", "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:{_ics_text(uid)}",
+        f"DTSTAMP:{_ics_utc(now)}",
+        f"DTSTART:{_ics_utc(starts_at)}",
+        f"DTEND:{_ics_utc(starts_at + duration)}",
+        f"SUMMARY:{_ics_text(summary)}",
+        f"DESCRIPTION:{_ics_text(description)}",
+        "END:VEVENT", "END:VCALENDAR",
+    ]
+    return b"".join(_ics_fold(line) + b"\r\n" for line in lines)
+
+
+def _ics_utc(moment: datetime) -> str:
+    # A naive time would be read as the reader's local time: refuse rather than guess.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"calendar times must carry a time zone, got {moment.isoformat()}")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _ics_text(value: str) -> str:
+    """TEXT escaping (RFC 5545 §3.3.11); other control characters are not allowed at all."""
+    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    return "".join(ch for ch in value if ch == "\t" or ord(ch) >= 0x20 and ch != "\x7f")
+
+
+def _ics_fold(line: str) -> bytes:
+    """Fold at 75 octets; a continuation starts with a space, which counts. Characters are
+    never split, so every physical line is valid UTF-8 on its own."""
+    parts: list[bytes] = []
+    current, limit = b"", ICS_LINE_OCTETS
+    for ch in line:
+        encoded = ch.encode("utf-8")
+        if len(current) + len(encoded) > limit:
+            parts.append(current)
+            current, limit = b"", ICS_LINE_OCTETS - 1
+        current += encoded
+    parts.append(current)
+    return b"\r\n ".join(parts)
