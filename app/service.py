@@ -52,8 +52,10 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
             except Exception:  # the loop must outlive a bad pass (database restart, …)
                 log.exception("dispatch pass failed; trying again next interval")
                 started = 0
-            if started:
-                await wake_due_sweep()  # a new case may owe at-once notices
+            if started or _something_due(ctx):
+                # at-once notices stored by an intake in another process go out within
+                # seconds, not at the next periodic sweep
+                await wake_due_sweep()
             if started < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
@@ -61,6 +63,12 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
         _scheduler.shutdown(wait=False)
         _scheduler = None
         log.info("flow service stopped")
+
+
+def _something_due(ctx: AppContext) -> bool:
+    with unit_of_work(ctx.sessions) as session:
+        due = next_wakeup(session)
+    return due is not None and due <= ctx.clock.now()
 
 
 def make_scheduler(ctx: AppContext) -> AsyncIOScheduler:
