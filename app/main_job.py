@@ -152,7 +152,7 @@ async def _serve(ctx: AppContext, shutdown: _Shutdown) -> int:
         if shutdown.force:
             return FORCED_EXIT
         raise
-    except BaseException:  # noqa: BLE001 - whatever ends the service, still shut down
+    except BaseException:  # whatever ended the service, the shutdown still runs
         if stop.is_set():  # e.g. Prefect's SIGTERM bridge raised inside a flow run
             log.warning("the flow service ended with an error while stopping", exc_info=True)
             return 0
@@ -219,15 +219,16 @@ def _load_demo_registry(ctx: AppContext) -> None:
 
 
 def _warm_up_prefect() -> None:
-    import prefect  # noqa: F401 - the import is the point
+    # The imports are the point: they fill the module cache while the server boots.
+    import prefect
     import prefect.flow_engine  # noqa: F401
 
 
 def _flush_prefect_clients(timeout: float = 5.0) -> None:
-    """Send Prefect's queued logs and events while its server is still up.
+    """Send Prefect's queued flow-run logs and events while its server is still up.
 
-    Prefect flushes them at interpreter exit; by then the server is gone and each flush
-    waits for its HTTP timeout, which held the exit up by ~5 s."""
+    Prefect would flush them at interpreter exit, when the server is already stopped:
+    they would be lost after the client's retries."""
     if "prefect" not in sys.modules:
         return
     from prefect.events.worker import EventsWorker
@@ -236,7 +237,7 @@ def _flush_prefect_clients(timeout: float = 5.0) -> None:
     for worker in (EventsWorker, APILogWorker):
         try:
             worker.drain_all(timeout=timeout)
-        except Exception:  # noqa: BLE001 - a failed flush must not stop the shutdown
+        except Exception:  # a failed flush must not stop the shutdown
             log.warning("could not flush Prefect's %s", worker.__name__, exc_info=True)
 
 
@@ -262,6 +263,7 @@ def _configure_logging() -> None:
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    # aiosmtpd logs every SMTP command, httpx every request to the Prefect API, at INFO.
-    for chatty in ("mail.log", "httpx"):
+    # At INFO, aiosmtpd logs every SMTP command, httpx every request to the Prefect API and
+    # APScheduler every run of every job (twice a minute for the due sweep).
+    for chatty in ("mail.log", "httpx", "apscheduler.executors"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

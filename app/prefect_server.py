@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 from app.settings import Settings
 
@@ -90,7 +91,7 @@ class PrefectServer:
     def owned(self) -> bool:
         return self._process is not None or self._adopted_pgid is not None
 
-    def start(self) -> PrefectServer:
+    def start(self) -> Self:
         self.spawn()
         self.wait_ready()
         return self
@@ -107,8 +108,10 @@ class PrefectServer:
             return
         self.settings.prefect_home.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The prefect of this interpreter's environment, never one found on PATH.
         executable = Path(sys.executable).parent / "prefect"
-        command = [str(executable), "server", "start",
+        launcher = [str(executable)] if executable.exists() else [sys.executable, "-m", "prefect"]
+        command = [*launcher, "server", "start",
                    "--host", self.settings.prefect_host, "--port", str(self.settings.prefect_port)]
         env = {**os.environ, **prefect_environment(self.settings)}
         with open(self.log_path, "ab") as log_file:
@@ -183,7 +186,7 @@ class PrefectServer:
         while self._group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def __enter__(self) -> PrefectServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

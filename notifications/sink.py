@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -102,7 +102,7 @@ class MailSink:
         controller.stop()
         log.info("mail sink on %s:%s stopped", self.host, self._port)
 
-    def __enter__(self) -> MailSink:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -121,7 +121,7 @@ def read_sink(directory: Path) -> list[EmailMessage]:
         # text body, so read them with plain newlines, as a mail client shows them.
         data = path.read_bytes().replace(b"\r\n", b"\n")
         messages.append(email.message_from_bytes(data, policy=email.policy.default))
-    return messages  # type: ignore[return-value]  # policy.default parses to EmailMessage
+    return messages
 
 
 class _SocketController(Controller):

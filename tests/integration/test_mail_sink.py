@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import re
-import smtplib
+import asyncio
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,11 +28,12 @@ def chinese_mail(to: str = "cunzhuren@village.example.cn", subject: str = SUBJEC
     return message
 
 
-async def send(sink: MailSink, *messages: EmailMessage, **kwargs: object) -> None:
+async def send(sink: MailSink, *messages: EmailMessage,
+               recipients: list[str] | None = None) -> None:
     async with aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, timeout=5,
                                local_hostname="client.test") as client:
         for message in messages:
-            await client.send_message(message, **kwargs)
+            await client.send_message(message, recipients=recipients)
 
 
 async def test_a_chinese_mail_is_filed_and_round_trips(sink: MailSink) -> None:
@@ -74,10 +75,24 @@ async def test_restart_keeps_the_port_and_the_mail(sink: MailSink) -> None:
 
 
 def test_works_from_plain_code_without_an_event_loop(tmp_path: Path) -> None:
-    with MailSink(directory=tmp_path / "mail", host="127.0.0.1", port=0) as sink:
-        with smtplib.SMTP("127.0.0.1", sink.port, local_hostname="client.test", timeout=5) as client:
-            client.send_message(chinese_mail())
+    # The sink is started from sync code; the client gets its own short-lived loop.
+    sink = MailSink(directory=tmp_path / "mail", host="127.0.0.1", port=0)
+    with sink:
+        asyncio.run(send(sink, chinese_mail()))
     assert [m["Subject"] for m in read_sink(tmp_path / "mail")] == [SUBJECT]
+
+
+async def test_a_message_id_is_filed_once_even_across_a_restart(sink: MailSink, tmp_path: Path) -> None:
+    first = chinese_mail()
+    first["Message-ID"] = "<abc.notice@weiquan.local>"
+    other = chinese_mail(subject="另一封")
+    other["Message-ID"] = "<def.notice@weiquan.local>"
+    await send(sink, first, first)
+    restarted = MailSink(directory=sink.directory, host="127.0.0.1", port=0)
+    with restarted:  # a new sink process reads what is already filed
+        await send(restarted, first, other)
+    assert [m["Message-ID"] for m in read_sink(sink.directory)] == [
+        "<abc.notice@weiquan.local>", "<def.notice@weiquan.local>"]
 
 
 def test_a_taken_port_fails_at_once(sink: MailSink, tmp_path: Path) -> None:
