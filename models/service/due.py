@@ -124,13 +124,18 @@ def _add_notice(session: Session, *, case: Case, owed: OwedNotice, contact: Cont
 # --- deliver ----------------------------------------------------------------------------------
 
 def claim_notices(session: Session, *, as_of: datetime, limit: int = DELIVER_BATCH) -> list[int]:
-    rows = session.scalars(
-        select(Notice).where(or_(
-            (Notice.status == "queued") & (Notice.next_attempt_at <= as_of),
-            (Notice.status == "sending") & (Notice.claimed_until < as_of),
-        )).order_by(Notice.next_attempt_at, Notice.id).limit(limit)
-        .with_for_update(skip_locked=True)
+    # Two index-ordered queries, not one OR: with a backlog (after downtime) an OR across
+    # both statuses made the database sort every due row to return the first hundred.
+    abandoned = session.scalars(
+        select(Notice).where(Notice.status == "sending", Notice.claimed_until < as_of)
+        .order_by(Notice.claimed_until).limit(limit).with_for_update(skip_locked=True)
     ).all()
+    queued = session.scalars(
+        select(Notice).where(Notice.status == "queued", Notice.next_attempt_at <= as_of)
+        .order_by(Notice.next_attempt_at).limit(limit - len(abandoned))
+        .with_for_update(skip_locked=True)
+    ).all() if len(abandoned) < limit else []
+    rows = [*abandoned, *queued]
     for notice in rows:
         notice.status = "sending"
         notice.attempts += 1
