@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiosmtplib  # noqa: E402
-from sqlalchemy import create_engine, event, func, insert, or_, select, text, update  # noqa: E402
+from sqlalchemy import create_engine, event, func, select, text, update  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.sql import Select  # noqa: E402
 
@@ -217,16 +217,36 @@ def notice_rows(rng: random.Random, start: int, attempts_at: list[datetime],
 
 def bulk_insert(engine: Engine, table, columns: tuple[str, ...], n: int,
                 make_rows: Callable[[int, int], list[tuple]], label: str) -> float:
-    """Core insert() of `table`, compiled once, run as one DBAPI executemany per CHUNK rows."""
-    compiled = insert(table).compile(dialect=engine.dialect, column_keys=list(columns))
-    positional = compiled.positiontup  # qmark (SQLite) is positional; pyformat (psycopg) named
-    assert positional is None or tuple(positional) == columns, positional
+    """One INSERT of `table`'s columns, run as one DBAPI executemany per CHUNK rows (what a
+    Core insert() executemany sends, minus the per-value bind processing); on PostgreSQL the
+    same rows go through COPY. Columns the rows leave out get their scalar Python default
+    (the schema may grow)."""
+    postgres = engine.dialect.name == "postgresql"
+    extra = {c.name: c.default.arg for c in table.columns
+             if c.name not in columns and c.default is not None and c.default.is_scalar}
+    extra = {k: (int(v) if isinstance(v, bool) and not postgres else v) for k, v in extra.items()}
+    required = {c.name for c in table.columns if not c.nullable and not c.primary_key}
+    assert required <= set(columns) | set(extra), required - set(columns) - set(extra)
+    columns = (*columns, *extra)
+    tail = tuple(extra.values())
+    quote = engine.dialect.identifier_preparer.quote
+    mark = "%s" if postgres else "?"  # psycopg and sqlite3 both take positional parameters
+    statement = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                 f"VALUES ({', '.join(mark for _ in columns)})")
     started = time.perf_counter()
     for start in range(0, n, CHUNK):
         rows = make_rows(start, min(start + CHUNK, n))
-        params = rows if positional else [dict(zip(columns, row)) for row in rows]
+        if tail:
+            rows = [row + tail for row in rows]
         with engine.begin() as conn:
-            conn.exec_driver_sql(str(compiled), params)
+            if postgres:  # COPY: executemany costs a round trip a row on psycopg
+                with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(
+                        f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+                        "FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                conn.exec_driver_sql(statement, rows)
         done = min(start + CHUNK, n)
         if n > CHUNK and (done // CHUNK) % 4 == 0 or done == n:
             say(f"    {label}: {done:,}/{n:,} ({time.perf_counter() - started:.0f} s)")
@@ -273,12 +293,11 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
 
 
 def claim_statement(as_of: datetime, limit: int = DELIVER_BATCH) -> Select:
-    """Exactly the SELECT of models.service.due.claim_notices."""
-    return (select(Notice).where(or_(
-        (Notice.status == "queued") & (Notice.next_attempt_at <= as_of),
-        (Notice.status == "sending") & (Notice.claimed_until < as_of),
-    )).order_by(Notice.next_attempt_at, Notice.id).limit(limit)
-        .with_for_update(skip_locked=True))
+    """The main SELECT of models.service.due.claim_notices (queued notices; the other one,
+    abandoned 'sending' leases, touches only the few rows a crashed sender left)."""
+    return (select(Notice).where(Notice.status == "queued", Notice.next_attempt_at <= as_of)
+            .order_by(Notice.next_attempt_at).limit(limit)
+            .with_for_update(skip_locked=True))
 
 
 def plan_statement(as_of: datetime, limit: int = PLAN_BATCH) -> Select:
@@ -556,10 +575,10 @@ def phase_timers(phases: dict[str, float]) -> Iterator[None]:
             setattr(owner, name, function)
 
 
-def requeue(sessions) -> None:
-    """Put the sent notices back in the outbox, as they were before the first delivery."""
+def requeue(sessions, notice_ids: list[int]) -> None:
+    """Put the sent reminders back in the outbox, as they were before the first delivery."""
     with unit_of_work(sessions) as session:
-        session.execute(update(Notice).values(
+        session.execute(update(Notice).where(Notice.id.in_(notice_ids)).values(
             status="queued", attempts=0, claimed_until=None, message_id="", sent_at=None,
             last_error=""))
 
@@ -601,6 +620,17 @@ def mail_part(args, tmp: Path) -> None:
             say(f"  as_of {as_of.astimezone(SHANGHAI).isoformat()} (deadline "
                 f"{clock.response_due_at.astimezone(SHANGHAI).isoformat()})")
 
+            # The notices the intake put in the outbox for at once (a DV case is a crime lead)
+            # go out within seconds of intake, long before as_of: deliver them now, untimed.
+            before, _ = sink.received()
+            at_once = asyncio.run(run_due(ctx.sessions, as_of=received + timedelta(minutes=2),
+                                          calendar=calendar, policy=policy,
+                                          sender=make_sender(ctx),
+                                          max_attempts=settings.notice_max_attempts))
+            assert sink.received()[0] - before == at_once.sent
+            say(f"  at-once notices from intake delivered first (untimed): {at_once.sent:,} sent, "
+                f"{at_once.failed:,} failed")
+
             # Plan (not in the ratio, printed for information): M notices queued.
             started = time.perf_counter()
             queued = 0
@@ -612,10 +642,14 @@ def mail_part(args, tmp: Path) -> None:
                     break
             plan_s = time.perf_counter() - started
             assert queued == m, (queued, m)
+            with unit_of_work(ctx.sessions) as session:
+                reminder_ids = list(session.scalars(select(Notice.id).where(
+                    Notice.status == "queued", Notice.next_attempt_at <= as_of)))
+            assert len(reminder_ids) == m, (len(reminder_ids), m)
 
             # One equivalent mail, rendered the way prepare_mails does, for the other loops.
             with unit_of_work(ctx.sessions) as session:
-                notice = session.scalars(select(Notice).order_by(Notice.id).limit(1)).one()
+                notice = session.get(Notice, reminder_ids[0])
                 case = session.get(Case, notice.case_id)
                 context = mail_context(session, notice=notice, case=case, calendar=calendar,
                                        as_of=as_of, public_url=settings.public_url)
@@ -629,7 +663,7 @@ def mail_part(args, tmp: Path) -> None:
             for round_ in range(args.rounds):
                 # The outbox: run_due finds nothing more to plan and delivers batch by batch.
                 if round_:
-                    requeue(ctx.sessions)
+                    requeue(ctx.sessions, reminder_ids)
                 before, _ = sink.received()
                 phases: dict[str, float] = {}
                 with phase_timers(phases):
