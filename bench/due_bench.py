@@ -39,7 +39,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
 
