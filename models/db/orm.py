@@ -81,6 +81,9 @@ class Case(Base):
     risk_indicators: Mapped[list[str]] = mapped_column(default=list)
     risk_level: Mapped[str] = mapped_column(String(16), default="none")
     risk_reason: Mapped[str] = mapped_column(Text, default="")
+    # The level the rules set (intake, incidents). `risk_level` may be raised by hand freely;
+    # lowering it below this needs a recorded reason.
+    rule_risk_level: Mapped[str] = mapped_column(String(16), default="none")
     mediation_attempts: Mapped[int] = mapped_column(Integer, default=0)
     assigned_by: Mapped[str | None] = mapped_column(String(200))
     assigner_due_at: Mapped[datetime | None]
@@ -117,6 +120,11 @@ class Party(Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     age: Mapped[int | None] = mapped_column(Integer)
     address: Mapped[str | None] = mapped_column(String(300))
+    # Safe contact: nothing the system sends or schedules may contact her directly, or in her
+    # quiet hours ("HH:MM-HH:MM", local time; may wrap midnight).
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    safe_channel: Mapped[str | None] = mapped_column(String(300))
+    quiet_hours: Mapped[str | None] = mapped_column(String(11))
 
     case: Mapped[Case] = relationship(back_populates="parties")
 
@@ -173,6 +181,106 @@ class Notice(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    # The recipient confirmed receipt (signed link or CLI); stops that notice's re-sends.
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), index=True)
+    visit_plan_id: Mapped[int | None] = mapped_column(ForeignKey("visit_plans.id"), index=True)
+
+
+class Referral(Base):
+    """转介: the case sent to a department contact, who must report the result back by a
+    feedback deadline (004). Reminders and escalation are derived from this row."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    jurisdiction_code: Mapped[str] = mapped_column(String(12))  # the contact's
+    purpose: Mapped[str] = mapped_column(Text, default="")  # what is asked, no personal data
+    sent_at: Mapped[datetime]
+    feedback_working_days: Mapped[int] = mapped_column(Integer)
+    feedback_due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|acknowledged|resulted|withdrawn
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+    result_at: Mapped[datetime | None]
+    result_note: Mapped[str] = mapped_column(Text, default="")
+    result_by: Mapped[str] = mapped_column(String(200), default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class VisitPlan(Base):
+    """A family on a ledger (附表3) and its return-visit plan. One per case."""
+
+    __tablename__ = "visit_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    ledger: Mapped[str] = mapped_column(String(16))  # high_risk | focus
+    level: Mapped[str] = mapped_column(String(16))  # critical | high | focus (the cadence)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime]
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # active | ended
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str] = mapped_column(Text, default="")
+    ended_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+
+
+class Visit(Base):
+    """One return visit as the cadre recorded it (附表3: dated visits and their notes)."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("visit_plans.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    visited_at: Mapped[datetime]
+    visited_by: Mapped[str] = mapped_column(String(100))
+    mode: Mapped[str] = mapped_column(String(16))  # home | phone | office | safe_channel
+    met_alone: Mapped[bool] = mapped_column(Boolean)
+    needs: Mapped[str] = mapped_column(Text, default="")
+    condition: Mapped[str] = mapped_column(Text, default="")  # women's and children's state
+    help_given: Mapped[str] = mapped_column(Text, default="")
+    next_due_at: Mapped[datetime | None]
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class Incident(Base):
+    """A new incident in a family already known: re-assesses the risk, tightens the plan."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    occurred_at: Mapped[datetime]
+    risk_indicators: Mapped[list[str]] = mapped_column(default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    assessed_level: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    """Someone who signs in to the board: a role and a jurisdiction (she sees its subtree)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # cadre | supervisor | operator | admin
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 

@@ -54,6 +54,7 @@ def take_in(
         summary=intake.summary,
         risk_indicators=intake.risk_indicators,
         risk_level=risk.level.value,
+        rule_risk_level=risk.level.value,
         risk_reason=risk.reason,
         mediation_attempts=intake.mediation_attempts,
         assigned_by=intake.assigned_by,
