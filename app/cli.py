@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_case_show)
 
     _case_moves(case)
+    from app.cli_casework import add_casework_commands  # it imports this module's helpers
+
+    add_casework_commands(sub, case)
 
     run_due = sub.add_parser("run-due", help="process everything due up to a time (the same "
                              "code the service runs): plan reminders/escalations, send mail")

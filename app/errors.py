@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from models.domain.calendar import CalendarFileError, YearScheduleError
+from models.domain.errors import FieldError
+from models.domain.safe_contact import NoSafeSlotError, QuietHoursError
 from models.domain.jurisdiction import DivisionCodeError
 from models.domain.procedure import IllegalMoveError
 from models.domain.registry import RegistryFileError
@@ -27,4 +29,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     NotFoundError,
     UsageError,
     IllegalMoveError,
+    FieldError,
+    QuietHoursError,
+    NoSafeSlotError,
 )

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
     ValidationError,
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from models.domain.jurisdiction import DivisionCodeError, normalize_code
+from models.domain.safe_contact import QuietHoursError, parse_quiet_hours
 from models.domain.vocabulary import vocabulary
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -73,11 +75,27 @@ class PartyIn(BaseModel):
     phone: Phone | None = None
     age: Annotated[StrictInt, Field(ge=0, le=130)] | None = None
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    # Safe contact (an extension of the contract): do not contact her directly; how to reach
+    # her safely; when never to (local "HH:MM-HH:MM", may wrap midnight).
+    do_not_contact: StrictBool = False
+    safe_channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                   max_length=300)] | None = None
+    quiet_hours: str | None = None
 
     @field_validator("role")
     @classmethod
     def _role(cls, value: str) -> str:
         return _in_vocabulary("party_roles", value)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(parse_quiet_hours(value))
+        except QuietHoursError as exc:
+            raise ValueError(str(exc).removeprefix("quiet_hours: ")) from None
 
 
 class ReporterIn(BaseModel):

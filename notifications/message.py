@@ -43,12 +43,17 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "at_once",
     "call_110",
     "routing_gap",
+    "referral",
+    "referral_reminder",
+    "referral_overdue",
+    "visit_due",
+    "visit_overdue",
 )
 
 # Variables a caller may leave out or set to None: the template omits the line (case_url)
 # or falls back to the policy default (tracking_every_working_days: 7). Every other variable
 # the templates use is required and must not be None.
-OPTIONAL_VARIABLES = frozenset({"case_url", "tracking_every_working_days"})
+OPTIONAL_VARIABLES = frozenset({"case_url", "tracking_every_working_days", "safety_note", "ack_url"})
 
 NOTICE_HEADER = "X-Weiquan-Notice"
 DEFAULT_MESSAGE_ID_DOMAIN = "weiquan.local"

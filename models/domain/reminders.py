@@ -56,6 +56,12 @@ class OwedNotice:
     recipient_jurisdiction: str  # where to start looking for the role (walks up if absent)
     escalation_level: int = 0
     sequence: int = 0  # tracking reminders: 1, 2, …
+    contact_id: int | None = None  # a named recipient (a referral's department contact)
+    # Who serves when nobody holds recipient_role up the tree (e.g. no 综治中心 → supervisor).
+    fallback_role: str | None = None
+    fallback_jurisdiction: str | None = None
+    referral_id: int | None = None
+    visit_plan_id: int | None = None
 
 
 def sending_instant(at: datetime, *, calendar: WorkCalendar, policy: ReminderPolicy) -> datetime:

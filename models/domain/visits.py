@@ -303,3 +303,40 @@ def _ics_fold(line: str) -> bytes:
         current += encoded
     parts.append(current)
     return b"\r\n ".join(parts)
+
+
+def next_visit_check(*, plan_id: int, visit_due_at: datetime, jurisdiction_code: str,
+                     after: datetime, calendar: WorkCalendar,
+                     policy: ReminderPolicy) -> datetime | None:
+    """The next instant after `after` at which a notice for this visit could fall due."""
+    due_day = visit_due_at.astimezone(SHANGHAI).date()
+    overdue_from = _at(due_day + timedelta(days=1), time(0))
+    candidates = _reminders(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+                            jurisdiction_code=jurisdiction_code, calendar=calendar,
+                            policy=policy)
+    candidates += _escalations(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+                               jurisdiction_code=jurisdiction_code,
+                               as_of=after + timedelta(days=400), calendar=calendar,
+                               policy=policy)
+    return min((n.due_at for n in candidates if n.due_at > after), default=None)
+
+
+def visit_overdue_from(visit_due_at: datetime) -> datetime:
+    """A visit is due on a day and overdue from 24:00 of it, as a deadline is."""
+    return _at(visit_due_at.astimezone(SHANGHAI).date() + timedelta(days=1), time(0))
+
+
+_SPANS = {7: "周", 14: "两周", 30: "月", 91: "季度"}
+
+
+def _span(delta: timedelta) -> str:
+    return _SPANS.get(delta.days, f"{delta.days}天")
+
+
+def describe_cadence(cadence: VisitCadence) -> str:
+    """The cadence as a cadre reads it: "3日内首访，每周一次（头一个月），此后每月一次"."""
+    parts = [f"{cadence.first_within.days}日内首访"]
+    for step in cadence.steps:
+        text = f"每{_span(step.every)}一次"
+        parts.append(text + (f"（头一个{_span(step.until)}）" if step.until else ""))
+    return "，".join(parts[:2]) + "".join(f"，此后{p}" for p in parts[2:])

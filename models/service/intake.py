@@ -15,6 +15,7 @@ from models.domain.risk import assess_risk
 from models.domain.tiering import propose_tier
 from models.intake_schema import FieldProblem, IntakeIn, IntakeValidationError
 from models.service.routing import route_at_intake
+from models.service.visits import open_plan_at_intake
 
 INTAKE_FLOW = "case-intake"
 
@@ -80,6 +81,7 @@ def take_in(
         },
     )
     route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
+    open_plan_at_intake(session, case, now=now, actor=actor)
     repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
                           case_id=case.id, at=now)
     session.flush()
@@ -96,7 +98,9 @@ def _tier(intake: IntakeIn) -> tuple[Tier, str, bool]:
 
 
 def _parties(intake: IntakeIn) -> list[Party]:
-    parties = [Party(role=p.role, name=p.name, phone=p.phone, age=p.age, address=p.address)
+    parties = [Party(role=p.role, name=p.name, phone=p.phone, age=p.age, address=p.address,
+                     do_not_contact=p.do_not_contact, safe_channel=p.safe_channel,
+                     quiet_hours=p.quiet_hours)
                for p in intake.parties]
     if intake.reporter is not None and (intake.reporter.name or intake.reporter.phone):
         parties.append(Party(role="reporter", name=intake.reporter.name,

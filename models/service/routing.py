@@ -34,20 +34,25 @@ class DbRegistry:
 
 
 def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
-                    operator_email: str) -> RoutingPlan:
+                    operator_email: str, risk_indicators: Sequence[str] | None = None,
+                    key_prefix: str | None = None) -> RoutingPlan:
+    """At intake (the case's indicators), or for a new incident (its own indicators and its
+    own key prefix, so a second life-threatening incident is reported again)."""
+    prefix = key_prefix or f"case:{case.id}"
     plan = route_case(jurisdiction_code=case.jurisdiction_code, category=case.category,
-                      risk_indicators=case.risk_indicators,
+                      risk_indicators=case.risk_indicators if risk_indicators is None
+                      else list(risk_indicators),
                       mediation_attempts=case.mediation_attempts, registry=DbRegistry(session))
     for routed in plan.notices:
-        _notice(session, case, now=now, key=f"case:{case.id}:at_once:to:{routed.contact_id}",
+        _notice(session, case, now=now, key=f"{prefix}:at_once:to:{routed.contact_id}",
                 kind="at_once", role=routed.role, jurisdiction=routed.jurisdiction_code,
                 contact_id=routed.contact_id, to=routed.email, reason="；".join(routed.reasons))
     for missing in plan.missing:
-        _missing_notice(session, case, missing, now=now)
+        _missing_notice(session, case, missing, now=now, prefix=prefix)
     if plan.call_110:
-        _call_110(session, case, now=now)
+        _call_110(session, case, now=now, prefix=prefix)
     if plan.missing:
-        _notice(session, case, now=now, key=f"case:{case.id}:routing_gap", kind="routing_gap",
+        _notice(session, case, now=now, key=f"{prefix}:routing_gap", kind="routing_gap",
                 role="operator", jurisdiction=case.jurisdiction_code, contact_id=None,
                 to=operator_email, reason="\n".join(m.reason for m in plan.missing))
     if plan.notices or plan.missing:
@@ -61,20 +66,21 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
     return plan
 
 
-def _call_110(session: Session, case: Case, *, now: datetime) -> None:
+def _call_110(session: Session, case: Case, *, now: datetime, prefix: str) -> None:
     """The responsible cadre is told to phone 110 herself: mail is not how police are called."""
     cadres = repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
                                     role="federation_chair")
     for cadre in cadres[:1]:
-        _notice(session, case, now=now, key=f"case:{case.id}:call_110:to:{cadre.id}",
+        _notice(session, case, now=now, key=f"{prefix}:call_110:to:{cadre.id}",
                 kind="call_110", role=cadre.role, jurisdiction=cadre.jurisdiction_code,
                 contact_id=cadre.id, to=cadre.email, reason="危及生命安全，请立即拨打110")
 
 
-def _missing_notice(session: Session, case: Case, missing: MissingRole, *, now: datetime) -> None:
+def _missing_notice(session: Session, case: Case, missing: MissingRole, *, now: datetime,
+                    prefix: str) -> None:
     label = vocabulary().label("contact_roles", missing.role)
     _notice(session, case, now=now,
-            key=f"case:{case.id}:at_once:missing:{missing.role}:{missing.searched_from}",
+            key=f"{prefix}:at_once:missing:{missing.role}:{missing.searched_from}",
             kind="at_once", role=missing.role, jurisdiction=missing.searched_from,
             contact_id=None, to="", reason=f"{label}：{missing.reason}")
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Jurisdiction, Notice
+from models.db.orm import Case, Incident, Jurisdiction, Notice, Referral, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI
 from models.domain.vocabulary import vocabulary
 
@@ -44,8 +44,11 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "risk_indicators": list(case.risk_indicators),
         "mediation_attempts": case.mediation_attempts,
         "responded_at": local_iso(case.responded_at),
+        "rule_risk_level": case.rule_risk_level,
         "parties": [
-            {"role": p.role, "name": p.name, "phone": p.phone, "age": p.age, "address": p.address}
+            {"role": p.role, "name": p.name, "phone": p.phone, "age": p.age, "address": p.address,
+             "do_not_contact": p.do_not_contact, "safe_channel": p.safe_channel,
+             "quiet_hours": p.quiet_hours}
             for p in case.parties
         ],
         "notices": [
@@ -55,7 +58,46 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
             for n in session.scalars(select(Notice).where(Notice.case_id == case.id)
                                      .order_by(Notice.id))
         ],
-        "visits": [],
+        **casework_view(session, case),
+    }
+
+
+def casework_view(session: Session, case: Case) -> dict[str, Any]:
+    """The case's referrals, return-visit plan, visits and incidents."""
+    plan = session.scalar(select(VisitPlan).where(VisitPlan.case_id == case.id))
+    return {
+        "referrals": [
+            {"id": r.id, "role": r.role, "jurisdiction": r.jurisdiction_code,
+             "contact_id": r.contact_id, "purpose": r.purpose, "status": r.status,
+             "sent_at": local_iso(r.sent_at), "feedback_due_at": local_iso(r.feedback_due_at),
+             "acknowledged_at": local_iso(r.acknowledged_at), "acknowledged_by": r.acknowledged_by or None,
+             "result_at": local_iso(r.result_at), "result_note": r.result_note or None}
+            for r in session.scalars(select(Referral).where(Referral.case_id == case.id)
+                                     .order_by(Referral.id))
+        ],
+        "visit_plan": None if plan is None else {
+            "ledger": plan.ledger, "level": plan.level, "status": plan.status,
+            "reason": plan.reason, "started_at": local_iso(plan.started_at),
+            "next_due_at": local_iso(plan.next_due_at),
+            "next_due_on": plan.next_due_at.astimezone(SHANGHAI).date().isoformat()
+            if plan.next_due_at else None,
+            "ended_at": local_iso(plan.ended_at), "end_reason": plan.end_reason or None,
+        },
+        "visits": [
+            {"id": v.id, "visited_at": local_iso(v.visited_at), "visited_by": v.visited_by,
+             "mode": v.mode, "met_alone": v.met_alone, "needs": v.needs,
+             "condition": v.condition, "help_given": v.help_given,
+             "next_due_at": local_iso(v.next_due_at)}
+            for v in session.scalars(select(Visit).where(Visit.case_id == case.id)
+                                     .order_by(Visit.visited_at, Visit.id))
+        ],
+        "incidents": [
+            {"id": i.id, "occurred_at": local_iso(i.occurred_at),
+             "risk_indicators": list(i.risk_indicators), "assessed_level": i.assessed_level,
+             "note": i.note}
+            for i in session.scalars(select(Incident).where(Incident.case_id == case.id)
+                                     .order_by(Incident.occurred_at, Incident.id))
+        ],
     }
 
 
@@ -77,6 +119,24 @@ def case_text(view: dict[str, Any]) -> str:
     for notice in view["notices"]:
         lines.append(f"  通知      {notice['kind']:<12} {notice['role']} {notice['jurisdiction']} → "
                      f"{notice['to'] or '（无人登记）'} [{notice['status']}]")
+    for party in view["parties"]:
+        if party["do_not_contact"] or party["safe_channel"] or party["quiet_hours"]:
+            lines.append(f"  安全联系  {voc.label('party_roles', party['role'])}："
+                         + ("勿直接联系；" if party["do_not_contact"] else "")
+                         + (f"安全渠道 {party['safe_channel']}；" if party["safe_channel"] else "")
+                         + (f"勿在 {party['quiet_hours']} 联系" if party["quiet_hours"] else ""))
+    for referral in view["referrals"]:
+        lines.append(f"  转介 #{referral['id']:<4} {voc.label('contact_roles', referral['role'])} "
+                     f"{referral['jurisdiction']}  反馈期限 {referral['feedback_due_at']} "
+                     f"[{referral['status']}]")
+    plan = view["visit_plan"]
+    if plan is not None:
+        lines.append(f"  回访计划  {plan['ledger']} / {plan['level']} [{plan['status']}]  "
+                     f"下次回访 {plan['next_due_on'] or '—'}"
+                     + (f"  结束理由：{plan['end_reason']}" if plan["end_reason"] else ""))
     for visit in view["visits"]:
-        lines.append(f"  回访      {visit['due_at']}")
+        lines.append(f"  回访记录  {visit['visited_at']} {visit['mode']} {visit['visited_by']}"
+                     f"{'（单独会见）' if visit['met_alone'] else ''}")
+    for incident in view["incidents"]:
+        lines.append(f"  新发事件  {incident['occurred_at']} → {incident['assessed_level']}")
     return "\n".join(lines)

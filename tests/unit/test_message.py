@@ -89,7 +89,37 @@ CONTEXTS: dict[str, dict[str, Any]] = {
         "missing_text": "东湖村及以上各级均未登记公安派出所",
         "act_command": "weiquan registry load --contacts contacts.csv",
     },
+    "referral": {
+        "case_number": "WQ-2026-000001",
+        "category_label": "家庭暴力",
+        "jurisdiction_name": "东湖村",
+        "responsible_name": "陈美华",
+        "responsible_post": "东湖村妇联主席",
+        "responsible_contact": "0577-0000-1003",
+        "referred_to": "东湖镇民政助理员",
+        "referred_at": "2026-10-08 10:00",
+        "purpose": "临时生活救助",
+        "feedback_due_at": "2026-10-19 24:00",
+        "act_command": 'weiquan referral result 3 --note "办理结果"',
+    },
+    "visit_due": {
+        "case_number": "WQ-2026-000001",
+        "category_label": "家庭暴力",
+        "jurisdiction_name": "东湖村",
+        "ledger_label": "高风险家庭",
+        "plan_label": "危急：3日内首访，每周一次（头一个月），此后每月一次",
+        "last_visit_at": "2026-10-09 15:00",
+        "visit_due_on": "2026-10-16",
+        "suggested_time": "10:00",
+        "act_command": "weiquan visit record WQ-2026-000001 --at ... --by ... --mode home --alone",
+    },
 }
+CONTEXTS["referral_reminder"] = CONTEXTS["referral"]
+CONTEXTS["referral_overdue"] = {**CONTEXTS["referral"], "overdue_working_days": 2,
+                                "escalation_level": 1, "acknowledged_text": "未签收"}
+CONTEXTS["visit_overdue"] = {**CONTEXTS["visit_due"], "overdue_working_days": 2,
+                             "escalation_level": 1, "responsible_name": "陈美华",
+                             "responsible_post": "东湖村妇联主席"}
 
 # What the mails say "what is due": one characteristic phrase per template.
 HEADLINES = {
@@ -101,6 +131,11 @@ HEADLINES = {
     "at_once": "紧急报告",
     "call_110": "立即报警",
     "routing_gap": "登记缺失",
+    "referral": "转介",
+    "referral_reminder": "转介反馈提醒",
+    "referral_overdue": "转介逾期督办",
+    "visit_due": "回访提醒",
+    "visit_overdue": "回访逾期督办",
 }
 
 # Every variable any template may use. A new one must be added here on purpose, after
@@ -111,6 +146,11 @@ ALLOWED_VARIABLES = {
     "responsible_name", "responsible_post", "responsible_jurisdiction_name",
     "summary_for_recipient", "days_since_transfer", "tracking_every_working_days",
     "purpose", "reasons_text", "responsible_contact", "told_text", "missing_text",
+    # referrals and return visits: the department, dates and the plan, never the family
+    "referred_to", "referred_at", "feedback_due_at", "acknowledged_text", "ledger_label",
+    "plan_label", "last_visit_at", "visit_due_on", "suggested_time",
+    # safe contact: an instruction (how not to reach her), never the channel itself
+    "safety_note", "ack_url",
 }
 PERSONAL_DATA_WORDS = re.compile(
     r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"

@@ -1,0 +1,124 @@
+"""Referrals that report back (004: 转介 — departments report the result back to the station).
+
+A referral sends a case to a department contact with a feedback deadline (default 7 working
+days, counted as response deadlines are). The contact gets the referral at once, a reminder
+the working day before and on the due day; when the deadline passes without a result the
+comprehensive-governance centre (综治中心) is told, and after more working days the supervisor
+(the federation one level up).
+
+Pure and derived from the referral's state, like `models.domain.reminders`: recording the
+result needs no cancelling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.deadlines import end_of_day
+from models.domain.errors import FieldError
+from models.domain.jurisdiction import ancestry
+from models.domain.reminders import OwedNotice, ReminderPolicy, sending_instant
+
+DEFAULT_FEEDBACK_WORKING_DAYS = 7
+MAX_FEEDBACK_WORKING_DAYS = 60
+
+
+class ReferralInputError(FieldError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReferralClock:
+    """The facts of a referral the policy needs (no personal data)."""
+
+    referral_id: int
+    contact_id: int
+    contact_role: str
+    contact_jurisdiction: str
+    case_jurisdiction: str
+    sent_at: datetime
+    feedback_due_at: datetime
+    closed: bool  # a result was recorded, or the referral was withdrawn
+
+
+def feedback_deadline(*, sent_at: datetime, working_days: int,
+                      calendar: WorkCalendar) -> tuple[datetime, bool]:
+    """(24:00 of the Nth working day after the day sent, provisional?) — the day sent is
+    not counted, as for response deadlines."""
+    if not 1 <= working_days <= MAX_FEEDBACK_WORKING_DAYS:
+        raise ReferralInputError(
+            field="working_days",
+            reason=f"must be between 1 and {MAX_FEEDBACK_WORKING_DAYS}, got {working_days}")
+    day, provisional = calendar.add_working_days(start=sent_at.astimezone(SHANGHAI).date(),
+                                                 count=working_days)
+    return end_of_day(day), provisional
+
+
+def _candidates(ref: ReferralClock, *, calendar: WorkCalendar,
+                policy: ReminderPolicy) -> list[OwedNotice]:
+    if ref.closed:
+        return []
+    due_day = ref.feedback_due_at.astimezone(SHANGHAI).date()
+    common = {"referral_id": ref.referral_id}
+    owed = [OwedNotice(  # the referral itself: at once, whatever the hour
+        key=f"referral:{ref.referral_id}:sent", kind="referral", due_at=ref.sent_at,
+        recipient_role=ref.contact_role, recipient_jurisdiction=ref.contact_jurisdiction,
+        contact_id=ref.contact_id, **common)]
+    for before in policy.remind_days_before:
+        day = _working_day_before(due_day, count=before, calendar=calendar)
+        at = sending_instant(datetime.combine(day, policy.send_at, tzinfo=SHANGHAI),
+                             calendar=calendar, policy=policy)
+        if ref.sent_at < at < ref.feedback_due_at:
+            owed.append(OwedNotice(
+                key=f"referral:{ref.referral_id}:reminder:{due_day.isoformat()}:{before}",
+                kind="referral_reminder", due_at=at, recipient_role=ref.contact_role,
+                recipient_jurisdiction=ref.contact_jurisdiction, contact_id=ref.contact_id,
+                **common))
+    above = ancestry(ref.case_jurisdiction)[1:2] or [ref.case_jurisdiction]
+    # Level 1: the governance centre that assigns departments (the nearest one up the tree;
+    # where there is none, the supervisor). Level 2: the supervisor.
+    level_1 = sending_instant(ref.feedback_due_at + timedelta(seconds=1), calendar=calendar,
+                              policy=policy)
+    owed.append(OwedNotice(
+        key=f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}:1", kind="referral_overdue",
+        due_at=level_1, recipient_role="governance_center",
+        recipient_jurisdiction=ref.case_jurisdiction, escalation_level=1,
+        fallback_role="federation_chair", fallback_jurisdiction=above[0], **common))
+    day, _ = calendar.add_working_days(start=due_day,
+                                       count=1 + policy.escalate_every_working_days)
+    level_2 = sending_instant(datetime.combine(day, policy.send_at, tzinfo=SHANGHAI),
+                              calendar=calendar, policy=policy)
+    owed.append(OwedNotice(
+        key=f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}:2", kind="referral_overdue",
+        due_at=level_2, recipient_role="federation_chair", recipient_jurisdiction=above[0],
+        escalation_level=2, **common))
+    return owed
+
+
+def owed_referral_notices(ref: ReferralClock, *, as_of: datetime, calendar: WorkCalendar,
+                          policy: ReminderPolicy) -> list[OwedNotice]:
+    """What fell due by `as_of` and still applies: of the reminders only the latest, and none
+    once the deadline has passed (then escalation speaks)."""
+    due = [n for n in _candidates(ref, calendar=calendar, policy=policy) if n.due_at <= as_of]
+    reminders = [n for n in due if n.kind == "referral_reminder"]
+    others = [n for n in due if n.kind != "referral_reminder"]
+    if as_of >= ref.feedback_due_at:
+        return others
+    return others + reminders[-1:]
+
+
+def next_referral_check(ref: ReferralClock, *, after: datetime, calendar: WorkCalendar,
+                        policy: ReminderPolicy) -> datetime | None:
+    later = [n.due_at for n in _candidates(ref, calendar=calendar, policy=policy)
+             if n.due_at > after]
+    return min(later, default=None)
+
+
+def _working_day_before(day, *, count: int, calendar: WorkCalendar):
+    while count > 0:
+        day -= timedelta(days=1)
+        if calendar.is_working_day(day):
+            count -= 1
+    return day

@@ -1,0 +1,73 @@
+"""Everything a case owes at an instant: its own deadline's notices, its open referrals' and
+its return-visit plan's. The case row stays the one timer (`next_check_at`): the earliest
+instant any of them could fall due."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.db.orm import Case, Referral, VisitPlan
+from models.domain.calendar import WorkCalendar
+from models.domain.referrals import next_referral_check, owed_referral_notices
+from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
+from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
+from models.service.referrals import AWAITING, referral_clock
+
+
+def case_clock(case: Case) -> CaseClock:
+    return CaseClock(
+        case_id=case.id, tier=case.tier, jurisdiction_code=case.jurisdiction_code,
+        received_at=case.received_at, response_due_at=case.response_due_at,
+        answered=case.responded_at is not None, paused=case.paused_at is not None,
+        closed=case.status in ("closed", "visiting"), upper_result=case.upper_result_at is not None,
+    )
+
+
+def _referrals(session: Session, case: Case) -> list[Referral]:
+    return list(session.scalars(select(Referral).where(
+        Referral.case_id == case.id, Referral.status.in_(AWAITING)).order_by(Referral.id)))
+
+
+def _plan(session: Session, case: Case) -> VisitPlan | None:
+    return session.scalar(select(VisitPlan).where(
+        VisitPlan.case_id == case.id, VisitPlan.status == "active",
+        VisitPlan.next_due_at.is_not(None)))
+
+
+def _visit_notice(plan: VisitPlan, due: VisitDue) -> OwedNotice:
+    # The reminder goes to the responsible cadre; a missed visit to the levels above.
+    return OwedNotice(key=due.key, kind=due.kind, due_at=due.due_at,
+                      recipient_role="federation_chair",
+                      recipient_jurisdiction=due.recipient_jurisdiction,
+                      escalation_level=due.escalation_level, visit_plan_id=plan.id)
+
+
+def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,
+                  policy: ReminderPolicy) -> list[OwedNotice]:
+    owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
+    for referral in _referrals(session, case):
+        owed += owed_referral_notices(referral_clock(referral, case), as_of=as_of,
+                                      calendar=calendar, policy=policy)
+    plan = _plan(session, case)
+    if plan is not None:
+        owed += [_visit_notice(plan, due) for due in owed_visit_notices(
+            plan_id=plan.id, visit_due_at=plan.next_due_at, jurisdiction_code=case.jurisdiction_code,
+            as_of=as_of, calendar=calendar, policy=policy)]
+    return owed
+
+
+def next_check_for_case(session: Session, case: Case, *, after: datetime,
+                        calendar: WorkCalendar, policy: ReminderPolicy) -> datetime | None:
+    candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy)]
+    for referral in _referrals(session, case):
+        candidates.append(next_referral_check(referral_clock(referral, case), after=after,
+                                              calendar=calendar, policy=policy))
+    plan = _plan(session, case)
+    if plan is not None:
+        candidates.append(next_visit_check(
+            plan_id=plan.id, visit_due_at=plan.next_due_at, jurisdiction_code=case.jurisdiction_code,
+            after=after, calendar=calendar, policy=policy))
+    return min((c for c in candidates if c is not None), default=None)

@@ -1,0 +1,153 @@
+"""Referrals (转介) that report back: send, acknowledge, record the result. Each act is
+audited and sets the case's next check to now so the due sweep re-reads it — the referral
+mail goes out within seconds, a result stops the reminders and the escalation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Case, Contact, Referral
+from models.domain.calendar import WorkCalendar
+from models.domain.errors import FieldError
+from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS, ReferralClock, feedback_deadline
+from models.domain.vocabulary import vocabulary
+
+AWAITING = ("open", "acknowledged")
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def referral_clock(referral: Referral, case: Case) -> ReferralClock:
+    return ReferralClock(
+        referral_id=referral.id, contact_id=referral.contact_id, contact_role=referral.role,
+        contact_jurisdiction=referral.jurisdiction_code, case_jurisdiction=case.jurisdiction_code,
+        sent_at=referral.sent_at, feedback_due_at=referral.feedback_due_at,
+        closed=referral.status not in AWAITING)
+
+
+def open_referrals(session: Session, case: Case) -> list[Referral]:
+    return list(session.scalars(select(Referral).where(
+        Referral.case_id == case.id, Referral.status.in_(AWAITING)).order_by(Referral.id)))
+
+
+def refer(session: Session, *, case: Case, role: str, contact_key: str | None = None,
+          working_days: int = DEFAULT_FEEDBACK_WORKING_DAYS, purpose: str = "",
+          now: datetime, actor: str, calendar: WorkCalendar) -> Referral:
+    """Send the case to a department: the named contact, or the contact holding `role` at
+    the case's level (or the nearest level above that has one)."""
+    if role not in vocabulary().codes("contact_roles"):
+        raise FieldError(field="role", reason=f"unknown contact role {role!r} (see vocabulary.yaml: contact_roles)")
+    contact = _contact(session, case=case, role=role, contact_key=contact_key)
+    if not contact.email:
+        raise FieldError(field="contact", reason=(
+            f"{contact.post or contact.name} ({contact.jurisdiction_code}) has no email address "
+            "in the registry; a referral must be able to reach its recipient"))
+    if len(purpose) > 500:
+        raise FieldError(field="purpose", reason="longer than 500 characters")
+    due_at, provisional = feedback_deadline(sent_at=now, working_days=working_days,
+                                            calendar=calendar)
+    referral = Referral(
+        case_id=case.id, contact_id=contact.id, role=contact.role,
+        jurisdiction_code=contact.jurisdiction_code, purpose=purpose.strip(), sent_at=now,
+        feedback_working_days=working_days, feedback_due_at=due_at, status="open",
+        created_by=actor)
+    session.add(referral)
+    session.flush()
+    case.next_check_at = now
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="referred",
+                   note=f"转介{vocabulary().label('contact_roles', contact.role)}",
+                   detail={"referral_id": referral.id, "contact_id": contact.id,
+                           "role": contact.role, "jurisdiction": contact.jurisdiction_code,
+                           "feedback_due_at": due_at.isoformat(),
+                           "deadline_provisional": provisional})
+    return referral
+
+
+def _contact(session: Session, *, case: Case, role: str, contact_key: str | None) -> Contact:
+    if contact_key:
+        contact = repo.contact_by_key(session, contact_key)
+        if contact is None:
+            raise FieldError(field="contact", reason=f"{contact_key!r} is not in the contact registry")
+        if contact.role != role:
+            raise FieldError(field="contact", reason=(
+                f"{contact_key!r} is registered as {contact.role}, not {role}"))
+        return contact
+    found = [c for c in repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
+                                               role=role) if c.email]
+    if not found:
+        raise FieldError(field="role", reason=(
+            f"no {role} contact with an email at {case.jurisdiction_code} or any level above; "
+            "add one to the registry or name a contact"))
+    return found[0]
+
+
+def referral_by_key(session: Session, key: str) -> Referral | None:
+    return session.get(Referral, int(key)) if str(key).isdigit() else None
+
+
+def acknowledge_referral(session: Session, *, referral: Referral, by: str, at: datetime,
+                         actor: str) -> bool:
+    """Receipt confirmed. False when it already was (nothing changes: links get re-opened)."""
+    _check_time(referral, at=at, field="at")
+    if referral.status == "withdrawn":
+        raise FieldError(field="referral", reason=f"referral {referral.id} was withdrawn")
+    if referral.acknowledged_at is not None:
+        return False
+    referral.acknowledged_at, referral.acknowledged_by = at, by.strip()
+    if referral.status == "open":
+        referral.status = "acknowledged"
+    _touch_case(session, referral, at=at, actor=actor, kind="referral_acknowledged",
+                note=f"转介已签收（{by.strip()}）")
+    return True
+
+
+def record_referral_result(session: Session, *, referral: Referral, note: str, by: str,
+                           at: datetime, actor: str) -> None:
+    """The department reported back: reminders and escalation stop."""
+    _check_time(referral, at=at, field="at")
+    if not note.strip():
+        raise FieldError(field="note", reason="the result must be described")
+    if len(note) > 4000:
+        raise FieldError(field="note", reason="longer than 4000 characters")
+    if referral.status == "resulted":
+        raise FieldError(field="referral", reason=f"referral {referral.id} already has a result")
+    if referral.status == "withdrawn":
+        raise FieldError(field="referral", reason=f"referral {referral.id} was withdrawn")
+    if referral.acknowledged_at is None:
+        referral.acknowledged_at, referral.acknowledged_by = at, by.strip()
+    referral.status, referral.result_at = "resulted", at
+    referral.result_note, referral.result_by = note.strip(), by.strip()
+    on_time = at <= referral.feedback_due_at
+    _touch_case(session, referral, at=at, actor=actor, kind="referral_result",
+                note=f"转介结果已反馈（{by.strip()}）{'' if on_time else '，已逾期'}",
+                detail={"on_time": on_time})
+
+
+def withdraw_referral(session: Session, *, referral: Referral, reason: str, at: datetime,
+                      actor: str) -> None:
+    if referral.status not in AWAITING:
+        raise FieldError(field="referral", reason=f"referral {referral.id} is {referral.status}")
+    if len(reason.strip()) < 4:
+        raise FieldError(field="reason", reason="withdrawing a referral needs a reason")
+    referral.status = "withdrawn"
+    _touch_case(session, referral, at=at, actor=actor, kind="referral_withdrawn", note=reason.strip())
+
+
+def _check_time(referral: Referral, *, at: datetime, field: str) -> None:
+    if at.tzinfo is None:
+        raise FieldError(field=field, reason="must carry its UTC offset")
+    if at < referral.sent_at:
+        raise FieldError(field=field, reason="is before the referral was sent")
+
+
+def _touch_case(session: Session, referral: Referral, *, at: datetime, actor: str, kind: str,
+                note: str, detail: dict | None = None) -> None:
+    case = session.get(Case, referral.case_id)
+    assert case is not None
+    case.next_check_at = at
+    repo.add_audit(session, case_id=case.id, at=at, actor=actor, kind=kind, note=note,
+                   detail={"referral_id": referral.id, **(detail or {})})
+    session.flush()

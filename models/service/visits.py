@@ -1,0 +1,361 @@
+"""Return visits (000 回访, 附表3), incidents and the risk level, and safe contact.
+
+Each act is audited and sets the case's next check to now, so the due sweep re-reads the
+plan at once: a recorded visit moves the reminders to the next visit, a tightened plan brings
+the next visit forward, an ended plan stops them. The policy is pure (`models.domain.visits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Case, Incident, Party, Visit, VisitPlan
+from models.domain.calendar import SHANGHAI
+from models.domain.errors import FieldError
+from models.domain.risk import RiskLevel, assess_risk
+from models.domain.safe_contact import SafeContact, parse_quiet_hours
+from models.domain.visits import (
+    DEFAULT_CADENCES,
+    REPEAT_INCIDENTS,
+    Ledger,
+    VisitCadence,
+    change_level,
+    check_end,
+    first_visit_due,
+    incidents_in_window,
+    ledger_for,
+    next_visit_due,
+    plan_level,
+    tighten,
+)
+
+VISIT_MODES = {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
+               "safe_channel": "经安全渠道联系"}
+FUTURE_SKEW = timedelta(minutes=5)
+MAX_NOTE_CHARS = 4000
+
+Cadences = Mapping[str, VisitCadence]
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+def active_plan(session: Session, case: Case) -> VisitPlan | None:
+    return session.scalar(select(VisitPlan).where(VisitPlan.case_id == case.id,
+                                                  VisitPlan.status == "active"))
+
+
+def plan_of(session: Session, case: Case) -> VisitPlan | None:
+    return session.scalar(select(VisitPlan).where(VisitPlan.case_id == case.id))
+
+
+def incident_times(session: Session, case: Case) -> list[datetime]:
+    """The complaint itself is the family's first known incident; recorded incidents follow."""
+    recorded = session.scalars(select(Incident.occurred_at).where(Incident.case_id == case.id))
+    return [case.received_at, *recorded]
+
+
+def open_plan_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
+                        cadences: Cadences = DEFAULT_CADENCES) -> VisitPlan | None:
+    """DV, child abuse, high-risk markers or a life at risk → high-risk ledger; focus-group
+    markers → focus ledger. Others get no plan."""
+    ledger = ledger_for(category=case.category, risk_indicators=case.risk_indicators)
+    if ledger is None:
+        return None
+    return _open_plan(session, case, ledger=ledger, now=now, actor=actor, cadences=cadences,
+                      reason="受理时评估：" + case.risk_reason)
+
+
+def _open_plan(session: Session, case: Case, *, ledger: Ledger, now: datetime, actor: str,
+               cadences: Cadences, reason: str) -> VisitPlan:
+    count = incidents_in_window(incident_dates=incident_times(session, case), as_of=now)
+    level = plan_level(risk_level=case.risk_level, ledger=ledger, incidents_last_12_months=count)
+    plan = plan_of(session, case)
+    if plan is None:
+        plan = VisitPlan(case_id=case.id, created_at=now)
+        session.add(plan)
+    plan.ledger, plan.level, plan.reason, plan.status = ledger.value, level, reason, "active"
+    plan.started_at = now
+    plan.ended_at, plan.end_reason, plan.ended_by = None, "", ""
+    plan.next_due_at = first_visit_due(opened_at=now, cadence=cadences[level])
+    case.next_check_at = now
+    session.flush()
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_plan_opened",
+                   note=f"列入{'高风险家庭' if ledger is Ledger.HIGH_RISK else '重点关注家庭'}台账",
+                   detail={"ledger": ledger.value, "level": level,
+                           "next_due_at": plan.next_due_at.isoformat()})
+    return plan
+
+
+def _retighten(session: Session, case: Case, plan: VisitPlan, *, ledger: Ledger, now: datetime,
+               actor: str, cadences: Cadences, why: str) -> None:
+    """After an incident or a raised level: the stricter cadence, restarted now, and the next
+    visit no later than that cadence's first visit."""
+    count = incidents_in_window(incident_dates=incident_times(session, case), as_of=now)
+    wanted = plan_level(risk_level=case.risk_level, ledger=ledger, incidents_last_12_months=count)
+    level = tighten(current_level=plan.level, new_level=wanted)
+    if ledger is Ledger.HIGH_RISK:
+        plan.ledger = ledger.value
+    soonest = first_visit_due(opened_at=now, cadence=cadences[level])
+    before = (plan.level, plan.next_due_at)
+    if level != plan.level:
+        plan.level, plan.started_at = level, now
+    plan.next_due_at = min(plan.next_due_at, soonest) if plan.next_due_at else soonest
+    case.next_check_at = now
+    session.flush()
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_plan_tightened",
+                   note=why, detail={"level": [before[0], plan.level],
+                                     "next_due_at": [before[1].isoformat() if before[1] else None,
+                                                     plan.next_due_at.isoformat()]})
+
+
+def record_visit(session: Session, *, case: Case, visited_at: datetime, visited_by: str,
+                 mode: str, met_alone: bool, needs: str, condition: str, help_given: str,
+                 now: datetime, actor: str, next_visit_on: date | None = None,
+                 cadences: Cadences = DEFAULT_CADENCES) -> Visit:
+    """附表3: a dated visit and its notes. The next visit is counted from this visit's actual
+    date; the cadre may bring it forward (`next_visit_on`), never push it back."""
+    plan = active_plan(session, case)
+    if plan is None:
+        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
+    _check_visit_input(case=case, visited_at=visited_at, visited_by=visited_by, mode=mode,
+                       now=now, texts={"needs": needs, "condition": condition,
+                                       "help_given": help_given})
+    latest = session.scalar(select(Visit.visited_at).where(Visit.plan_id == plan.id)
+                            .order_by(Visit.visited_at.desc()).limit(1))
+    last = max(visited_at, latest) if latest else visited_at
+    next_due = next_visit_due(plan_started_at=plan.started_at, last_visit_at=last,
+                              cadence=cadences[plan.level])
+    if next_visit_on is not None:
+        next_due = _brought_forward(next_due, to=next_visit_on, field="next_visit_on", now=now)
+    visit = Visit(plan_id=plan.id, case_id=case.id, visited_at=visited_at,
+                  visited_by=visited_by.strip(), mode=mode, met_alone=met_alone,
+                  needs=needs.strip(), condition=condition.strip(), help_given=help_given.strip(),
+                  next_due_at=next_due, recorded_at=now, recorded_by=actor)
+    session.add(visit)
+    plan.next_due_at = next_due
+    case.next_check_at = now
+    session.flush()
+    # Notes are personal: they stay in the visit row, the audit says only what happened.
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_recorded",
+                   note=f"回访：{VISIT_MODES[mode]}{'，单独会见当事人' if met_alone else ''}",
+                   detail={"visit_id": visit.id, "visited_at": visited_at.isoformat(),
+                           "mode": mode, "met_alone": met_alone,
+                           "next_due_at": next_due.isoformat()})
+    return visit
+
+
+def _check_visit_input(*, case: Case, visited_at: datetime, visited_by: str, mode: str,
+                       now: datetime, texts: dict[str, str]) -> None:
+    if mode not in VISIT_MODES:
+        raise FieldError(field="mode", reason=f"unknown mode {mode!r} (one of: {', '.join(VISIT_MODES)})")
+    if not visited_by.strip():
+        raise FieldError(field="visited_by", reason="who visited must be recorded")
+    if visited_at.tzinfo is None:
+        raise FieldError(field="visited_at", reason="must carry its UTC offset")
+    if visited_at > now + FUTURE_SKEW:
+        raise FieldError(field="visited_at", reason="a visit cannot be recorded before it happens")
+    if visited_at < case.received_at:
+        raise FieldError(field="visited_at", reason="is before the case was received")
+    for name, text in texts.items():
+        if len(text) > MAX_NOTE_CHARS:
+            raise FieldError(field=name, reason=f"longer than {MAX_NOTE_CHARS} characters")
+
+
+def _brought_forward(due: datetime, *, to: date, field: str, now: datetime) -> datetime:
+    if to < now.astimezone(SHANGHAI).date():
+        raise FieldError(field=field, reason=f"{to.isoformat()} is in the past")
+    if to > due.astimezone(SHANGHAI).date():
+        raise FieldError(field=field, reason=(
+            f"{to.isoformat()} is later than the plan allows ({due.astimezone(SHANGHAI).date()}); "
+            "a visit can be brought forward, not put off"))
+    return datetime.combine(to, due.astimezone(SHANGHAI).timetz())
+
+
+def bring_forward(session: Session, *, case: Case, to: date, now: datetime, actor: str,
+                  reason: str = "") -> VisitPlan:
+    plan = active_plan(session, case)
+    if plan is None or plan.next_due_at is None:
+        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
+    before = plan.next_due_at
+    plan.next_due_at = _brought_forward(before, to=to, field="to", now=now)
+    case.next_check_at = now
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_brought_forward",
+                   note=reason or "提前回访",
+                   detail={"from": before.isoformat(), "to": plan.next_due_at.isoformat()})
+    session.flush()
+    return plan
+
+
+def end_plan(session: Session, *, case: Case, reason: str, now: datetime, actor: str) -> VisitPlan:
+    plan = active_plan(session, case)
+    if plan is None:
+        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
+    try:
+        check_end(reason=reason)
+    except ValueError as exc:
+        raise FieldError(field="reason", reason=str(exc)) from None
+    plan.status, plan.ended_at, plan.end_reason, plan.ended_by = "ended", now, reason.strip(), actor
+    plan.next_due_at = None
+    case.next_check_at = now
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_plan_ended",
+                   note=reason.strip(), detail={"ledger": plan.ledger, "level": plan.level})
+    session.flush()
+    return plan
+
+
+# --- incidents and the risk level --------------------------------------------------------------
+
+def record_incident(session: Session, *, case: Case, occurred_at: datetime,
+                    risk_indicators: Sequence[str], note: str, now: datetime, actor: str,
+                    operator_email: str, cadences: Cadences = DEFAULT_CADENCES) -> Incident:
+    """A new incident: re-assess, tighten (never loosen) the level and the plan, report at
+    once what must be reported, and put the family on the ledger if it was not."""
+    from models.service.routing import route_at_intake  # routing imports nothing of this
+
+    if occurred_at.tzinfo is None:
+        raise FieldError(field="occurred_at", reason="must carry its UTC offset")
+    if occurred_at > now + FUTURE_SKEW:
+        raise FieldError(field="occurred_at", reason="is in the future")
+    if len(note) > MAX_NOTE_CHARS:
+        raise FieldError(field="note", reason=f"longer than {MAX_NOTE_CHARS} characters")
+    assessed = assess_risk(category=case.category, risk_indicators=risk_indicators,
+                           mediation_attempts=case.mediation_attempts)
+    incident = Incident(case_id=case.id, occurred_at=occurred_at,
+                        risk_indicators=list(risk_indicators), note=note.strip(),
+                        assessed_level=assessed.level.value, recorded_at=now, recorded_by=actor)
+    session.add(incident)
+    session.flush()
+    count = incidents_in_window(incident_dates=incident_times(session, case), as_of=now)
+    new_level = assessed.level.value
+    reasons = [assessed.reason]
+    if count >= REPEAT_INCIDENTS:
+        new_level = tighten(current_level=new_level, new_level=RiskLevel.HIGH.value)
+        reasons.append(f"12个月内发生{count}次事件，列为高风险家庭")
+    case.rule_risk_level = tighten(current_level=case.rule_risk_level, new_level=new_level)
+    before = case.risk_level
+    case.risk_level = tighten(current_level=case.risk_level, new_level=new_level)
+    if case.risk_level != before:
+        case.risk_reason = "；".join(reasons)
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="incident_recorded",
+                   note="新发事件，重新评估风险",
+                   detail={"incident_id": incident.id, "assessed_level": assessed.level.value,
+                           "incidents_12_months": count, "risk_level": [before, case.risk_level]})
+    route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email,
+                    risk_indicators=risk_indicators, key_prefix=f"incident:{incident.id}")
+    _plan_after_incident(session, case, incident=incident, count=count, now=now, actor=actor,
+                         cadences=cadences)
+    session.flush()
+    return incident
+
+
+def _plan_after_incident(session: Session, case: Case, *, incident: Incident, count: int,
+                         now: datetime, actor: str, cadences: Cadences) -> None:
+    ledger = ledger_for(category=case.category,
+                        risk_indicators=[*case.risk_indicators, *incident.risk_indicators])
+    if count >= REPEAT_INCIDENTS:
+        ledger = Ledger.HIGH_RISK
+    plan = active_plan(session, case)
+    if plan is None:
+        if ledger is None and case.risk_level in (RiskLevel.NONE, RiskLevel.ELEVATED):
+            return
+        _open_plan(session, case, ledger=ledger or Ledger.FOCUS, now=now, actor=actor,
+                   cadences=cadences, reason=f"新发事件（{incident.occurred_at.astimezone(SHANGHAI):%Y-%m-%d}）后列入")
+        return
+    _retighten(session, case, plan, ledger=ledger or Ledger(plan.ledger), now=now, actor=actor,
+               cadences=cadences, why="新发事件，收紧回访计划")
+
+
+def set_risk_level(session: Session, *, case: Case, level: str, reason: str | None,
+                   now: datetime, actor: str, cadences: Cadences = DEFAULT_CADENCES) -> None:
+    """Raising is free; lowering below what the rules set needs a reason, which is audited."""
+    try:
+        RiskLevel(level)
+    except ValueError:
+        raise FieldError(field="level", reason=f"unknown risk level {level!r} "
+                         f"(one of: {', '.join(v.value for v in RiskLevel)})") from None
+    try:
+        change_level(rule_level=case.rule_risk_level, requested=level, reason=reason)
+    except ValueError as exc:
+        raise FieldError(field="reason", reason=str(exc)) from None
+    before = case.risk_level
+    case.risk_level = level
+    case.risk_reason = (reason or "").strip() or f"人工调整为 {level}"
+    case.next_check_at = now
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="risk_level_set",
+                   note=case.risk_reason, detail={"from": before, "to": level,
+                                                  "rule_level": case.rule_risk_level})
+    plan = active_plan(session, case)
+    if plan is not None:
+        _replan_level(session, case, plan, now=now, actor=actor, cadences=cadences)
+    session.flush()
+
+
+def _replan_level(session: Session, case: Case, plan: VisitPlan, *, now: datetime, actor: str,
+                  cadences: Cadences) -> None:
+    count = incidents_in_window(incident_dates=incident_times(session, case), as_of=now)
+    level = plan_level(risk_level=case.risk_level, ledger=Ledger(plan.ledger),
+                       incidents_last_12_months=count)
+    if level == plan.level:
+        return
+    tighter = tighten(current_level=plan.level, new_level=level) == level
+    if tighter:
+        _retighten(session, case, plan, ledger=Ledger(plan.ledger), now=now, actor=actor,
+                   cadences=cadences, why="风险等级提高，收紧回访计划")
+        return
+    # Loosening follows a lowered level that was given a reason: the next visit stays as it
+    # is, the one after follows the looser cadence.
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_plan_loosened",
+                   note="风险等级经说明理由后降低", detail={"level": [plan.level, level]})
+    plan.level, plan.started_at = level, now
+
+
+# --- safe contact -------------------------------------------------------------------------------
+
+def victims(case: Case) -> list[Party]:
+    return [p for p in case.parties if p.role == "victim"]
+
+
+def safe_contact_of(case: Case) -> SafeContact:
+    """The strictest wishes of anyone in the case (usually the victim)."""
+    people = case.parties
+    quiet = next((parse_quiet_hours(p.quiet_hours) for p in people if p.quiet_hours), None)
+    return SafeContact(do_not_contact=any(p.do_not_contact for p in people),
+                       has_safe_channel=any(bool(p.safe_channel) for p in people),
+                       quiet_hours=quiet)
+
+
+def set_safe_contact(session: Session, *, case: Case, do_not_contact: bool | None,
+                     safe_channel: str | None, quiet_hours: str | None, now: datetime,
+                     actor: str) -> SafeContact:
+    people = victims(case)
+    if not people:
+        raise FieldError(field="case", reason=f"{case.number} has no victim party to protect")
+    if quiet_hours:
+        try:
+            parse_quiet_hours(quiet_hours)
+        except ValueError as exc:
+            raise FieldError(field="quiet_hours", reason=str(exc)) from None
+    if safe_channel is not None and len(safe_channel) > 300:
+        raise FieldError(field="safe_channel", reason="longer than 300 characters")
+    for person in people:
+        if do_not_contact is not None:
+            person.do_not_contact = do_not_contact
+        if safe_channel is not None:
+            person.safe_channel = safe_channel.strip() or None
+        if quiet_hours is not None:
+            person.quiet_hours = quiet_hours.strip() or None
+    case.next_check_at = now
+    safety = safe_contact_of(case)
+    # The channel itself is personal data: the audit records only that it changed.
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="safe_contact_set",
+                   note="安全联系设置",
+                   detail={"do_not_contact": safety.do_not_contact,
+                           "safe_channel_set": safety.has_safe_channel,
+                           "quiet_hours": str(safety.quiet_hours) if safety.quiet_hours else None})
+    session.flush()
+    return safety
