@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_casework import add_casework_commands  # it imports this module's helpers
 
     add_casework_commands(sub, case)
+    from app.cli_users import add_user_commands  # it imports this module's helpers
+
+    add_user_commands(sub)
 
     run_due = sub.add_parser("run-due", help="process everything due up to a time (the same "
                              "code the service runs): plan reminders/escalations, send mail")
@@ -332,8 +335,19 @@ def cmd_registry_load(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_demo(args: argparse.Namespace) -> int:
-    return _load_registry(jurisdictions=DEMO_DIR / "jurisdictions.csv",
-                          contacts=DEMO_DIR / "contacts.csv")
+    status = _load_registry(jurisdictions=DEMO_DIR / "jurisdictions.csv",
+                            contacts=DEMO_DIR / "contacts.csv")
+    return status or _with_context(_load_demo_users)
+
+
+def _load_demo_users(ctx: AppContext) -> int:
+    from models.service.users import load_demo_users
+
+    with unit_of_work(ctx.sessions) as session:
+        result = load_demo_users(session, path=DEMO_DIR / "users.csv", now=ctx.clock.now(),
+                                 actor=CLI_ACTOR)
+    print(f"demo users: {result.added} added, {result.kept} kept (passwords: README, the board)")
+    return 0
 
 
 def _load_registry(*, jurisdictions: Path | None, contacts: Path | None) -> int:

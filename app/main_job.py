@@ -1,7 +1,8 @@
 """`weiquan up`: the database, the local mail sink, a Prefect server and the flow service in
 one foreground process; Ctrl-C (or SIGTERM) stops all of it.
 
-Start order: database (migrated) → demo registry → mail sink → Prefect server → service.
+Start order: database (migrated) → demo registry and users → mail sink → the board (web) →
+Prefect server → service.
 Stop order is the reverse. The Prefect server runs in its own process group, so the
 terminal's Ctrl-C reaches only this process, which then stops the service first (it may be
 talking to the server) and the server after it.
@@ -85,13 +86,34 @@ def _with_sink(ctx: AppContext, shutdown: _Shutdown, started: float) -> int:
                           "WEIQUAN_SINK_PORT): %s", settings.sink_host, settings.sink_port, exc)
             return 1
     try:
-        return _with_prefect(ctx, sink, shutdown, started)
+        return _with_web(ctx, sink, shutdown, started)
     finally:
         if sink is not None:
             sink.stop()
 
 
-def _with_prefect(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown,
+def _with_web(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown, started: float) -> int:
+    from web.server import WebServer, WebServerError
+
+    settings = ctx.settings
+    web = WebServer(ctx, host=settings.web_host, port=settings.web_port)
+    try:
+        web.start()
+    except OSError as exc:
+        log.error("the board cannot listen on %s:%s (WEIQUAN_WEB_HOST, WEIQUAN_WEB_PORT): %s",
+                  settings.web_host, settings.web_port,
+                  "the port is in use" if exc.errno == errno.EADDRINUSE else exc)
+        return 1
+    except WebServerError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        return _with_prefect(ctx, sink, web.url, shutdown, started)
+    finally:
+        web.stop()
+
+
+def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdown: _Shutdown,
                   started: float) -> int:
     server = PrefectServer(ctx.settings)
     shutdown.server = server
@@ -109,7 +131,7 @@ def _with_prefect(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown,
         server.stop()
         raise
     try:
-        _print_banner(ctx.settings, server, sink, time.monotonic() - started)
+        _print_banner(ctx.settings, server, sink, board_url, time.monotonic() - started)
         status = asyncio.run(_serve(ctx, shutdown))
     finally:
         # From here on a signal must not interrupt the clean-up half way: it escalates to
@@ -216,6 +238,12 @@ def _load_demo_registry(ctx: AppContext) -> None:
     log.info("demo registry: jurisdictions %s added, %s updated; contacts %s added, %s updated",
              result.jurisdictions_added, result.jurisdictions_updated, result.contacts_added,
              result.contacts_updated)
+    from models.service.users import load_demo_users
+
+    with unit_of_work(ctx.sessions) as session:
+        users = load_demo_users(session, path=DEMO_DIR / "users.csv", now=ctx.clock.now(),
+                                actor=CLI_ACTOR)
+    log.info("demo users: %s added, %s kept", users.added, users.kept)
 
 
 def _warm_up_prefect() -> None:
@@ -242,7 +270,7 @@ def _flush_prefect_clients(timeout: float = 5.0) -> None:
 
 
 def _print_banner(settings: Settings, server: PrefectServer, sink: MailSink | None,
-                  elapsed: float) -> None:
+                  board_url: str, elapsed: float) -> None:
     database = make_url(settings.effective_database_url).render_as_string(hide_password=True)
     prefect_note = " (a server that was already running)" if server.reused else ""
     if sink is not None:
@@ -250,6 +278,7 @@ def _print_banner(settings: Settings, server: PrefectServer, sink: MailSink | No
     else:
         mail = f"relay {settings.smtp_host}:{settings.smtp_port}"
     print(f"\nweiquan is up (ready in {elapsed:.1f} s)\n"
+          f"  board:       {board_url}  (demo sign-in: see README)\n"
           f"  Prefect UI:  {server.ui_url}{prefect_note}\n"
           f"  mail:        {mail}\n"
           f"  database:    {database}\n"

@@ -6,6 +6,7 @@ mail sink under the data directory, a local Prefect server on loopback.
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -57,14 +58,32 @@ class Settings(BaseSettings):
     escalate_up_to: str = "county"
     tracking_every_working_days: int = Field(default=7, ge=1, le=60)
     notice_max_attempts: int = Field(default=8, ge=1, le=50)
+    # The cadre's daily digest (and the supervisors' weekly one) at this time of a working day.
+    digest_at: time = time(8, 30)
 
-    # Where a recipient can act (a link in mails); unset: the mail gives the command instead.
+    # Where a recipient can act (links in mails); unset: the board's own address (web_url).
     public_url: str | None = None
+
+    # The supervisors' board (web/), started by the main job.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8000, ge=0, le=65535)
+    # Signs session cookies and acknowledgement links. Unset: generated once and kept in
+    # <data_dir>/secret_key (app/secret_key.py), so nothing needs configuring.
+    secret_key: str | None = Field(default=None, repr=False)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    ack_link_valid_days: int = Field(default=14, ge=1, le=365)
 
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("must be at least 32 characters (or unset: one is generated)")
+        return value
 
     @field_validator("escalate_up_to")
     @classmethod
@@ -81,6 +100,13 @@ class Settings(BaseSettings):
         return sorted(set(value), reverse=True)
 
     @model_validator(mode="after")
+    def _public_url_defaults_to_the_board(self) -> "Settings":
+        if not self.public_url:
+            self.public_url = self.web_url
+        self.public_url = self.public_url.rstrip("/")
+        return self
+
+    @model_validator(mode="after")
     def _smtp_auth_complete(self) -> "Settings":
         if bool(self.smtp_user) != bool(self.smtp_password):
             raise ValueError("WEIQUAN_SMTP_USER and WEIQUAN_SMTP_PASSWORD must be set together")
@@ -89,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'weiquan.db'}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
 
     @property
     def mail_sink_dir(self) -> Path:

@@ -1,0 +1,153 @@
+"""Users of the board: adding them and checking their passwords.
+
+Passwords are stored as Argon2id hashes (argon2-cffi's defaults, RFC 9106 low-memory
+profile); a hash made with older parameters is replaced at the next successful sign-in.
+Failed checks take the same time whether or not the user exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Contact, User
+from models.domain.access import AccessError, Principal, parse_role
+from models.domain.jurisdiction import DivisionCodeError, normalize_code
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD_CHARS = 8
+MAX_PASSWORD_CHARS = 1024  # hashing cost grows with length; nobody types more
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class UserError(ValueError):
+    """A user cannot be added as asked; names the field."""
+
+    def __init__(self, *, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@lru_cache(maxsize=1)
+def password_hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against when the username is unknown, so that answer takes as long as a
+    # wrong password does (no probing for usernames by timing).
+    return password_hasher().hash("not-a-password-of-anyone")
+
+
+def hash_password(password: str) -> str:
+    _check_password(password)
+    return password_hasher().hash(password)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UserError(field="password", reason=f"needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise UserError(field="password", reason=f"longer than {MAX_PASSWORD_CHARS} characters")
+
+
+def add_user(session: Session, *, username: str, password: str, role: str, jurisdiction_code: str,
+             now: datetime, actor: str, display_name: str = "", email: str = "",
+             contact_id: int | None = None) -> User:
+    username = username.strip().lower()
+    if not username or not set(username) <= USERNAME_CHARS or len(username) > 64:
+        raise UserError(field="username", reason=(
+            "1–64 characters: lower-case letters, digits, '.', '_' or '-'"))
+    try:
+        role = parse_role(role).value
+        code = normalize_code(jurisdiction_code)
+    except AccessError as exc:
+        raise UserError(field=exc.field, reason=exc.reason) from None
+    except DivisionCodeError as exc:
+        raise UserError(field="jurisdiction", reason=exc.reason) from None
+    if repo.get_jurisdiction(session, code) is None:
+        raise UserError(field="jurisdiction", reason=f"{code} is not in the jurisdiction registry")
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise UserError(field="email", reason=f"{email!r} is not an email address")
+    if contact_id is not None and session.get(Contact, contact_id) is None:
+        raise UserError(field="contact", reason=f"no registry contact with id {contact_id}")
+    if user_by_username(session, username) is not None:
+        raise UserError(field="username", reason=f"{username!r} already exists")
+    user = User(username=username, display_name=display_name.strip() or username,
+                password_hash=hash_password(password), role=role, jurisdiction_code=code,
+                contact_id=contact_id, email=email.strip(), active=True, created_at=now)
+    session.add(user)
+    session.flush()
+    repo.add_audit(session, case_id=None, at=now, actor=actor, kind="user_added",
+                   detail={"username": username, "role": role, "jurisdiction": code})
+    log.info("user %s added (%s, %s)", username, role, code)
+    return user
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The active user with this password, or None. Upgrades an outdated hash in place."""
+    user = user_by_username(session, username) if username else None
+    hasher = password_hasher()
+    if user is None or not user.active or len(password) > MAX_PASSWORD_CHARS:
+        try:
+            hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_CHARS])
+        except VerificationError:
+            pass
+        return None
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+        session.flush()
+    return user
+
+
+def principal_of(user: User) -> Principal:
+    return Principal.of(username=user.username, role=user.role,
+                        jurisdiction_code=user.jurisdiction_code)
+
+
+@dataclass(frozen=True)
+class DemoUsersResult:
+    added: int
+    kept: int
+
+
+def load_demo_users(session: Session, *, path: Path, now: datetime, actor: str) -> DemoUsersResult:
+    """The demo's users (one per role; CSV: username,display_name,role,jurisdiction_code,email,
+    password). Users that exist are kept as they are — their passwords may have changed."""
+    added = kept = 0
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            if user_by_username(session, row["username"]) is not None:
+                kept += 1
+                continue
+            try:
+                add_user(session, username=row["username"], password=row["password"],
+                         role=row["role"], jurisdiction_code=row["jurisdiction_code"],
+                         display_name=row.get("display_name") or "", email=row.get("email") or "",
+                         now=now, actor=actor)
+            except UserError as exc:
+                raise UserError(field=f"{path.name} line {line}: {exc.field}",
+                                reason=exc.reason) from None
+            added += 1
+    return DemoUsersResult(added=added, kept=kept)

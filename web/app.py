@@ -1,0 +1,145 @@
+"""The supervisors' board: FastAPI with server-rendered Jinja2 pages, no front-end build.
+
+`create_app(ctx)` builds the app over an application context (settings, database, clock),
+so tests build it over a test database and the main job over the real one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.context import AppContext
+from app.secret_key import load_secret_key
+from models.domain.access import ROLE_LABELS
+from models.domain.calendar import SHANGHAI
+from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
+from models.domain.vocabulary import vocabulary
+from web.deps import Forbidden, SignInRequired, render
+from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+
+NOTICE_KIND_LABELS = {
+    "reminder_before": "到期前提醒", "reminder_due": "到期日提醒", "escalation": "逾期督办",
+    "difficult_transfer": "疑难转报", "difficult_tracking": "疑难跟踪", "at_once": "第一时间报告",
+    "call_110": "立即报警提醒", "routing_gap": "登记缺失", "referral": "转介",
+    "referral_reminder": "转介反馈提醒", "referral_overdue": "转介逾期督办",
+    "visit_due": "回访提醒", "visit_overdue": "回访逾期督办",
+}
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    app = FastAPI(title="维权 督办看板", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = ctx
+    app.state.secret = load_secret_key(ctx.settings)
+    app.state.session_codec = SessionCodec(secret=app.state.secret,
+                                           max_age_seconds=ctx.settings.session_hours * 3600)
+    app.state.templates = _templates()
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def sessions_and_headers(request: Request, call_next):
+        codec: SessionCodec = request.app.state.session_codec
+        request.state.session = codec.load(request.cookies.get("wq_session"))
+        response = await call_next(request)
+        write_session_cookie(request, response, codec)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    _error_pages(app)
+
+    from web.routes import ack, auth, board, cases, intake, users
+
+    for module in (auth, board, cases, intake, ack, users):
+        app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/board", status_code=303)
+
+    return app
+
+
+def _error_pages(app: FastAPI) -> None:
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, exc: SignInRequired):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> HTMLResponse:
+        return render(request, "error.html", {"title": "无权查看", "message": exc.message},
+                      status_code=403)
+
+    @app.exception_handler(CsrfError)
+    async def csrf(request: Request, exc: CsrfError) -> HTMLResponse:
+        log.warning("CSRF check failed on %s %s", request.method, request.url.path)
+        return render(request, "error.html", {
+            "title": "表单已失效", "message": "表单校验失败（CSRF）：请返回、刷新页面后重新提交。"},
+            status_code=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        titles = {404: "未找到", 405: "不支持的操作"}
+        message = exc.detail if exc.status_code != 404 else "没有这个页面，或您无权查看。"
+        return render(request, "error.html", {"title": titles.get(exc.status_code, "出错了"),
+                                              "message": message}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in exc.errors())
+        return render(request, "error.html", {"title": "请求有误",
+                                              "message": f"字段有误：{fields}"}, status_code=400)
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    voc = vocabulary()
+    env.filters["local"] = local_time
+    env.filters["label"] = lambda code, group: voc.label(group, code) if code else ""
+    env.globals["vocabulary"] = voc
+    env.globals["labels"] = {
+        "status": {s.value: label for s, label in STATUS_LABELS.items()},
+        "pause": {r.value: label for r, label in PAUSE_LABELS.items()},
+        "notice_kind": NOTICE_KIND_LABELS,
+        "notice_status": {"queued": "待发", "sending": "发送中", "sent": "已发送",
+                          "failed": "发送失败", "cancelled": "已取消"},
+        "risk": {"critical": "危及生命", "high": "高", "elevated": "较高", "focus": "重点关注",
+                 "none": "无"},
+        "referral_status": {"open": "待签收", "acknowledged": "已签收", "resulted": "已反馈",
+                            "withdrawn": "已撤回"},
+        "ledger": {"high_risk": "高风险家庭", "focus": "重点关注家庭"},
+        "plan_level": {"critical": "极高（危及生命）", "high": "高", "focus": "重点关注"},
+        "visit_mode": {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
+                       "safe_channel": "经安全渠道联系"},
+        "role": {r.value: label for r, label in ROLE_LABELS.items()},
+    }
+    return templates
+
+
+def local_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """Beijing time; a deadline at 23:59:59 reads as 24:00 of its day, as the mails say."""
+    if value is None:
+        return ""
+    local = value.astimezone(SHANGHAI)
+    if local.strftime("%H:%M:%S") == "23:59:59":
+        return local.strftime("%Y-%m-%d") + " 24:00"
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")

@@ -1,0 +1,51 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from models.db import repositories as repo
+from models.db.session import unit_of_work
+from models.service.users import authenticate
+from web.deps import context_of, optional_viewer, render
+from web.security import check_csrf, end_session, safe_next, start_user_session
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, next: str = "/board") -> HTMLResponse:
+    if optional_viewer(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "signin.html", {"next": safe_next(next), "error": None, "username": ""})
+
+
+@router.post("/signin", response_class=HTMLResponse)
+def signin(request: Request, username: str = Form(""), password: str = Form(""),
+           next: str = Form("/board"), csrf_token: str = Form("")) -> HTMLResponse:
+    check_csrf(request, csrf_token)
+    ctx = context_of(request)
+    with unit_of_work(ctx.sessions) as session:
+        user = authenticate(session, username=username, password=password)
+        if user is not None:
+            repo.add_audit(session, case_id=None, at=ctx.clock.now(), actor=f"web:{user.username}",
+                           kind="signed_in")
+            user_id, password_hash = user.id, user.password_hash
+    if user is None:
+        log.info("sign-in refused for %s", username[:64])
+        return render(request, "signin.html", {"next": safe_next(next), "username": username,
+                                               "error": "用户名或密码不正确。"}, status_code=401)
+    start_user_session(request, user_id=user_id, password_hash=password_hash)
+    request.state.viewer = False  # re-read on the next request
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/signout")
+def signout(request: Request, csrf_token: str = Form("")) -> RedirectResponse:
+    check_csrf(request, csrf_token)
+    end_session(request)
+    return RedirectResponse("/signin", status_code=303)
