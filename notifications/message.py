@@ -50,6 +50,13 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "visit_overdue",
 )
 
+# Digests (models/service/digests.py): one mail listing many items, rendered at send time;
+# their contexts hold lists of lines (case number, category, due date, status, command).
+DIGEST_TEMPLATE_NAMES: tuple[str, ...] = (
+    "cadre_digest",
+    "supervisor_digest",
+)
+
 # Variables a caller may leave out or set to None: the template omits the line (case_url)
 # or falls back to the policy default (tracking_every_working_days: 7). Every other variable
 # the templates use is required and must not be None.

@@ -27,6 +27,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices, still_applies
 from models.domain.vocabulary import vocabulary
+from models.service.digests import DIGEST_KINDS, digest_mail
 from models.service.routing import AT_ONCE_KINDS
 from notifications.message import Mail, render_mail
 from notifications.sender import MailSender
@@ -158,6 +159,15 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
     for notice_id in notice_ids:
         notice = session.get(Notice, notice_id)
         if notice is None or notice.status != "sending":
+            continue
+        if notice.case_id is None and notice.kind in DIGEST_KINDS:  # rendered now: fresh content
+            mail = digest_mail(session, notice=notice, as_of=as_of, calendar=calendar,
+                               policy=policy, public_url=public_url)
+            if mail is None:  # stale, or nothing left to say: digest_mail cancelled it
+                cancelled += 1
+                continue
+            notice.message_id = mail.message_id
+            outgoing.append(Outgoing(notice.id, mail))
             continue
         case = session.get(Case, notice.case_id) if notice.case_id else None
         if case is None or not _still_applies(notice, case=case, as_of=as_of, calendar=calendar,

@@ -15,6 +15,7 @@ from markupsafe import escape
 
 from notifications.message import (
     NOTICE_HEADER,
+    DIGEST_TEMPLATE_NAMES,
     TEMPLATE_NAMES,
     TEMPLATES_DIR,
     Attachment,
@@ -151,6 +152,10 @@ ALLOWED_VARIABLES = {
     "plan_label", "last_visit_at", "visit_due_on", "suggested_time",
     # safe contact: an instruction (how not to reach her), never the channel itself
     "safety_note", "ack_url",
+    # digests: dates, counts and lists of lines whose fields are case numbers, category labels,
+    # due dates, statuses and commands (tests/unit/test_digest_mail.py checks those fields)
+    "digest_date", "total_count", "overdue_count", "sections", "week_label", "root_name",
+    "due_soon_count", "rows",
 }
 PERSONAL_DATA_WORDS = re.compile(
     r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"
@@ -363,7 +368,7 @@ def test_mail_refuses_header_injection_and_reserved_headers(field: str, value: A
 def test_template_directory_holds_exactly_the_declared_templates() -> None:
     names = {path.name for path in TEMPLATES_DIR.iterdir() if path.is_file()}
     mail_files = {name for name in names if not name.startswith("_") and name != "base.html"}
-    expected = {f"{t}{suffix}" for t in TEMPLATE_NAMES
+    expected = {f"{t}{suffix}" for t in (*TEMPLATE_NAMES, *DIGEST_TEMPLATE_NAMES)
                 for suffix in (".subject.txt", ".txt", ".html")}
     assert mail_files == expected
 
