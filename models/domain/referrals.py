@@ -51,9 +51,9 @@ def feedback_deadline(*, sent_at: datetime, working_days: int,
         raise ReferralInputError(
             field="working_days",
             reason=f"must be between 1 and {MAX_FEEDBACK_WORKING_DAYS}, got {working_days}")
-    day, provisional = calendar.add_working_days(start=sent_at.astimezone(SHANGHAI).date(),
-                                                 count=working_days)
-    return end_of_day(day), provisional
+    day, covered = calendar.add_working_days(start=sent_at.astimezone(SHANGHAI).date(),
+                                             count=working_days)
+    return end_of_day(day), not covered
 
 
 def _candidates(ref: ReferralClock, *, calendar: WorkCalendar,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -25,10 +25,20 @@ from models.db.orm import Case, Contact, Jurisdiction, Notice
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
-from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices, still_applies
+from models.domain.reminders import OwedNotice, ReminderPolicy
+from models.domain.safe_contact import safety_note
 from models.domain.vocabulary import vocabulary
+from models.service.casework_mail import (
+    REFERRAL_KINDS,
+    VISIT_KINDS,
+    referral_context,
+    visit_attachment,
+    visit_context,
+)
 from models.service.digests import DIGEST_KINDS, digest_mail
+from models.service.owed import case_clock, next_check_for_case, owed_for_case
 from models.service.routing import AT_ONCE_KINDS
+from models.service.visits import safe_contact_of
 from notifications.message import Mail, render_mail
 from notifications.sender import MailSender
 
@@ -52,15 +62,6 @@ class SweepReport:
     would_send: list[dict[str, str]] = field(default_factory=list)
 
 
-def case_clock(case: Case) -> CaseClock:
-    return CaseClock(
-        case_id=case.id, tier=case.tier, jurisdiction_code=case.jurisdiction_code,
-        received_at=case.received_at, response_due_at=case.response_due_at,
-        answered=case.responded_at is not None, paused=case.paused_at is not None,
-        closed=case.status in ("closed", "visiting"), upper_result=case.upper_result_at is not None,
-    )
-
-
 # --- plan -------------------------------------------------------------------------------------
 
 def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
@@ -73,10 +74,10 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     ).all()
     queued = 0
     for case in cases:
-        clock = case_clock(case)
-        for owed in owed_notices(clock, as_of=as_of, calendar=calendar, policy=policy):
+        for owed in owed_for_case(session, case, as_of=as_of, calendar=calendar, policy=policy):
             queued += _queue(session, case=case, owed=owed, as_of=as_of)
-        case.next_check_at = next_check(clock, after=as_of, calendar=calendar, policy=policy)
+        case.next_check_at = next_check_for_case(session, case, after=as_of, calendar=calendar,
+                                                 policy=policy)
     session.flush()
     return len(cases), queued
 
@@ -89,14 +90,22 @@ def _queue(session: Session, *, case: Case, owed: OwedNotice, as_of: datetime) -
                            key=f"{owed.key}:to:{contact.id}") for contact in recipients)
 
 
+RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tracking", "visit_due"})
+
+
 def _recipients(session: Session, *, case: Case, owed: OwedNotice) -> list[Contact]:
-    responsible = owed.kind in ("reminder_before", "reminder_due", "difficult_tracking")
-    if responsible and case.responsible_contact_id is not None:
+    if owed.contact_id is not None:  # a named recipient (a referral's department contact)
+        contact = session.get(Contact, owed.contact_id)
+        return [contact] if contact is not None else []
+    if owed.kind in RESPONSIBLE_KINDS and case.responsible_contact_id is not None:
         contact = session.get(Contact, case.responsible_contact_id)
         if contact is not None:
             return [contact]
     found = repo.contacts_for_role(session, jurisdiction_code=owed.recipient_jurisdiction,
                                    role=owed.recipient_role)
+    if not any(c.email for c in found) and owed.fallback_role and owed.fallback_jurisdiction:
+        found = repo.contacts_for_role(session, jurisdiction_code=owed.fallback_jurisdiction,
+                                       role=owed.fallback_role) or found
     return [c for c in found if c.email] or found
 
 
@@ -108,9 +117,12 @@ def _add_notice(session: Session, *, case: Case, owed: OwedNotice, contact: Cont
         key=key, case_id=case.id, kind=owed.kind, escalation_level=owed.escalation_level,
         recipient_role=owed.recipient_role, recipient_jurisdiction=owed.recipient_jurisdiction,
         contact_id=contact.id if contact else None, to_address=(contact.email if contact else ""),
+        referral_id=owed.referral_id, visit_plan_id=owed.visit_plan_id,
         due_at=owed.due_at, status="queued", attempts=0, next_attempt_at=owed.due_at,
         created_at=as_of,
     )
+    if contact is not None and contact.role != owed.recipient_role:  # the fallback served
+        notice.recipient_role, notice.recipient_jurisdiction = contact.role, contact.jurisdiction_code
     if contact is None or not contact.email:
         # Not silent: a notice nobody can receive is failed at once and shows as overdue work.
         notice.status = "failed"
@@ -170,7 +182,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
             outgoing.append(Outgoing(notice.id, mail))
             continue
         case = session.get(Case, notice.case_id) if notice.case_id else None
-        if case is None or not _still_applies(notice, case=case, as_of=as_of, calendar=calendar,
+        if case is None or not _still_applies(session, notice, case=case, as_of=as_of, calendar=calendar,
                                               policy=policy):
             notice.status, notice.claimed_until = "cancelled", None
             notice.last_error = "no longer applies (answered, paused, closed or superseded)"
@@ -180,19 +192,22 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
                                as_of=as_of, public_url=public_url)
         mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
                            notice_key=notice.key)
+        if notice.kind == "visit_due":
+            mail = replace(mail, attachments=(visit_attachment(session, notice=notice, case=case,
+                                                               as_of=as_of),))
         notice.message_id = mail.message_id
         outgoing.append(Outgoing(notice.id, mail))
     session.flush()
     return outgoing, cancelled
 
 
-def _still_applies(notice: Notice, *, case: Case, as_of: datetime, calendar: WorkCalendar,
-                   policy: ReminderPolicy) -> bool:
+def _still_applies(session: Session, notice: Notice, *, case: Case, as_of: datetime,
+                   calendar: WorkCalendar, policy: ReminderPolicy) -> bool:
     if notice.kind in AT_ONCE_KINDS:
         return True  # a report made at once stands whatever happened to the case since
     owed_key = notice.key.rsplit(":to:", 1)[0]
-    return still_applies(owed_key, case=case_clock(case), as_of=as_of, calendar=calendar,
-                         policy=policy)
+    return owed_key in {n.key for n in owed_for_case(session, case, as_of=as_of,
+                                                     calendar=calendar, policy=policy)}
 
 
 def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
@@ -213,8 +228,16 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
         "act_command": f"weiquan case respond {case.number} --note \"答复内容\"",
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
     }
+    safety = safety_note(safe_contact_of(case))
     if notice.kind in AT_ONCE_KINDS:
-        return _at_once_context(session, notice=notice, case=case, context=context)
+        return {**_at_once_context(session, notice=notice, case=case, context=context),
+                "safety_note": safety}
+    if notice.kind in REFERRAL_KINDS:
+        return {**referral_context(session, notice=notice, case=case, context=context,
+                                   calendar=calendar, as_of=as_of), "safety_note": safety}
+    if notice.kind in VISIT_KINDS:
+        return {**visit_context(session, notice=notice, case=case, context=context,
+                                calendar=calendar, as_of=as_of), "safety_note": safety}
     if notice.kind == "escalation":
         responsible = _responsible(session, case)
         context.update(
