@@ -125,3 +125,84 @@ def test_illegal_moves_are_refused_with_a_reason(cli_env, capsys):
     assert main(["case", "close", "WQ-2026-000001", "--note", "结案"]) == 0
     assert main(["case", "investigate", "WQ-2026-000001"]) == 2
     assert main(["case", "show", "WQ-2099-999999"]) == 2
+
+
+# --- referrals, visits, incidents, safe contact -------------------------------------------------
+
+def _intake_dv(capsys) -> dict:
+    assert main(["intake", "--json", str(INTAKE / "dv_strangulation.json")]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _show(number: str, capsys) -> dict:
+    assert main(["case", "show", number, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_dv_intake_json_carries_the_visit_plan(cli_env, capsys):
+    view = _intake_dv(capsys)
+    assert view["visit_plan"]["ledger"] == "high_risk"
+    assert view["visit_plan"]["level"] == "critical"
+    assert view["visit_plan"]["next_due_at"] is not None
+
+
+def test_referral_send_ack_result_from_the_command_line(cli_env, capsys):
+    number = _intake_dv(capsys)["number"]
+    assert main(["referral", "send", number, "--role", "civil_affairs", "--purpose", "临时救助",
+                 "--days", "5"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("referral 1: open")
+    assert main(["referral", "ack", "1", "--by", "林民政"]) == 0
+    assert main(["referral", "result", "1", "--note", "已发放临时救助", "--by", "林民政"]) == 0
+    capsys.readouterr()
+    referral = _show(number, capsys)["referrals"][0]
+    assert (referral["status"], referral["acknowledged_by"], referral["result_note"]) == (
+        "resulted", "林民政", "已发放临时救助")
+
+
+def test_referral_bad_input_exits_2_naming_the_field(cli_env, capsys):
+    number = _intake_dv(capsys)["number"]
+    assert main(["referral", "send", number, "--role", "trade_union"]) == 2
+    assert "role" in capsys.readouterr().err
+    assert main(["referral", "result", "99", "--note", "x"]) == 2
+    assert "referral '99' not found" in capsys.readouterr().err
+    assert main(["referral", "send", number, "--role", "civil_affairs", "--days", "0"]) == 2
+    assert "working_days" in capsys.readouterr().err
+    assert _show(number, capsys)["referrals"] == []
+
+
+def test_visit_record_and_end_from_the_command_line(cli_env, capsys):
+    view = _intake_dv(capsys)
+    number = view["number"]
+    visited = view["visit_plan"]["started_at"]
+    assert main(["visit", "record", number, "--at", visited, "--by", "陈美华", "--mode", "home",
+                 "--alone", "--needs", "法律咨询", "--condition", "情绪稳定"]) == 0
+    capsys.readouterr()
+    shown = _show(number, capsys)
+    assert [(v["visited_by"], v["met_alone"]) for v in shown["visits"]] == [("陈美华", True)]
+    assert main(["visit", "end", number, "--reason", "ok"]) == 2
+    assert "reason" in capsys.readouterr().err
+    assert main(["visit", "end", number, "--reason", "当事人已迁居外省"]) == 0
+    capsys.readouterr()
+    assert _show(number, capsys)["visit_plan"]["status"] == "ended"
+
+
+def test_visit_record_refuses_a_future_visit_and_stores_nothing(cli_env, capsys):
+    number = _intake_dv(capsys)["number"]
+    assert main(["visit", "record", number, "--at", "2099-01-01T10:00:00+08:00", "--by", "陈美华",
+                 "--mode", "home", "--alone"]) == 2
+    assert "--at" in capsys.readouterr().err
+    assert _show(number, capsys)["visits"] == []
+
+
+def test_risk_lowering_needs_a_reason_and_safe_contact_is_validated(cli_env, capsys):
+    number = _intake_dv(capsys)["number"]
+    assert main(["case", "risk", number, "--level", "none"]) == 2
+    assert "reason" in capsys.readouterr().err
+    assert main(["case", "safe-contact", number, "--quiet-hours", "late"]) == 2
+    assert "quiet_hours" in capsys.readouterr().err
+    assert main(["case", "safe-contact", number, "--do-not-contact", "--quiet-hours", "20:00-08:00"]) == 0
+    capsys.readouterr()
+    victim = _show(number, capsys)["parties"][0]
+    assert (victim["do_not_contact"], victim["quiet_hours"]) == (True, "20:00-08:00")
+    assert _show(number, capsys)["risk_level"] == "critical"
