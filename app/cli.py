@@ -243,6 +243,14 @@ def cmd_overdue(args: argparse.Namespace) -> int:
                   f"{item['responsible']}  due {item['due_at']}  "
                   f"{item['working_days_overdue']} working day(s) overdue  "
                   f"escalated to level {item['escalation_level']}  failed notices {item['failed_notices']}")
+        for key, title in (("overdue_referrals", "referrals without feedback"),
+                           ("overdue_visits", "missed return visits")):
+            print(f"{title}: {len(report[key])}")
+            for item in report[key]:
+                print(f"  {item['case']}  {item['jurisdiction_name']} {item['jurisdiction']}  "
+                      f"{item['what']}  due {item['due_at']}  "
+                      f"{item['working_days_overdue']} working day(s) overdue  "
+                      f"escalated to level {item['escalation_level']}")
         print(f"failed notices: {len(report['failed_notices'])}")
         for item in report["failed_notices"]:
             print(f"  {item['case']}  {item['kind']} → {item['to']} ({item['role']} {item['jurisdiction']}): "

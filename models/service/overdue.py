@@ -13,6 +13,7 @@ from models.db.orm import Case, Jurisdiction, Notice
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import normalize_code
+from models.service.board import BoardFilter, Kind, overdue_board
 from models.service.due import _responsible
 from models.service.views import local_iso
 
@@ -35,6 +36,10 @@ def overdue_report(session: Session, *, as_of: datetime, under: str | None,
     ).all()
     return {
         "overdue": items,
+        "overdue_referrals": _board_rows(session, as_of=as_of, prefix=prefix, calendar=calendar,
+                                         kind=Kind.REFERRAL),
+        "overdue_visits": _board_rows(session, as_of=as_of, prefix=prefix, calendar=calendar,
+                                      kind=Kind.VISIT),
         "failed_notices": [
             {"case": number, "kind": n.kind, "to": n.to_address or "(nobody)",
              "role": n.recipient_role, "jurisdiction": n.recipient_jurisdiction,
@@ -42,6 +47,24 @@ def overdue_report(session: Session, *, as_of: datetime, under: str | None,
             for n, number in failed
         ],
     }
+
+
+def _board_rows(session: Session, *, as_of: datetime, prefix: str, calendar: WorkCalendar,
+                kind: Kind) -> list[dict[str, Any]]:
+    """Referrals without feedback and missed visits, as the supervisors' board computes them."""
+    roots = [prefix] if prefix else list(session.scalars(
+        select(Jurisdiction.code).where(Jurisdiction.parent_code.is_(None))))
+    rows = []
+    for root in roots:
+        board = overdue_board(session, as_of=as_of, under=root, calendar=calendar,
+                              board_filter=BoardFilter(kinds=frozenset({kind}), sort="due",
+                                                       descending=False))
+        rows += [{"case": item.case_number, "jurisdiction": item.jurisdiction_code,
+                  "jurisdiction_name": item.jurisdiction_name, "what": item.what,
+                  "responsible": item.responsible, "due_at": local_iso(item.due_at),
+                  "working_days_overdue": item.working_days_overdue,
+                  "escalation_level": item.escalation_level} for item in board.items]
+    return rows
 
 
 def _overdue_item(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar) -> dict[str, Any]:

@@ -382,3 +382,24 @@ def test_bad_quiet_hours_in_an_intake_name_the_field(demo_ctx):
     with pytest.raises(IntakeValidationError, match=r"parties\.0\.quiet_hours"):
         parse_intake(json.dumps(document, ensure_ascii=False), limits=demo_ctx.intake_limits,
                      now=demo_ctx.clock.now())
+
+
+def test_overdue_report_lists_referrals_without_feedback_and_missed_visits(demo_ctx):
+    from models.service.overdue import overdue_report
+
+    dv = take_in_doc(demo_ctx, "dv_strangulation", **DV)  # visit due 10-15
+    land = take_in_doc(demo_ctx, "land_rights_ordinary", **LAND)
+    refer(demo_ctx, land, when="2026-10-12T11:00:00")  # feedback due 10-21
+    with unit_of_work(demo_ctx.sessions) as session:
+        calendar = current_calendar(session)
+        before = overdue_report(session, as_of=at("2026-10-15T12:00:00"), under="990102001",
+                                calendar=calendar)
+        after = overdue_report(session, as_of=at("2026-10-22T12:00:00"), under="990102001",
+                               calendar=calendar)
+        elsewhere = overdue_report(session, as_of=at("2026-10-22T12:00:00"), under="990102002",
+                                   calendar=calendar)
+    numbers = {case_id: view(demo_ctx, case_id)["number"] for case_id in (dv, land)}
+    assert before["overdue_referrals"] == [] and before["overdue_visits"] == []
+    assert [r["case"] for r in after["overdue_referrals"]] == [numbers[land]]
+    assert [r["case"] for r in after["overdue_visits"]] == [numbers[dv]]
+    assert elsewhere["overdue_referrals"] == [] and elsewhere["overdue_visits"] == []
