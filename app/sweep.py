@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.context import AppContext
+from app.secret_key import load_secret_key
 from models.db.session import unit_of_work
 from models.domain.calendar import WorkCalendar
 from models.service.digests import DigestPlan, plan_digests
@@ -41,5 +42,6 @@ async def sweep(ctx: AppContext, *, as_of: datetime, calendar: WorkCalendar,
     return await run_due(
         ctx.sessions, as_of=as_of, calendar=calendar, policy=ctx.reminder_policy,
         sender=sender or make_sender(ctx), max_attempts=ctx.settings.notice_max_attempts,
-        public_url=ctx.settings.public_url, after_send=after_send,
+        public_url=ctx.settings.public_url, ack_secret=load_secret_key(ctx.settings),
+        after_send=after_send,
     )

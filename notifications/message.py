@@ -48,6 +48,8 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "referral_overdue",
     "visit_due",
     "visit_overdue",
+    "at_once_again",
+    "phone_unconfirmed",
 )
 
 # Digests (models/service/digests.py): one mail listing many items, rendered at send time;

@@ -28,6 +28,8 @@ from models.domain.deadlines import working_days_between
 from models.domain.reminders import OwedNotice, ReminderPolicy
 from models.domain.safe_contact import safety_note
 from models.domain.vocabulary import vocabulary
+from models.domain.confirmation import CONFIRM_WITHIN
+from models.service.ack import ack_url_for
 from models.service.casework_mail import (
     REFERRAL_KINDS,
     VISIT_KINDS,
@@ -90,7 +92,10 @@ def _queue(session: Session, *, case: Case, owed: OwedNotice, as_of: datetime) -
                            key=f"{owed.key}:to:{contact.id}") for contact in recipients)
 
 
-RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tracking", "visit_due"})
+RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tracking", "visit_due",
+                               "phone_unconfirmed"})
+# Mails whose recipient has no account: they carry a signed link to confirm or report back.
+ACK_LINK_KINDS = frozenset({"at_once", "at_once_again", "referral", "referral_reminder"})
 
 
 def _recipients(session: Session, *, case: Case, owed: OwedNotice) -> list[Contact]:
@@ -164,8 +169,8 @@ class Outgoing:
 
 
 def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetime,
-                  calendar: WorkCalendar, policy: ReminderPolicy, public_url: str | None
-                  ) -> tuple[list[Outgoing], int]:
+                  calendar: WorkCalendar, policy: ReminderPolicy, public_url: str | None,
+                  ack_secret: str | None = None) -> tuple[list[Outgoing], int]:
     """Mails for the claimed notices that still apply; the others are cancelled."""
     outgoing, cancelled = [], 0
     for notice_id in notice_ids:
@@ -189,7 +194,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
             cancelled += 1
             continue
         context = mail_context(session, notice=notice, case=case, calendar=calendar,
-                               as_of=as_of, public_url=public_url)
+                               as_of=as_of, public_url=public_url, ack_secret=ack_secret)
         mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
                            notice_key=notice.key)
         if notice.kind == "visit_due":
@@ -211,7 +216,8 @@ def _still_applies(session: Session, notice: Notice, *, case: Case, as_of: datet
 
 
 def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
-                 as_of: datetime, public_url: str | None) -> dict[str, object]:
+                 as_of: datetime, public_url: str | None,
+                 ack_secret: str | None = None) -> dict[str, object]:
     """What the recipient needs to act: the case number, what is due, when, how to act.
     Never the victim's name, phone or address."""
     voc = vocabulary()
@@ -229,9 +235,14 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
     }
     safety = safety_note(safe_contact_of(case))
-    if notice.kind in AT_ONCE_KINDS:
+    if notice.kind in ACK_LINK_KINDS and public_url and ack_secret:
+        context["ack_url"] = ack_url_for(notice, public_url=public_url, secret=ack_secret,
+                                         now=as_of)
+    if notice.kind in AT_ONCE_KINDS or notice.kind == "at_once_again":
         return {**_at_once_context(session, notice=notice, case=case, context=context),
                 "safety_note": safety}
+    if notice.kind == "phone_unconfirmed":
+        return {**_unconfirmed_context(session, case=case, context=context), "safety_note": safety}
     if notice.kind in REFERRAL_KINDS:
         return {**referral_context(session, notice=notice, case=case, context=context,
                                    calendar=calendar, as_of=as_of), "safety_note": safety}
@@ -266,8 +277,9 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
 
 def _at_once_context(session: Session, *, notice: Notice, case: Case,
                      context: dict[str, object]) -> dict[str, object]:
-    keep = ("case_number", "category_label", "jurisdiction_name", "received_at", "case_url")
-    base = {k: context[k] for k in keep}
+    keep = ("case_number", "category_label", "jurisdiction_name", "received_at", "case_url",
+            "ack_url")
+    base = {k: context[k] for k in keep if k in context}
     if notice.kind == "routing_gap":
         return {"case_number": case.number, "jurisdiction_name": context["jurisdiction_name"],
                 "missing_text": notice.reason, "case_url": context["case_url"],
@@ -283,6 +295,20 @@ def _at_once_context(session: Session, *, notice: Notice, case: Case,
             "responsible_name": responsible.name if responsible else "（未指定）",
             "responsible_post": responsible.post if responsible else "",
             "responsible_contact": (responsible.phone or responsible.email) if responsible else "",
+            "act_command": f"weiquan case show {case.number}"}
+
+
+def _unconfirmed_context(session: Session, *, case: Case,
+                         context: dict[str, object]) -> dict[str, object]:
+    """Which institutions have not confirmed the at-once report: the cadre phones them."""
+    rows = session.execute(
+        select(Contact.post, Contact.name, Contact.phone).join(Notice, Notice.contact_id == Contact.id)
+        .where(Notice.case_id == case.id, Notice.kind == "at_once", Notice.status == "sent",
+               Notice.acknowledged_at.is_(None)).order_by(Notice.id)).all()
+    return {"case_number": case.number, "category_label": context["category_label"],
+            "jurisdiction_name": context["jurisdiction_name"], "case_url": context["case_url"],
+            "unconfirmed_text": "\n".join(f"{post or name}：{phone or '（未登记电话）'}"
+                                           for post, name, phone in rows) or "（均已确认）",
             "act_command": f"weiquan case show {case.number}"}
 
 
@@ -305,6 +331,8 @@ def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str
         notice.claimed_until = None
         if ok:
             notice.status, notice.sent_at, notice.last_error = "sent", as_of, ""
+            if notice.kind == "at_once":
+                _expect_confirmation(session, notice, as_of=as_of)
             sent += 1
         elif transient and notice.attempts < max_attempts:
             notice.status = "queued"
@@ -318,11 +346,20 @@ def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str
     return sent, retrying, failed
 
 
+def _expect_confirmation(session: Session, notice: Notice, *, as_of: datetime) -> None:
+    """A life-threatening case's at-once notice must be confirmed: look again in 30 minutes."""
+    case = session.get(Case, notice.case_id) if notice.case_id else None
+    if case is not None and case.rule_risk_level == "critical":
+        again = as_of + CONFIRM_WITHIN
+        case.next_check_at = min(case.next_check_at, again) if case.next_check_at else again
+
+
 # --- the whole sweep --------------------------------------------------------------------------
 
 async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar: WorkCalendar,
                   policy: ReminderPolicy, sender: MailSender, max_attempts: int,
-                  public_url: str | None = None, after_send=None) -> SweepReport:
+                  public_url: str | None = None, ack_secret: str | None = None,
+                  after_send=None) -> SweepReport:
     """Everything due up to `as_of`: plan, then deliver, batch by batch until none is left.
     `after_send` is a test seam that runs between sending and recording (crash simulation)."""
     report = SweepReport(as_of=as_of)
@@ -340,6 +377,7 @@ async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar:
             break
         with unit_of_work(sessions) as session:
             outgoing, cancelled = prepare_mails(session, notice_ids=claimed, as_of=as_of,
+                                                ack_secret=ack_secret,
                                                 calendar=calendar, policy=policy, public_url=public_url)
         report.cancelled += cancelled
         outcomes = await sender.send_batch([o.mail for o in outgoing]) if outgoing else []

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Referral, VisitPlan
+from models.db.orm import Case, Notice, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
+from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed_confirmations
 from models.domain.referrals import next_referral_check, owed_referral_notices
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
@@ -37,6 +38,19 @@ def _plan(session: Session, case: Case) -> VisitPlan | None:
         VisitPlan.next_due_at.is_not(None)))
 
 
+def _sent_at_once(session: Session, case: Case) -> list[SentAtOnce]:
+    """At-once notices of a life-threatening case that went out: each must be confirmed."""
+    if case.rule_risk_level != "critical":
+        return []
+    rows = session.scalars(select(Notice).where(
+        Notice.case_id == case.id, Notice.kind == "at_once", Notice.status == "sent")
+        .order_by(Notice.id))
+    return [SentAtOnce(notice_id=n.id, key=n.key, contact_id=n.contact_id,
+                       role=n.recipient_role, jurisdiction_code=n.recipient_jurisdiction,
+                       sent_at=n.sent_at, acknowledged=n.acknowledged_at is not None)
+            for n in rows if n.sent_at is not None]
+
+
 def _visit_notice(plan: VisitPlan, due: VisitDue) -> OwedNotice:
     # The reminder goes to the responsible cadre; a missed visit to the levels above.
     return OwedNotice(key=due.key, kind=due.kind, due_at=due.due_at,
@@ -51,6 +65,8 @@ def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: Wo
     for referral in _referrals(session, case):
         owed += owed_referral_notices(referral_clock(referral, case), as_of=as_of,
                                       calendar=calendar, policy=policy)
+    owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
+                               sent=_sent_at_once(session, case), as_of=as_of)
     plan = _plan(session, case)
     if plan is not None:
         owed += [_visit_notice(plan, due) for due in owed_visit_notices(
@@ -61,7 +77,8 @@ def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: Wo
 
 def next_check_for_case(session: Session, case: Case, *, after: datetime,
                         calendar: WorkCalendar, policy: ReminderPolicy) -> datetime | None:
-    candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy)]
+    candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
+                  next_confirmation_check(sent=_sent_at_once(session, case), after=after)]
     for referral in _referrals(session, case):
         candidates.append(next_referral_check(referral_clock(referral, case), after=after,
                                               calendar=calendar, policy=policy))

@@ -403,3 +403,56 @@ def test_overdue_report_lists_referrals_without_feedback_and_missed_visits(demo_
     assert [r["case"] for r in after["overdue_referrals"]] == [numbers[land]]
     assert [r["case"] for r in after["overdue_visits"]] == [numbers[dv]]
     assert elsewhere["overdue_referrals"] == [] and elsewhere["overdue_visits"] == []
+
+
+# --- at-once notices must be confirmed ---------------------------------------------------------
+
+async def test_unconfirmed_at_once_notices_go_again_after_30_minutes_and_the_cadre_is_told_to_phone(mail_ctx, sink):
+    from models.service.ack import acknowledge_notice
+
+    take_in_doc(mail_ctx, "dv_strangulation", **DV)  # stored 10:01
+    await run(mail_ctx, "2026-10-12T10:01:05")
+    first = [m for m in read_sink(sink.directory) if m["To"] == POLICE][0]
+    assert "/ack/" in first.get_body(("plain",)).get_content()  # a link, no account needed
+    with unit_of_work(mail_ctx.sessions) as session:
+        police = session.scalar(select(Notice).where(Notice.kind == "at_once",
+                                                     Notice.to_address == POLICE))
+        acknowledge_notice(session, notice=police, case=repo.case_by_key(session, str(police.case_id)),
+                           action="receipt", by="值班民警", note="", now=at("2026-10-12T10:20:00"))
+    await run(mail_ctx, "2026-10-12T10:31:04")
+    assert mails(mail_ctx, sink, kinds={"at_once_again", "phone_unconfirmed"}) == []
+    await run(mail_ctx, "2026-10-12T10:31:05")
+    await run(mail_ctx, "2026-10-12T11:30:00")  # once, not every half hour
+    again = mails(mail_ctx, sink, kinds={"at_once_again", "phone_unconfirmed"})
+    assert sorted(again) == sorted([
+        ("fulian.dhz@example.org", "at_once_again", 0),
+        ("hotline12338.county@example.org", "at_once_again", 0),
+        ("secretary.donghu@example.org", "at_once_again", 0),
+        ("director.donghu@example.org", "at_once_again", 0),
+        (VILLAGE_CHAIR, "phone_unconfirmed", 0),
+    ])
+    phone = [m for m in read_sink(sink.directory) if "致电确认" in m["Subject"]][0]
+    text = phone.get_body(("plain",)).get_content()
+    assert "12338妇女维权热线" in text and "派出所" not in text  # the police confirmed
+
+
+async def test_a_confirmation_before_the_re_send_goes_out_cancels_it(mail_ctx, sink):
+    from models.service.ack import acknowledge_notice
+
+    take_in_doc(mail_ctx, "dv_strangulation", **DV)
+    await run(mail_ctx, "2026-10-12T10:01:05")
+    with unit_of_work(mail_ctx.sessions) as session:
+        for notice in session.scalars(select(Notice).where(Notice.kind == "at_once")).all():
+            acknowledge_notice(session, notice=notice, case=repo.case_by_key(session, str(notice.case_id)),
+                               action="receipt", by="值班", note="", now=at("2026-10-12T10:25:00"))
+    await run(mail_ctx, "2026-10-12T10:45:00")
+    assert mails(mail_ctx, sink, kinds={"at_once_again", "phone_unconfirmed"}) == []
+
+
+async def test_an_ordinary_case_at_once_notice_is_not_chased(mail_ctx, sink):
+    # Two failed mediations: the upper federation is told at once, but no life is at risk.
+    take_in_doc(mail_ctx, "land_rights_ordinary", **LAND, mediation_attempts=2)
+    await run(mail_ctx, "2026-10-12T10:01:05")
+    assert mails(mail_ctx, sink, kinds={"at_once"})
+    await run(mail_ctx, "2026-10-12T11:00:00")
+    assert mails(mail_ctx, sink, kinds={"at_once_again", "phone_unconfirmed"}) == []

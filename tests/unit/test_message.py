@@ -116,6 +116,10 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     },
 }
 CONTEXTS["referral_reminder"] = CONTEXTS["referral"]
+CONTEXTS["at_once_again"] = CONTEXTS["at_once"]
+CONTEXTS["phone_unconfirmed"] = {
+    "case_number": "WQ-2026-000001", "category_label": "家庭暴力", "jurisdiction_name": "东湖村",
+    "unconfirmed_text": "派出所：0577-0000-2110", "act_command": "weiquan case show WQ-2026-000001"}
 CONTEXTS["referral_overdue"] = {**CONTEXTS["referral"], "overdue_working_days": 2,
                                 "escalation_level": 1, "acknowledged_text": "未签收"}
 CONTEXTS["visit_overdue"] = {**CONTEXTS["visit_due"], "overdue_working_days": 2,
@@ -137,6 +141,8 @@ HEADLINES = {
     "referral_overdue": "转介逾期督办",
     "visit_due": "回访提醒",
     "visit_overdue": "回访逾期督办",
+    "at_once_again": "再次紧急报告",
+    "phone_unconfirmed": "请立即致电确认",
 }
 
 # Every variable any template may use. A new one must be added here on purpose, after
@@ -152,6 +158,8 @@ ALLOWED_VARIABLES = {
     "plan_label", "last_visit_at", "visit_due_on", "suggested_time",
     # safe contact: an instruction (how not to reach her), never the channel itself
     "safety_note", "ack_url",
+    # institutions (police station, hotline) that have not confirmed: posts and office phones
+    "unconfirmed_text",
     # digests: dates, counts and lists of lines whose fields are case numbers, category labels,
     # due dates, statuses and commands (tests/unit/test_digest_mail.py checks those fields)
     "digest_date", "total_count", "overdue_count", "sections", "week_label", "root_name",

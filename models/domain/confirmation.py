@@ -1,0 +1,50 @@
+"""At-once notices for a life at risk must be confirmed (issue 5): one that nobody confirms
+within 30 minutes is sent again, and the responsible cadre is told to phone.
+
+Pure: the sent notices come in as facts, time as an argument. Each re-send happens once
+(its key is derived from the original notice's); a confirmation cancels what is not yet out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from models.domain.reminders import OwedNotice
+
+CONFIRM_WITHIN = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class SentAtOnce:
+    notice_id: int
+    key: str
+    contact_id: int | None
+    role: str
+    jurisdiction_code: str
+    sent_at: datetime
+    acknowledged: bool
+
+
+def owed_confirmations(*, case_id: int, case_jurisdiction: str, sent: Sequence[SentAtOnce],
+                       as_of: datetime, wait: timedelta = CONFIRM_WITHIN) -> list[OwedNotice]:
+    """For every unconfirmed notice past `wait`: the same notice again; and one mail to the
+    cadre per round of at-once notices (keyed by the first unconfirmed one)."""
+    late = [s for s in sent if not s.acknowledged and s.sent_at + wait <= as_of]
+    owed = [OwedNotice(key=f"{s.key}:again", kind="at_once_again", due_at=s.sent_at + wait,
+                       recipient_role=s.role, recipient_jurisdiction=s.jurisdiction_code,
+                       contact_id=s.contact_id) for s in late]
+    if late:
+        first = min(late, key=lambda s: (s.sent_at, s.notice_id))
+        owed.append(OwedNotice(
+            key=f"case:{case_id}:phone_unconfirmed:{first.notice_id}", kind="phone_unconfirmed",
+            due_at=first.sent_at + wait, recipient_role="federation_chair",
+            recipient_jurisdiction=case_jurisdiction))
+    return owed
+
+
+def next_confirmation_check(*, sent: Sequence[SentAtOnce], after: datetime,
+                            wait: timedelta = CONFIRM_WITHIN) -> datetime | None:
+    return min((s.sent_at + wait for s in sent
+                if not s.acknowledged and s.sent_at + wait > after), default=None)
