@@ -21,10 +21,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case, Notice, Referral
+from models.domain.errors import FieldError
+from models.service.referrals import acknowledge_referral, record_referral_result
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ MAX_NAME_CHARS = 200
 MAX_NOTE_CHARS = 4000
 _TOKEN_PURPOSE = b"weiquan/ack/v1\x00"
 _NONCE_PURPOSE = b"weiquan/ack-form/v1\x00"
+AT_ONCE_REPORT_KINDS = ("at_once", "at_once_again")
 
 
 class AckError(ValueError):
@@ -181,11 +185,14 @@ def acknowledge_notice(session: Session, *, notice: Notice, case: Case, action: 
 
     already = notice.acknowledged_at is not None
     if not already:
-        notice.acknowledged_at, notice.acknowledged_by = now, by
+        confirmed = [notice, *_same_report(session, notice)]
+        for row in confirmed:
+            row.acknowledged_at, row.acknowledged_by = now, by
         repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="notice_acknowledged",
                        note=f"通知已签收（{by}）",
                        detail={"notice_id": notice.id, "notice_kind": notice.kind,
-                               "role": notice.recipient_role})
+                               "role": notice.recipient_role,
+                               "also_confirmed": [row.id for row in confirmed[1:]]})
     referral = session.get(Referral, notice.referral_id) if notice.referral_id else None
     if action == "result":
         if referral is not None:
@@ -204,11 +211,23 @@ def acknowledge_notice(session: Session, *, notice: Notice, case: Case, action: 
                       acknowledged_at=notice.acknowledged_at or now)
 
 
+def _same_report(session: Session, notice: Notice) -> list[Notice]:
+    """Other mails of the same report, still unconfirmed: the at-once report to this recipient
+    and its re-send after 30 minutes; a referral's mail and its reminders. Confirming one
+    confirms them all."""
+    if notice.referral_id is not None:
+        same = Notice.referral_id == notice.referral_id
+    elif notice.kind in AT_ONCE_REPORT_KINDS and notice.contact_id is not None:
+        same = (Notice.case_id == notice.case_id) & (Notice.contact_id == notice.contact_id) \
+            & Notice.kind.in_(AT_ONCE_REPORT_KINDS)
+    else:
+        return []
+    return list(session.scalars(select(Notice).where(
+        same, Notice.acknowledged_at.is_(None), Notice.id != notice.id).order_by(Notice.id)))
+
+
 def _referral_receipt(session: Session, *, referral: Referral, by: str, now: datetime,
                       actor: str) -> None:
-    from models.domain.errors import FieldError
-    from models.service.referrals import acknowledge_referral
-
     try:
         acknowledge_referral(session, referral=referral, by=by, at=now, actor=actor)
     except FieldError as exc:
@@ -217,9 +236,6 @@ def _referral_receipt(session: Session, *, referral: Referral, by: str, now: dat
 
 def _referral_result(session: Session, *, referral: Referral, note: str, by: str, now: datetime,
                      actor: str) -> None:
-    from models.domain.errors import FieldError
-    from models.service.referrals import record_referral_result
-
     try:
         record_referral_result(session, referral=referral, note=note, by=by, at=now, actor=actor)
     except FieldError as exc:

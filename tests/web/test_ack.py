@@ -204,3 +204,28 @@ def test_a_referral_link_acknowledges_the_referral_and_records_its_result(app, w
         referral = session.get(Referral, referral_id)
         assert referral.status == "resulted" and referral.result_note == "已办理临时救助 2000 元"
         assert referral.result_at == web_ctx.clock.now()
+
+
+def test_confirming_the_resend_confirms_the_first_report_too(app, web_ctx, police_notice) -> None:
+    notice_id, case_id, _ = police_notice
+    with unit_of_work(web_ctx.sessions) as session:
+        first = session.get(Notice, notice_id)
+        again = Notice(key=f"{first.key}:again", case_id=case_id, kind="at_once_again",
+                       recipient_role=first.recipient_role,
+                       recipient_jurisdiction=first.recipient_jurisdiction,
+                       contact_id=first.contact_id, to_address=first.to_address,
+                       due_at=web_ctx.clock.now(), status="sent",
+                       next_attempt_at=web_ctx.clock.now(), created_at=web_ctx.clock.now())
+        session.add(again)
+        session.flush()
+        again_id = again.id
+    path = link(app, web_ctx, again_id)
+    with TestClient(app) as client:
+        client.post(path, data={"action": "receipt", "nonce": nonce_of(client.get(path).text)})
+    with unit_of_work(web_ctx.sessions) as session:
+        assert session.get(Notice, again_id).acknowledged_at is not None
+        assert session.get(Notice, notice_id).acknowledged_at is not None
+        others = session.scalars(select(Notice).where(
+            Notice.case_id == case_id, Notice.kind == "at_once",
+            Notice.contact_id != session.get(Notice, notice_id).contact_id)).all()
+        assert others and all(n.acknowledged_at is None for n in others)  # other recipients' own
