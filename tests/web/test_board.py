@@ -160,3 +160,37 @@ def test_the_case_page_shows_timeline_deadlines_and_notices(client_for, web_ctx)
     for expected in (number, "办理记录", "intake", "第一时间报告", "duty.dhpolice@example.org",
                      VICTIM_PHONE, VICTIM_ADDRESS, "登记回访", "高风险家庭"):
         assert expected in html, expected
+
+
+def test_a_cadre_records_a_visit_and_the_missed_visit_leaves_the_board(client_for, web_ctx) -> None:
+    from sqlalchemy import select
+
+    from models.db.orm import Visit
+    from tests.web.conftest import csrf_of
+
+    number = store_case(web_ctx, jurisdiction="990102001001", received="2026-11-02T09:00:00",
+                        category="domestic_violence", tier=None, risk=["threat_to_kill"])
+    web_ctx.clock.at = at(NOW)
+    client = client_for("donghu")
+    assert number in client.get("/board?kind=visit").text
+    token = csrf_of(client.get(f"/cases/{number}/visit").text)
+    form = {"csrf_token": token, "visited_at": "2026-11-24T09:00", "visited_by": "陈美华",
+            "mode": "home", "met_alone": "on", "needs": "希望申请法律援助",
+            "condition": "情绪稳定，孩子已返校", "help_given": "联系司法所"}
+    refused = client.post(f"/cases/{number}/visit", data={**form, "visited_at": "2026-11-25T09:00"})
+    assert refused.status_code == 422 and 'id="error-visited_at"' in refused.text
+    done = client.post(f"/cases/{number}/visit", data=form, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"/cases/{number}?visit=1"
+    page = client.get(done.headers["location"]).text
+    assert "回访已登记" in page and "情绪稳定，孩子已返校" in page
+    assert number not in client.get("/board?kind=visit").text
+    with unit_of_work(web_ctx.sessions) as session:
+        visits = session.scalars(select(Visit)).all()
+        assert [(v.visited_by, v.met_alone, v.recorded_by) for v in visits] == [
+            ("陈美华", True, "web:donghu")]
+    # another village's cadre cannot even see the form
+    assert client_for("xiling").get(f"/cases/{number}/visit").status_code == 404
+    operator = client_for("ops")
+    own_token = csrf_of(operator.get("/board").text)
+    refused = operator.post(f"/cases/{number}/visit", data={**form, "csrf_token": own_token})
+    assert refused.status_code == 403 and "只能查看统计数字" in refused.text

@@ -8,17 +8,23 @@ which reveals nothing either.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from datetime import date, datetime
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
+from models.domain.errors import FieldError
 from models.service import case_page
+from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.views import case_view
 from web.deps import Forbidden, Viewer, context_of, current_viewer, render
+from web.forms import local_input_value, with_beijing_offset
+from web.security import check_csrf
 
 router = APIRouter()
 
@@ -58,3 +64,68 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "visit_recorded": bool(visit),
         }
     return render(request, "case.html", page)
+
+
+# --- recording a return visit (附表3) ----------------------------------------------------------
+
+def _visit_form(request: Request, *, case, plan, values: dict[str, str], errors: dict[str, str],
+                status_code: int = 200) -> HTMLResponse:
+    return render(request, "visit.html", {"case": case, "plan": plan, "values": values,
+                                          "errors": errors, "modes": VISIT_MODES},
+                  status_code=status_code)
+
+
+@router.get("/cases/{key}/visit", response_class=HTMLResponse)
+def visit_page(request: Request, key: str, viewer: Viewer = Depends(current_viewer)) -> HTMLResponse:
+    ctx = context_of(request)
+    with unit_of_work(ctx.sessions) as session:
+        case = case_in_scope(session, key=key, viewer=viewer)
+        plan = active_plan(session, case)
+        values = {"visited_at": local_input_value(ctx.clock.now()),
+                  "visited_by": viewer.display_name, "mode": "home"}
+        return _visit_form(request, case=case, plan=plan, values=values, errors={},
+                           status_code=200 if plan else 409)
+
+
+@router.post("/cases/{key}/visit", response_class=HTMLResponse)
+def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_viewer),
+                 csrf_token: str = Form(""), visited_at: str = Form(""), visited_by: str = Form(""),
+                 mode: str = Form(""), met_alone: str = Form(""), needs: str = Form(""),
+                 condition: str = Form(""), help_given: str = Form(""),
+                 next_visit_on: str = Form("")) -> HTMLResponse:
+    check_csrf(request, csrf_token)
+    ctx = context_of(request)
+    values = {"visited_at": visited_at, "visited_by": visited_by, "mode": mode,
+              "met_alone": met_alone, "needs": needs, "condition": condition,
+              "help_given": help_given, "next_visit_on": next_visit_on}
+    with unit_of_work(ctx.sessions) as session:
+        case = case_in_scope(session, key=key, viewer=viewer)
+        number = case.number
+        try:
+            with session.begin_nested():  # a refused visit leaves nothing behind
+                record_visit(session, case=case, visited_at=_time(visited_at),
+                             visited_by=visited_by, mode=mode, met_alone=met_alone == "on",
+                             needs=needs, condition=condition, help_given=help_given,
+                             next_visit_on=_day(next_visit_on), now=ctx.clock.now(),
+                             actor=viewer.actor)
+        except FieldError as error:
+            return _visit_form(request, case=case, plan=active_plan(session, case), values=values,
+                               errors={error.field: error.reason}, status_code=422)
+    return RedirectResponse(f"/cases/{number}?visit=1", status_code=303)
+
+
+def _time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(with_beijing_offset(value))
+    except ValueError:
+        raise FieldError(field="visited_at", reason="请填写回访时间（年-月-日 时:分）") from None
+    return parsed
+
+
+def _day(value: str) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise FieldError(field="next_visit_on", reason="请填写日期（年-月-日）") from None
