@@ -47,15 +47,15 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
     await wake_due_sweep()  # whatever fell due while the service was down, once
     try:
         while not stop.is_set():
+            # Mail first: at-once notices stored by an intake in another process go out
+            # within seconds, not after that case's flow run (slow when Prefect is busy).
+            if _something_due(ctx):
+                await wake_due_sweep()
             try:
                 started = await dispatch_owed_flows(ctx)
             except Exception:  # the loop must outlive a bad pass (database restart, …)
                 log.exception("dispatch pass failed; trying again next interval")
                 started = 0
-            if started or _something_due(ctx):
-                # at-once notices stored by an intake in another process go out within
-                # seconds, not at the next periodic sweep
-                await wake_due_sweep()
             if started < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
