@@ -114,6 +114,7 @@ def _templates() -> Jinja2Templates:
     env = templates.env
     voc = vocabulary()
     env.filters["local"] = local_time
+    env.filters["local_day"] = lambda value: value.astimezone(SHANGHAI).strftime("%Y-%m-%d") if value else ""
     env.filters["label"] = lambda code, group: voc.label(group, code) if code else ""
     env.globals["vocabulary"] = voc
     env.globals["labels"] = {
