@@ -38,7 +38,7 @@ from models.service.casework_mail import (
     visit_context,
 )
 from models.service.digests import DIGEST_KINDS, digest_mail
-from models.service.owed import case_clock, next_check_for_case, owed_for_case
+from models.service.owed import case_clock, load_case_work, owed_for_case
 from models.service.routing import AT_ONCE_KINDS
 from models.service.visits import safe_contact_of
 from notifications.message import Mail, render_mail
@@ -76,10 +76,10 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     ).all()
     queued = 0
     for case in cases:
-        for owed in owed_for_case(session, case, as_of=as_of, calendar=calendar, policy=policy):
+        work = load_case_work(session, case)
+        for owed in work.owed(as_of=as_of, calendar=calendar, policy=policy):
             queued += _queue(session, case=case, owed=owed, as_of=as_of)
-        case.next_check_at = next_check_for_case(session, case, after=as_of, calendar=calendar,
-                                                 policy=policy)
+        case.next_check_at = work.next_check(after=as_of, calendar=calendar, policy=policy)
     session.flush()
     return len(cases), queued
 

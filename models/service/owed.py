@@ -4,6 +4,7 @@ instant any of them could fall due."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -59,32 +60,52 @@ def _visit_notice(plan: VisitPlan, due: VisitDue) -> OwedNotice:
                       escalation_level=due.escalation_level, visit_plan_id=plan.id)
 
 
+@dataclass(frozen=True)
+class CaseWork:
+    """A case and everything hanging off it that can owe notices, loaded once per look."""
+
+    case: Case
+    referrals: list[Referral]
+    plan: VisitPlan | None
+    sent_at_once: list[SentAtOnce]
+
+    def owed(self, *, as_of: datetime, calendar: WorkCalendar,
+             policy: ReminderPolicy) -> list[OwedNotice]:
+        case = self.case
+        owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
+        for referral in self.referrals:
+            owed += owed_referral_notices(referral_clock(referral, case), as_of=as_of,
+                                          calendar=calendar, policy=policy)
+        owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
+                                   sent=self.sent_at_once, as_of=as_of)
+        if self.plan is not None:
+            owed += [_visit_notice(self.plan, due) for due in owed_visit_notices(
+                plan_id=self.plan.id, visit_due_at=self.plan.next_due_at,
+                jurisdiction_code=case.jurisdiction_code, as_of=as_of, calendar=calendar,
+                policy=policy)]
+        return owed
+
+    def next_check(self, *, after: datetime, calendar: WorkCalendar,
+                   policy: ReminderPolicy) -> datetime | None:
+        case = self.case
+        candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
+                      next_confirmation_check(sent=self.sent_at_once, after=after)]
+        for referral in self.referrals:
+            candidates.append(next_referral_check(referral_clock(referral, case), after=after,
+                                                  calendar=calendar, policy=policy))
+        if self.plan is not None:
+            candidates.append(next_visit_check(
+                plan_id=self.plan.id, visit_due_at=self.plan.next_due_at,
+                jurisdiction_code=case.jurisdiction_code, after=after, calendar=calendar,
+                policy=policy))
+        return min((c for c in candidates if c is not None), default=None)
+
+
+def load_case_work(session: Session, case: Case) -> CaseWork:
+    return CaseWork(case=case, referrals=_referrals(session, case), plan=_plan(session, case),
+                    sent_at_once=_sent_at_once(session, case))
+
+
 def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,
                   policy: ReminderPolicy) -> list[OwedNotice]:
-    owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
-    for referral in _referrals(session, case):
-        owed += owed_referral_notices(referral_clock(referral, case), as_of=as_of,
-                                      calendar=calendar, policy=policy)
-    owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
-                               sent=_sent_at_once(session, case), as_of=as_of)
-    plan = _plan(session, case)
-    if plan is not None:
-        owed += [_visit_notice(plan, due) for due in owed_visit_notices(
-            plan_id=plan.id, visit_due_at=plan.next_due_at, jurisdiction_code=case.jurisdiction_code,
-            as_of=as_of, calendar=calendar, policy=policy)]
-    return owed
-
-
-def next_check_for_case(session: Session, case: Case, *, after: datetime,
-                        calendar: WorkCalendar, policy: ReminderPolicy) -> datetime | None:
-    candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
-                  next_confirmation_check(sent=_sent_at_once(session, case), after=after)]
-    for referral in _referrals(session, case):
-        candidates.append(next_referral_check(referral_clock(referral, case), after=after,
-                                              calendar=calendar, policy=policy))
-    plan = _plan(session, case)
-    if plan is not None:
-        candidates.append(next_visit_check(
-            plan_id=plan.id, visit_due_at=plan.next_due_at, jurisdiction_code=case.jurisdiction_code,
-            after=after, calendar=calendar, policy=policy))
-    return min((c for c in candidates if c is not None), default=None)
+    return load_case_work(session, case).owed(as_of=as_of, calendar=calendar, policy=policy)
