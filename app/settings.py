@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     notice_max_attempts: int = Field(default=8, ge=1, le=50)
     # The cadre's daily digest (and the supervisors' weekly one) at this time of a working day.
     digest_at: time = time(8, 30)
+    # false: no digests at all (reminders and at-once notices are unaffected)
+    digests_enabled: bool = True
 
     # Where a recipient can act (links in mails); unset: the board's own address (web_url).
     public_url: str | None = None

@@ -36,7 +36,8 @@ async def sweep(ctx: AppContext, *, as_of: datetime, calendar: WorkCalendar,
                 sender: MailSender | None = None,
                 after_send: Callable[[], None] | None = None) -> SweepReport:
     try:
-        plan_todays_digests(ctx, as_of=as_of, calendar=calendar)
+        if ctx.settings.digests_enabled:
+            plan_todays_digests(ctx, as_of=as_of, calendar=calendar)
     except Exception:  # a digest bug must never hold back reminders and at-once notices
         log.exception("planning the digests failed; the sweep goes on without them")
     return await run_due(

@@ -1,5 +1,8 @@
 """The due sweep as a Prefect flow: one run per batch of due work (not per notice), named by
-its time. Its only parameter is the instant it processes up to."""
+its time. Its only parameter is the instant it processes up to. Each run publishes two table
+artifacts with stable keys: `due-sweep-latest` (what this sweep did) and
+`overdue-by-jurisdiction` (what stands overdue or due soon, by jurisdiction and escalation
+level, case numbers only)."""
 
 from __future__ import annotations
 
@@ -7,16 +10,18 @@ from datetime import datetime
 
 from prefect import flow
 
+from flows.naming import named
 from tasks.context import app_context
-from tasks.sweep import process_due, publish_sweep_summary
+from tasks.sweep import process_due, publish_overdue_table, publish_sweep_summary
 
 DUE_SWEEP_FLOW = "due-sweep"
 
 
-@flow(name=DUE_SWEEP_FLOW, flow_run_name="sweep {as_of}", retries=0)
+@flow(name=DUE_SWEEP_FLOW, flow_run_name=named("sweep", "%Y-%m-%d %H:%M:%S"), retries=0)
 async def due_sweep(as_of: datetime | None = None) -> dict[str, int]:
     as_of = as_of or app_context().clock.now()
     report = await process_due(as_of)
     publish_sweep_summary(report)
+    publish_overdue_table(as_of)
     return {"sent": report.sent, "queued": report.notices_queued, "failed": report.failed,
             "retrying": report.retrying, "cancelled": report.cancelled}

@@ -87,7 +87,10 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+    # Digests (a mail per cadre on every working day from 08:30) would join every sweep's
+    # mailbox; their own tests switch them on (tests/integration/test_digests.py).
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    digests_enabled=False)
 
 
 @pytest.fixture

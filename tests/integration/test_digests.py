@@ -26,6 +26,13 @@ NANSHAN_CHAIR = "fulian.ns@example.org"
 PERSONAL = ("吴某", "139-0000-0002", "离婚后户口", "刘某某", "139-0000-0001")
 
 
+@pytest.fixture
+def mail_ctx(mail_ctx):
+    """The demo context with digests on (conftest keeps them off for everything else)."""
+    mail_ctx.settings = mail_ctx.settings.model_copy(update={"digests_enabled": True})
+    return mail_ctx
+
+
 def digests(sink, kind: str = "cadre_digest") -> list:
     return [m for m in read_sink(sink.directory) if m["X-Weiquan-Notice"].startswith(
         "digest:cadre:" if kind == "cadre_digest" else "digest:supervisor:")]
@@ -227,6 +234,13 @@ async def test_supervisor_with_a_quiet_subtree_gets_nothing(mail_ctx, sink):
     take_in_contract(mail_ctx, tier="simple", received_at="2026-10-09T10:00:00+08:00")  # 东湖村
     await run(mail_ctx, "2026-10-12T08:30:00")
     assert digests(sink, "supervisor_digest") == []
+
+
+async def test_digests_can_be_switched_off(mail_ctx, sink):
+    mail_ctx.settings = mail_ctx.settings.model_copy(update={"digests_enabled": False})
+    take_in_contract(mail_ctx)
+    await run(mail_ctx, "2026-10-12T08:30:00")
+    assert digests(sink) == []
 
 
 def test_settings_digest_at_is_configurable(monkeypatch):

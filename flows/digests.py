@@ -1,0 +1,41 @@
+"""The digest flows: the cadre digest (each working day at 08:30) and the supervisor digest
+(the first working day of each ISO week at 08:30). Their only parameter is the instant they
+run as of (default: now); runs are named by the date.
+
+Cron cannot know China's make-up workdays, so the deployments fire on calendar days and the
+flows ask the official calendar: a make-up Saturday gets a digest, a National Day Monday does
+not. Each flow plans its digests (outbox notices with stable keys: never twice) and then
+runs the due sweep, which sends them — rendered at that moment — with whatever else is due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import flow
+
+from flows.naming import named
+from tasks.context import app_context
+from tasks.digests import plan_cadre_digests_task, plan_supervisor_digests_task
+from tasks.sweep import process_due
+
+CADRE_DIGEST_FLOW = "cadre-digest"
+SUPERVISOR_DIGEST_FLOW = "supervisor-digest"
+
+
+@flow(name=CADRE_DIGEST_FLOW, flow_run_name=named("cadre digest"), retries=0)
+async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
+    as_of = as_of or app_context().clock.now()
+    planned = plan_cadre_digests_task(as_of)
+    report = await process_due(as_of)
+    return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
+            "failed": report.failed, "cancelled": report.cancelled}
+
+
+@flow(name=SUPERVISOR_DIGEST_FLOW, flow_run_name=named("supervisor digest"), retries=0)
+async def supervisor_digest(as_of: datetime | None = None) -> dict[str, int]:
+    as_of = as_of or app_context().clock.now()
+    planned = plan_supervisor_digests_task(as_of)
+    report = await process_due(as_of)
+    return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
+            "failed": report.failed, "cancelled": report.cancelled}
