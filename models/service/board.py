@@ -23,7 +23,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral, VisitPlan
+from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Referral, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import Level, level_of, normalize_code, parent_of
@@ -82,12 +82,23 @@ class RollupRow:
 
 
 @dataclass(frozen=True)
+class Health:
+    """How the machinery is doing in the subtree: counts only (what operators watch)."""
+
+    failed_notices: int  # gave up after retries, or nobody to send to
+    late_notices: int  # queued, due more than 10 minutes ago: the outbox is behind
+    unconfirmed_at_once: int  # at-once reports sent and not yet confirmed
+    pending_flow_runs: int  # flow runs owed to Prefect and not started yet
+
+
+@dataclass(frozen=True)
 class Board:
     as_of: datetime
     under: str
     items: list[BoardItem]
     rollup: list[RollupRow]
     totals: dict[Kind, int]
+    health: Health
 
 
 def overdue_board(session: Session, *, as_of: datetime, under: str, calendar: WorkCalendar,
@@ -100,7 +111,28 @@ def overdue_board(session: Session, *, as_of: datetime, under: str, calendar: Wo
                         descending=board_filter.descending)
     totals = {kind: sum(1 for item in chosen if item.kind == kind) for kind in Kind}
     return Board(as_of=as_of, under=prefix, items=chosen,
-                 rollup=rollup(session, under=prefix, items=chosen), totals=totals)
+                 rollup=rollup(session, under=prefix, items=chosen), totals=totals,
+                 health=health(session, as_of=as_of, under=prefix))
+
+
+def health(session: Session, *, as_of: datetime, under: str) -> Health:
+    in_subtree = Case.jurisdiction_code.startswith(under)
+
+    def notices(*conditions) -> int:
+        return session.scalar(select(func.count()).select_from(Notice)
+                              .join(Case, Case.id == Notice.case_id)
+                              .where(in_subtree, *conditions)) or 0
+
+    return Health(
+        failed_notices=notices(Notice.status == "failed"),
+        late_notices=notices(Notice.status == "queued",
+                             Notice.next_attempt_at < as_of - timedelta(minutes=10)),
+        unconfirmed_at_once=notices(Notice.kind == "at_once", Notice.status == "sent",
+                                    Notice.acknowledged_at.is_(None)),
+        pending_flow_runs=session.scalar(
+            select(func.count()).select_from(FlowTrigger).join(Case, Case.id == FlowTrigger.case_id)
+            .where(in_subtree, FlowTrigger.status != "done")) or 0,
+    )
 
 
 def filter_items(items: Iterable[BoardItem], board_filter: BoardFilter) -> list[BoardItem]:

@@ -142,6 +142,8 @@ def test_an_operator_sees_counts_and_no_personal_data(client_for, cases) -> None
     response = client.get(f"/cases/{cases['donghu']}")
     assert response.status_code == 403 and VICTIM_NAME not in response.text
     assert client.get("/intake").status_code == 403
+    health = html.split('id="health"', 1)[1].split("</section>", 1)[0]
+    assert "待启动的流程 <b>5</b>" in health  # the intake flow runs nobody has started here
 
 
 def test_an_admin_lists_users_but_sees_no_cases(client_for, cases) -> None:
