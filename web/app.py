@@ -25,6 +25,7 @@ from models.domain.calendar import SHANGHAI
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
+from web.routes import ack, auth, board, cases, intake, users
 from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,6 @@ def create_app(ctx: AppContext) -> FastAPI:
         return response
 
     _error_pages(app)
-
-    from web.routes import ack, auth, board, cases, intake, users
 
     for module in (auth, board, cases, intake, ack, users):
         app.include_router(module.router)

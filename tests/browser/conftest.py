@@ -35,8 +35,10 @@ def database_url(tmp_path, sqlite_template) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop marked running
+    # in this thread while it is open, which would break the async tests collected after.
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
         pytest.skip("no Chromium at /usr/bin/chromium (apt-get install -y chromium fonts-noto-cjk)")
     from playwright.sync_api import sync_playwright

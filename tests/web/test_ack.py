@@ -16,7 +16,7 @@ from models.db.session import unit_of_work
 from models.service import referrals
 from models.service.ack import ack_url_for, make_ack_token
 from models.service.calendar import current_calendar
-from tests.web.conftest import VICTIM_ADDRESS, VICTIM_NAME, VICTIM_PHONE, at, store_case
+from tests.web.conftest import VICTIM_ADDRESS, VICTIM_NAME, VICTIM_PHONE, store_case
 
 PUBLIC = "http://board.example"
 

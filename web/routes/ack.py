@@ -8,10 +8,14 @@ form nonce this server signed for that token when it rendered the page.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from models.db.orm import Contact, Jurisdiction, Notice, Referral
+from sqlalchemy.orm import Session
+
+from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
 from models.db.session import unit_of_work
 from models.service.ack import (
     AckError,
@@ -37,7 +41,8 @@ def _refused(request: Request, error: AckError) -> HTMLResponse:
                   status_code=STATUS.get(type(error), 404))
 
 
-def _page_facts(session, notice: Notice, case) -> dict:
+def _page_facts(session: Session, *, notice: Notice, case: Case) -> dict[str, Any]:
+    """What the mail said, and whether it is confirmed: nothing about the parties."""
     referral = session.get(Referral, notice.referral_id) if notice.referral_id else None
     asked = referral.purpose if referral is not None and referral.purpose else notice.reason
     responsible = _responsible(session, case)
@@ -50,6 +55,7 @@ def _page_facts(session, notice: Notice, case) -> dict:
         "responsible": (f"{responsible.name}（{responsible.post}）{responsible.phone}"
                         if responsible else "（未指定）"),
         "acknowledged_at": notice.acknowledged_at, "acknowledged_by": notice.acknowledged_by,
+        "place": _place_name(session, case.jurisdiction_code),
     }
 
 
@@ -62,8 +68,7 @@ def ack_page(request: Request, token: str, done: str = "") -> HTMLResponse:
             notice, case = resolve_ack_token(session, token, secret=request.app.state.secret, now=now)
         except AckError as error:
             return _refused(request, error)
-        facts = _page_facts(session, notice, case)
-        facts["place"] = _place_name(session, case.jurisdiction_code)
+        facts = _page_facts(session, notice=notice, case=case)
     return render(request, "ack.html", {**facts, "token": token, "done": done, "errors": {},
                                         "nonce": form_nonce(token, secret=request.app.state.secret, now=now),
                                         "values": {}})
@@ -86,8 +91,7 @@ def ack_submit(request: Request, token: str, action: str = Form("receipt"), by: 
                 outcome = acknowledge_notice(session, notice=notice, case=case, action=action,
                                              by=by, note=note, now=now)
         except AckInputError as error:
-            facts = _page_facts(session, notice, case)
-            facts["place"] = _place_name(session, case.jurisdiction_code)
+            facts = _page_facts(session, notice=notice, case=case)
             return render(request, "ack.html", {
                 **facts, "token": token, "done": "", "errors": {error.field: error.reason},
                 "nonce": form_nonce(token, secret=secret, now=now),
@@ -96,6 +100,6 @@ def ack_submit(request: Request, token: str, action: str = Form("receipt"), by: 
     return RedirectResponse(f"/ack/{token}?done={done}", status_code=303)
 
 
-def _place_name(session, code: str) -> str:
+def _place_name(session: Session, code: str) -> str:
     node = session.get(Jurisdiction, code)
     return node.name if node else code
