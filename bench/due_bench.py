@@ -88,16 +88,19 @@ RAW_CLAIM = ("SELECT id FROM notices WHERE status = 'queued' AND next_attempt_at
              "ORDER BY next_attempt_at LIMIT 100")
 RAW_PLAN = "SELECT id FROM cases WHERE next_check_at <= :as_of ORDER BY next_check_at LIMIT 500"
 
-INTAKE = {  # as in bench/intake_bench.py
+# Two failed mediations: the upper federation is told at once, and then only the deadline
+# speaks — one reminder per case at the measured instant. (A DV case would also owe return
+# visits, which would muddle "one notice per case".)
+INTAKE = {
     "channel": "hotline_12338",
     "jurisdiction": VILLAGE,
-    "category": "domestic_violence",
+    "category": "marriage_family",
     "tier": "ordinary",
-    "summary": "来电反映丈夫酒后殴打。",
+    "summary": "来电反映婚姻家庭纠纷，两次调解未果。",
     "parties": [{"role": "victim", "name": "某某", "phone": "139-0000-0001", "age": 34},
                 {"role": "child", "age": 6}],
-    "risk_indicators": ["suspected_dv"],
-    "mediation_attempts": 0,
+    "risk_indicators": [],
+    "mediation_attempts": 2,
 }
 
 
@@ -620,7 +623,7 @@ def mail_part(args, tmp: Path) -> None:
             say(f"  as_of {as_of.astimezone(SHANGHAI).isoformat()} (deadline "
                 f"{clock.response_due_at.astimezone(SHANGHAI).isoformat()})")
 
-            # The notices the intake put in the outbox for at once (a DV case is a crime lead)
+            # The notices the intake put in the outbox for at once (two failed mediations)
             # go out within seconds of intake, long before as_of: deliver them now, untimed.
             before, _ = sink.received()
             at_once = asyncio.run(run_due(ctx.sessions, as_of=received + timedelta(minutes=2),
