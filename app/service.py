@@ -7,6 +7,10 @@
   anything falls due, and every `sweep_interval_seconds` to pick up cases stored by other
   processes. The database rows, not the job store, say what is due: a wake-up is only a
   reason to look, and looking twice sends nothing twice.
+- At 08:30 Shanghai time (WEIQUAN_DIGEST_AT) it runs the digest flows, which ask the official
+  calendar whether today is a working day; on start it makes up a digest missed that day.
+- A Prefect Runner in a thread serves the flows as deployments, so the UI lists them and can
+  start one (app/deployments.py); the schedules stay here.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.context import AppContext
+from app.deployments import ServedDeployments
 from app.sweep import sweep
 from models.db.session import unit_of_work
+from models.domain.calendar import SHANGHAI
 from models.service.calendar import current_calendar
+from models.service.digests import digests_pending
 from models.service.due import next_wakeup
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 BATCH = 20
 PERIODIC_JOB = "due-sweep-periodic"
 NEXT_JOB = "due-sweep-next"
+DIGEST_JOB = "digests-daily"
 
 _scheduler: AsyncIOScheduler | None = None
 _sweep_lock = asyncio.Lock()
@@ -45,6 +53,10 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
     log.info("flow service started; owed flow runs every %ss, due sweep every %ss and on time",
              ctx.settings.dispatch_interval_seconds, ctx.settings.sweep_interval_seconds)
     await wake_due_sweep()  # whatever fell due while the service was down, once
+    await wake_digests()  # today's digests, if the service was down at 08:30
+    # The flows as deployments in the UI, runnable from there (app/deployments.py).
+    served = ServedDeployments()
+    served.start()
     try:
         while not stop.is_set():
             # Mail first: at-once notices stored by an intake in another process go out
@@ -60,6 +72,7 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
     finally:
+        await asyncio.to_thread(served.stop)
         _scheduler.shutdown(wait=False)
         _scheduler = None
         log.info("flow service stopped")
@@ -81,7 +94,39 @@ def make_scheduler(ctx: AppContext) -> AsyncIOScheduler:
     )
     scheduler.add_job(wake_due_sweep, "interval", seconds=ctx.settings.sweep_interval_seconds,
                       id=PERIODIC_JOB, replace_existing=True)
+    # Every day at 08:30 Shanghai time; the flows ask the official calendar whether today is a
+    # working day. Missed while the machine slept: run once on waking (misfire grace None).
+    digest_at = ctx.settings.digest_at
+    scheduler.add_job(wake_digests, "cron", hour=digest_at.hour, minute=digest_at.minute,
+                      second=digest_at.second, timezone=SHANGHAI, id=DIGEST_JOB,
+                      replace_existing=True)
     return scheduler
+
+
+async def wake_digests() -> None:
+    """The day's digests as Prefect flow runs (cadre-digest, and supervisor-digest on the first
+    working day of the week) — only when one is due and not yet made, so restarts and the
+    08:30 job never clutter the dashboard. Without Prefect the same sweep sends them."""
+    ctx = app_context()
+    if not ctx.settings.digests_enabled:
+        return
+    async with _sweep_lock:
+        as_of = ctx.clock.now()
+        with unit_of_work(ctx.sessions) as session:
+            calendar = current_calendar(session)
+            pending = digests_pending(session, as_of=as_of, calendar=calendar,
+                                      digest_at=ctx.settings.digest_at,
+                                      window_end=ctx.reminder_policy.window_end)
+        if not pending:
+            return
+        try:
+            from flows.digests import cadre_digest, supervisor_digest
+
+            for kind in pending:
+                await (cadre_digest if kind == "cadre" else supervisor_digest)(as_of=as_of)
+        except Exception as exc:
+            log.warning("digest flow run failed (%s); sending without Prefect", type(exc).__name__)
+            await sweep(ctx, as_of=as_of, calendar=calendar)
 
 
 async def wake_due_sweep() -> None:

@@ -8,7 +8,8 @@ not. Each flow plans its digests (outbox notices with stable keys: never twice) 
 runs the due sweep, which sends them — rendered at that moment — with whatever else is due.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a flow served by the main job's runner is
+# pickled into a subprocess, where pydantic must find the parameter types themselves.
 
 from datetime import datetime
 

@@ -4,7 +4,8 @@ artifacts with stable keys: `due-sweep-latest` (what this sweep did) and
 `overdue-by-jurisdiction` (what stands overdue or due soon, by jurisdiction and escalation
 level, case numbers only)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a flow served by the main job's runner is
+# pickled into a subprocess, where pydantic must find the parameter types themselves.
 
 from datetime import datetime
 

@@ -228,6 +228,18 @@ def plan_digests(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     )
 
 
+def digests_pending(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+                    digest_at: time = DIGEST_AT, window_end: time = WINDOW_END) -> list[str]:
+    """Which digests ("cadre", "supervisor") are due by `as_of` and not planned yet: what the
+    service checks at 08:30 and on start (a digest missed while it was down)."""
+    pending = []
+    for kind, day_of in (("cadre", cadre_digest_day), ("supervisor", supervisor_digest_day)):
+        day = day_of(as_of=as_of, calendar=calendar, digest_at=digest_at, window_end=window_end)
+        if day is not None and not _planned(session, kind=kind, day=day):
+            pending.append(kind)
+    return pending
+
+
 def plan_cadre_digests(session: Session, *, as_of: datetime, calendar: WorkCalendar,
                        digest_at: time = DIGEST_AT, window_end: time = WINDOW_END) -> int:
     """One notice per cadre with something due, once per working day (from 08:30)."""

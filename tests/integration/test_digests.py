@@ -259,3 +259,30 @@ async def test_earlier_digest_time_from_settings(mail_ctx, sink, when):
     await run(mail_ctx, when)
     assert len(digests(sink)) == 1
     assert isinstance(datetime.fromisoformat(when), datetime)
+
+
+async def test_the_service_sends_the_days_digests_at_0830_even_with_prefect_down(mail_ctx, sink):
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    from app.service import wake_digests
+    from tasks.context import use_context
+
+    use_context(mail_ctx)
+    take_in_contract(mail_ctx)
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
+        mail_ctx.clock.at = at("2026-10-12T08:29:00")
+        await wake_digests()
+        assert digests(sink) == []
+        mail_ctx.clock.at = at("2026-10-12T08:30:00")
+        await wake_digests()  # the flow cannot start: the same sweep runs without Prefect
+        mail_ctx.clock.at = at("2026-10-12T09:45:00")
+        await wake_digests()  # the service restarted: nothing pending, nothing run
+    assert [m["To"] for m in digests(sink)] == [VILLAGE_CHAIR]
+
+
+def test_the_service_wakes_the_digests_at_0830_shanghai_every_day(mail_ctx):
+    from app.service import DIGEST_JOB, make_scheduler
+
+    job = make_scheduler(mail_ctx).get_job(DIGEST_JOB)
+    fire = job.trigger.get_next_fire_time(None, at("2026-10-09T12:00:00"))
+    assert fire == at("2026-10-10T08:30:00")  # the flows decide whether it is a working day
