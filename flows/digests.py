@@ -16,6 +16,7 @@ from datetime import datetime
 from prefect import flow
 
 from flows.naming import named
+from models.domain.calendar import SHANGHAI
 from tasks.context import app_context
 from tasks.digests import plan_cadre_digests_task, plan_supervisor_digests_task
 from tasks.sweep import process_due
@@ -26,7 +27,7 @@ SUPERVISOR_DIGEST_FLOW = "supervisor-digest"
 
 @flow(name=CADRE_DIGEST_FLOW, flow_run_name=named("cadre digest"), retries=0)
 async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = as_of or app_context().clock.now()
+    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_cadre_digests_task(as_of)
     report = await process_due(as_of)
     return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
@@ -35,7 +36,7 @@ async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
 
 @flow(name=SUPERVISOR_DIGEST_FLOW, flow_run_name=named("supervisor digest"), retries=0)
 async def supervisor_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = as_of or app_context().clock.now()
+    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_supervisor_digests_task(as_of)
     report = await process_due(as_of)
     return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
