@@ -116,3 +116,10 @@ def test_the_secret_key_is_made_once_and_kept_private(settings) -> None:
     assert mode == 0o600
     configured = settings.model_copy(update={"secret_key": "k" * 40})
     assert load_secret_key(configured) == "k" * 40
+
+
+def test_registry_demo_loads_the_demo_users_too(cli_env, capsys) -> None:
+    assert cli.main(["registry", "demo"]) == 0
+    assert "demo users: 4 added" in capsys.readouterr().out
+    assert cli.main(["registry", "demo"]) == 0
+    assert "demo users: 0 added, 4 kept" in capsys.readouterr().out
