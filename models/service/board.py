@@ -27,7 +27,7 @@ from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Refe
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import Level, level_of, normalize_code, parent_of
-from models.service.due import _responsible
+from models.service.casework_mail import responsible_cadre
 
 
 class Kind(StrEnum):
@@ -232,7 +232,7 @@ def _item(*, kind: Kind, case: Case, place: Jurisdiction | None, due_at: datetim
 
 
 def _responsible_text(session: Session, case: Case) -> str:
-    contact = _responsible(session, case)
+    contact = responsible_cadre(session, case)
     return f"{contact.name}（{contact.post}）" if contact else "（未指定）"
 
 

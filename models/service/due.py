@@ -21,7 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, Jurisdiction, Notice
+from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
@@ -34,6 +34,7 @@ from models.service.casework_mail import (
     REFERRAL_KINDS,
     VISIT_KINDS,
     referral_context,
+    responsible_cadre,
     visit_attachment,
     visit_context,
 )
@@ -237,7 +238,7 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
     safety = safety_note(safe_contact_of(case))
     if notice.kind in ACK_LINK_KINDS and public_url and ack_secret:
         context["ack_url"] = ack_url_for(notice, public_url=public_url, secret=ack_secret,
-                                         now=as_of)
+                                         now=as_of, valid_for=_link_validity(session, notice, as_of=as_of))
     if notice.kind in AT_ONCE_KINDS or notice.kind == "at_once_again":
         return {**_at_once_context(session, notice=notice, case=case, context=context),
                 "safety_note": safety}
@@ -250,7 +251,7 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
         return {**visit_context(session, notice=notice, case=case, context=context,
                                 calendar=calendar, as_of=as_of), "safety_note": safety}
     if notice.kind == "escalation":
-        responsible = _responsible(session, case)
+        responsible = responsible_cadre(session, case)
         context.update(
             overdue_working_days=working_days_between(
                 calendar=calendar, start=due_local.date(), end=max(as_of.astimezone(SHANGHAI).date(), due_local.date())),
@@ -290,12 +291,25 @@ def _at_once_context(session: Session, *, notice: Notice, case: Case,
         labels = [vocabulary().label("risk_indicators", code) for code in case.risk_indicators]
         return {**base, "reasons_text": "；".join(labels) or notice.reason,
                 "told_text": "、".join(told) or "（无）", "act_command": f"weiquan case show {case.number}"}
-    responsible = _responsible(session, case)
+    responsible = responsible_cadre(session, case)
     return {**base, "purpose": notice.reason.split("；", 1)[0], "reasons_text": notice.reason,
             "responsible_name": responsible.name if responsible else "（未指定）",
             "responsible_post": responsible.post if responsible else "",
             "responsible_contact": (responsible.phone or responsible.email) if responsible else "",
             "act_command": f"weiquan case show {case.number}"}
+
+
+ACK_LINK_VALIDITY = timedelta(days=14)
+ACK_LINK_AFTER_FEEDBACK_DUE = timedelta(days=60)
+
+
+def _link_validity(session: Session, notice: Notice, *, as_of: datetime) -> timedelta:
+    """At-once links: two weeks. Referral links: until well after the feedback deadline, so a
+    department that reports back late can still do so by the link."""
+    referral = session.get(Referral, notice.referral_id) if notice.referral_id else None
+    if referral is None:
+        return ACK_LINK_VALIDITY
+    return max(ACK_LINK_VALIDITY, referral.feedback_due_at + ACK_LINK_AFTER_FEEDBACK_DUE - as_of)
 
 
 def _unconfirmed_context(session: Session, *, case: Case,
@@ -310,14 +324,6 @@ def _unconfirmed_context(session: Session, *, case: Case,
             "unconfirmed_text": "\n".join(f"{post or name}：{phone or '（未登记电话）'}"
                                            for post, name, phone in rows) or "（均已确认）",
             "act_command": f"weiquan case show {case.number}"}
-
-
-def _responsible(session: Session, case: Case) -> Contact | None:
-    if case.responsible_contact_id is not None:
-        return session.get(Contact, case.responsible_contact_id)
-    found = repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
-                                   role="federation_chair")
-    return found[0] if found else None
 
 
 def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str, bool]],

@@ -14,7 +14,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import normalize_code
 from models.service.board import BoardFilter, Kind, overdue_board
-from models.service.due import _responsible
+from models.service.casework_mail import responsible_cadre
 from models.service.views import local_iso
 
 
@@ -69,7 +69,7 @@ def _board_rows(session: Session, *, as_of: datetime, prefix: str, calendar: Wor
 
 def _overdue_item(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar) -> dict[str, Any]:
     node = session.get(Jurisdiction, case.jurisdiction_code)
-    responsible = _responsible(session, case)
+    responsible = responsible_cadre(session, case)
     level = session.scalar(select(func.max(Notice.escalation_level)).where(
         Notice.case_id == case.id, Notice.kind == "escalation", Notice.status == "sent")) or 0
     failed = session.scalar(select(func.count()).select_from(Notice).where(

@@ -27,7 +27,7 @@ from models.service.ack import (
     form_nonce,
     resolve_ack_token,
 )
-from models.service.due import _responsible
+from models.service.casework_mail import responsible_cadre
 from web.deps import context_of, render
 
 router = APIRouter()
@@ -45,7 +45,7 @@ def _page_facts(session: Session, *, notice: Notice, case: Case) -> dict[str, An
     """What the mail said, and whether it is confirmed: nothing about the parties."""
     referral = session.get(Referral, notice.referral_id) if notice.referral_id else None
     asked = referral.purpose if referral is not None and referral.purpose else notice.reason
-    responsible = _responsible(session, case)
+    responsible = responsible_cadre(session, case)
     recipient = session.get(Contact, notice.contact_id) if notice.contact_id else None
     return {
         "case_number": case.number, "category": case.category,
