@@ -182,6 +182,9 @@ class Notice(Base):
     message_id: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # A life-threatening case's at-once report: unconfirmed after 30 minutes it goes again and
+    # the cadre is told to phone. Set when the report is made, not inferred later.
+    must_confirm: Mapped[bool] = mapped_column(Boolean, default=False)
     # The recipient confirmed receipt (signed link or CLI); stops that notice's re-sends.
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str] = mapped_column(String(200), default="")

@@ -20,6 +20,7 @@ CONFIRM_WITHIN = timedelta(minutes=30)
 class SentAtOnce:
     notice_id: int
     key: str
+    round: str  # the report it belongs to: "case:7" (intake) or "incident:3"
     contact_id: int | None
     role: str
     jurisdiction_code: str
@@ -30,17 +31,17 @@ class SentAtOnce:
 def owed_confirmations(*, case_id: int, case_jurisdiction: str, sent: Sequence[SentAtOnce],
                        as_of: datetime, wait: timedelta = CONFIRM_WITHIN) -> list[OwedNotice]:
     """For every unconfirmed notice past `wait`: the same notice again; and one mail to the
-    cadre per round of at-once notices (keyed by the first unconfirmed one)."""
+    cadre per round of at-once reports (the intake's, each incident's) — once, however many
+    of the round confirm later."""
     late = [s for s in sent if not s.acknowledged and s.sent_at + wait <= as_of]
     owed = [OwedNotice(key=f"{s.key}:again", kind="at_once_again", due_at=s.sent_at + wait,
                        recipient_role=s.role, recipient_jurisdiction=s.jurisdiction_code,
                        contact_id=s.contact_id) for s in late]
-    if late:
-        first = min(late, key=lambda s: (s.sent_at, s.notice_id))
+    for round_key in sorted({s.round for s in late}):
+        first = min(s.sent_at for s in late if s.round == round_key)
         owed.append(OwedNotice(
-            key=f"case:{case_id}:phone_unconfirmed:{first.notice_id}", kind="phone_unconfirmed",
-            due_at=first.sent_at + wait, recipient_role="federation_chair",
-            recipient_jurisdiction=case_jurisdiction))
+            key=f"{round_key}:phone_unconfirmed", kind="phone_unconfirmed", due_at=first + wait,
+            recipient_role="federation_chair", recipient_jurisdiction=case_jurisdiction))
     return owed
 
 

@@ -57,11 +57,14 @@ def parse_quiet_hours(value: str) -> QuietHours:
 class SafeContact:
     do_not_contact: bool = False
     has_safe_channel: bool = False
-    quiet_hours: QuietHours | None = None
+    quiet_hours: tuple[QuietHours, ...] = ()  # everyone's in the case: all are honoured
 
     @property
     def restricted(self) -> bool:
-        return self.do_not_contact or self.quiet_hours is not None
+        return self.do_not_contact or bool(self.quiet_hours)
+
+    def quiet_at(self, moment: time) -> bool:
+        return any(span.contains(moment) for span in self.quiet_hours)
 
 
 class NoSafeSlotError(ValueError):
@@ -73,11 +76,9 @@ def visit_slot(*, day: date, safety: SafeContact, duration: timedelta = timedelt
     """When on `day` to plan a visit: the preferred time, or the first half-hour at or after it
     (then before it) whose whole duration lies outside the quiet hours, within 08:00–20:00."""
     def fits(start: datetime) -> bool:
-        if safety.quiet_hours is None:
-            return True
         moment = start
         while moment < start + duration:
-            if safety.quiet_hours.contains(moment.time()):
+            if safety.quiet_at(moment.time()):
                 return False
             moment += timedelta(minutes=5)
         return True
@@ -91,7 +92,7 @@ def visit_slot(*, day: date, safety: SafeContact, duration: timedelta = timedelt
         if fits(start):
             return start
     raise NoSafeSlotError(
-        f"quiet hours {safety.quiet_hours} leave no time between "
+        f"quiet hours {', '.join(map(str, safety.quiet_hours))} leave no time between "
         f"{VISIT_DAY_START:%H:%M} and {VISIT_DAY_END:%H:%M} for a visit")
 
 
@@ -112,6 +113,6 @@ def safety_note(safety: SafeContact) -> str | None:
         parts.append(f"当事人要求不要直接联系（电话、上门均可能危及其安全），{channel}")
     elif safety.has_safe_channel:
         parts.append("联系当事人请使用案件记录中登记的安全渠道")
-    if safety.quiet_hours is not None:
-        parts.append(f"请勿在 {safety.quiet_hours} 联系当事人")
+    if safety.quiet_hours:
+        parts.append(f"请勿在 {'、'.join(map(str, safety.quiet_hours))} 联系当事人")
     return "；".join(parts) + "。" if parts else None

@@ -257,18 +257,25 @@ ICS_PRODID = "-//weiquan//return visits//ZH"
 ICS_LINE_OCTETS = 75  # RFC 5545 §3.1, CRLF not counted
 
 
-def visit_ics(*, uid: str, summary: str, starts_at: datetime,
+def visit_ics(*, uid: str, summary: str, starts_at: datetime | None = None,
               duration: timedelta = timedelta(hours=1), description: str = "",
-              now: datetime) -> bytes:
+              now: datetime, all_day: date | None = None) -> bytes:
     """One visit as an RFC 5545 calendar (METHOD:PUBLISH). The caller passes no personal data:
-    a calendar file travels by mail and sits on phones."""
+    a calendar file travels by mail and sits on phones. `all_day`: a date-only event, for a
+    visit whose time must be arranged (e.g. through a safe channel)."""
+    if all_day is not None:
+        when = [f"DTSTART;VALUE=DATE:{all_day:%Y%m%d}",
+                f"DTEND;VALUE=DATE:{all_day + timedelta(days=1):%Y%m%d}"]
+    elif starts_at is not None:
+        when = [f"DTSTART:{_ics_utc(starts_at)}", f"DTEND:{_ics_utc(starts_at + duration)}"]
+    else:
+        raise ValueError("a visit needs starts_at or all_day")
     lines = [
         "BEGIN:VCALENDAR", f"PRODID:{ICS_PRODID}", "VERSION:2.0", "METHOD:PUBLISH",
         "BEGIN:VEVENT",
         f"UID:{_ics_text(uid)}",
         f"DTSTAMP:{_ics_utc(now)}",
-        f"DTSTART:{_ics_utc(starts_at)}",
-        f"DTEND:{_ics_utc(starts_at + duration)}",
+        *when,
         f"SUMMARY:{_ics_text(summary)}",
         f"DESCRIPTION:{_ics_text(description)}",
         "END:VEVENT", "END:VCALENDAR",

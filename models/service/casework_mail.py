@@ -98,7 +98,7 @@ def visit_context(session: Session, *, notice: Notice, case: Case, context: dict
         "plan_label": plan_label(plan.level),
         "last_visit_at": _local(last) if last else "尚未回访",
         "visit_due_on": due_day.isoformat(),
-        "suggested_time": _suggested(case, plan).strftime("%H:%M"),
+        "suggested_time": _suggested_text(case, plan),
         "overdue_working_days": working_days_between(calendar=calendar, start=due_day,
                                                      end=max(today, due_day)),
         "escalation_level": notice.escalation_level,
@@ -107,15 +107,19 @@ def visit_context(session: Session, *, notice: Notice, case: Case, context: dict
     }
 
 
-def _suggested(case: Case, plan: VisitPlan) -> datetime:
-    """The visit's planned start: outside the victim's quiet hours (safe contact)."""
+def _suggested(case: Case, plan: VisitPlan) -> datetime | None:
+    """The visit's planned start, outside everyone's quiet hours; None when they leave no
+    time in the visiting day (the cadre arranges it through the safe channel)."""
     day = plan.next_due_at.astimezone(SHANGHAI).date()
     try:
         return visit_slot(day=day, safety=safe_contact_of(case))
     except NoSafeSlotError:
-        # Her quiet hours cover the whole visiting day: the cadre must arrange it through the
-        # safe channel; the calendar entry then only blocks the day's first hour as a reminder.
-        return datetime.combine(day, datetime.min.time(), tzinfo=SHANGHAI).replace(hour=8)
+        return None
+
+
+def _suggested_text(case: Case, plan: VisitPlan) -> str:
+    start = _suggested(case, plan)
+    return start.strftime("%H:%M") if start else "时间须经安全渠道另行约定"
 
 
 def visit_attachment(session: Session, *, notice: Notice, case: Case, as_of: datetime) -> Attachment:
@@ -125,8 +129,9 @@ def visit_attachment(session: Session, *, notice: Notice, case: Case, as_of: dat
     description = f"个案 {case.number} 回访。详情请登录系统查看。"
     if safety.restricted:
         description += " 当事人有安全联系要求，请查看案件记录后再联系。"
-    ics = visit_ics(uid=f"visit-{plan.id}-{plan.next_due_at.astimezone(SHANGHAI).date()}@weiquan",
-                    summary=f"回访 {case.number}", starts_at=_suggested(case, plan),
+    day = plan.next_due_at.astimezone(SHANGHAI).date()
+    starts_at = _suggested(case, plan)
+    ics = visit_ics(uid=f"visit-{plan.id}-{day}@weiquan", summary=f"回访 {case.number}",
+                    starts_at=starts_at, all_day=day if starts_at is None else None,
                     description=description, now=as_of)
     return Attachment(filename=f"visit-{case.number}.ics", content_type="text/calendar", data=ics)
-

@@ -236,6 +236,7 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
     }
     safety = safety_note(safe_contact_of(case))
+    context["safety_note"] = safety  # the cadre answering her must not break her wishes either
     if notice.kind in ACK_LINK_KINDS and public_url and ack_secret:
         context["ack_url"] = ack_url_for(notice, public_url=public_url, secret=ack_secret,
                                          now=as_of, valid_for=_link_validity(session, notice, as_of=as_of))
@@ -318,7 +319,8 @@ def _unconfirmed_context(session: Session, *, case: Case,
     rows = session.execute(
         select(Contact.post, Contact.name, Contact.phone).join(Notice, Notice.contact_id == Contact.id)
         .where(Notice.case_id == case.id, Notice.kind == "at_once", Notice.status == "sent",
-               Notice.acknowledged_at.is_(None)).order_by(Notice.id)).all()
+               Notice.must_confirm.is_(True), Notice.acknowledged_at.is_(None))
+        .order_by(Notice.id)).all()
     return {"case_number": case.number, "category_label": context["category_label"],
             "jurisdiction_name": context["jurisdiction_name"], "case_url": context["case_url"],
             "unconfirmed_text": "\n".join(f"{post or name}：{phone or '（未登记电话）'}"
@@ -355,7 +357,7 @@ def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str
 def _expect_confirmation(session: Session, notice: Notice, *, as_of: datetime) -> None:
     """A life-threatening case's at-once notice must be confirmed: look again in 30 minutes."""
     case = session.get(Case, notice.case_id) if notice.case_id else None
-    if case is not None and case.rule_risk_level == "critical":
+    if case is not None and notice.must_confirm:
         again = as_of + CONFIRM_WITHIN
         case.next_check_at = min(case.next_check_at, again) if case.next_check_at else again
 

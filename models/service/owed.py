@@ -40,15 +40,14 @@ def _plan(session: Session, case: Case) -> VisitPlan | None:
 
 
 def _sent_at_once(session: Session, case: Case) -> list[SentAtOnce]:
-    """At-once notices of a life-threatening case that went out: each must be confirmed."""
-    if case.rule_risk_level != "critical":
-        return []
+    """At-once reports of a life at risk that went out: each must be confirmed."""
     rows = session.scalars(select(Notice).where(
-        Notice.case_id == case.id, Notice.kind == "at_once", Notice.status == "sent")
-        .order_by(Notice.id))
-    return [SentAtOnce(notice_id=n.id, key=n.key, contact_id=n.contact_id,
-                       role=n.recipient_role, jurisdiction_code=n.recipient_jurisdiction,
-                       sent_at=n.sent_at, acknowledged=n.acknowledged_at is not None)
+        Notice.case_id == case.id, Notice.kind == "at_once", Notice.must_confirm.is_(True),
+        Notice.status == "sent").order_by(Notice.id))
+    return [SentAtOnce(notice_id=n.id, key=n.key, round=n.key.split(":at_once:", 1)[0],
+                       contact_id=n.contact_id, role=n.recipient_role,
+                       jurisdiction_code=n.recipient_jurisdiction, sent_at=n.sent_at,
+                       acknowledged=n.acknowledged_at is not None)
             for n in rows if n.sent_at is not None]
 
 

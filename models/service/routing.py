@@ -46,7 +46,8 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
     for routed in plan.notices:
         _notice(session, case, now=now, key=f"{prefix}:at_once:to:{routed.contact_id}",
                 kind="at_once", role=routed.role, jurisdiction=routed.jurisdiction_code,
-                contact_id=routed.contact_id, to=routed.email, reason="；".join(routed.reasons))
+                contact_id=routed.contact_id, to=routed.email, reason="；".join(routed.reasons),
+                must_confirm=plan.call_110)
     for missing in plan.missing:
         _missing_notice(session, case, missing, now=now, prefix=prefix)
     if plan.call_110:
@@ -86,12 +87,14 @@ def _missing_notice(session: Session, case: Case, missing: MissingRole, *, now: 
 
 
 def _notice(session: Session, case: Case, *, now: datetime, key: str, kind: str, role: str,
-            jurisdiction: str, contact_id: int | None, to: str, reason: str) -> None:
+            jurisdiction: str, contact_id: int | None, to: str, reason: str,
+            must_confirm: bool = False) -> None:
     if session.scalar(select(Notice.id).where(Notice.key == key)) is not None:
         return
     notice = Notice(key=key, case_id=case.id, kind=kind, recipient_role=role,
                     recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
                     reason=reason, due_at=now, status="queued", attempts=0,
+                    must_confirm=must_confirm,
                     next_attempt_at=now, created_at=now)
     if not to:
         notice.status = "failed"

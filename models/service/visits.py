@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Incident, Party, Visit, VisitPlan
+from models.db.orm import AuditEvent, Case, Incident, Party, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import FieldError
 from models.domain.risk import RiskLevel, assess_risk
@@ -130,6 +130,10 @@ def record_visit(session: Session, *, case: Case, visited_at: datetime, visited_
     last = max(visited_at, latest) if latest else visited_at
     next_due = next_visit_due(plan_started_at=plan.started_at, last_visit_at=last,
                               cadence=cadences[plan.level])
+    if plan.next_due_at is not None and _plan_changed_since(session, case, since=visited_at):
+        # The visit happened before an incident or a cadre brought the next visit forward:
+        # recording it late must not push that earlier visit back.
+        next_due = min(next_due, plan.next_due_at)
     if next_visit_on is not None:
         next_due = _brought_forward(next_due, to=next_visit_on, field="next_visit_on", now=now)
     visit = Visit(plan_id=plan.id, case_id=case.id, visited_at=visited_at,
@@ -147,6 +151,15 @@ def record_visit(session: Session, *, case: Case, visited_at: datetime, visited_
                            "mode": mode, "met_alone": met_alone,
                            "next_due_at": next_due.isoformat()})
     return visit
+
+
+PLAN_CHANGES = ("visit_plan_opened", "visit_plan_tightened", "visit_brought_forward")
+
+
+def _plan_changed_since(session: Session, case: Case, *, since: datetime) -> bool:
+    return session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == case.id, AuditEvent.kind.in_(PLAN_CHANGES),
+        AuditEvent.at > since).limit(1)) is not None
 
 
 def _check_visit_input(*, case: Case, visited_at: datetime, visited_by: str, mode: str,
@@ -323,7 +336,7 @@ def victims(case: Case) -> list[Party]:
 def safe_contact_of(case: Case) -> SafeContact:
     """The strictest wishes of anyone in the case (usually the victim)."""
     people = case.parties
-    quiet = next((parse_quiet_hours(p.quiet_hours) for p in people if p.quiet_hours), None)
+    quiet = tuple(dict.fromkeys(parse_quiet_hours(p.quiet_hours) for p in people if p.quiet_hours))
     return SafeContact(do_not_contact=any(p.do_not_contact for p in people),
                        has_safe_channel=any(bool(p.safe_channel) for p in people),
                        quiet_hours=quiet)
@@ -356,6 +369,6 @@ def set_safe_contact(session: Session, *, case: Case, do_not_contact: bool | Non
                    note="安全联系设置",
                    detail={"do_not_contact": safety.do_not_contact,
                            "safe_channel_set": safety.has_safe_channel,
-                           "quiet_hours": str(safety.quiet_hours) if safety.quiet_hours else None})
+                           "quiet_hours": [str(q) for q in safety.quiet_hours]})
     session.flush()
     return safety

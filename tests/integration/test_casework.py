@@ -456,3 +456,46 @@ async def test_an_ordinary_case_at_once_notice_is_not_chased(mail_ctx, sink):
     assert mails(mail_ctx, sink, kinds={"at_once"})
     await run(mail_ctx, "2026-10-12T11:00:00")
     assert mails(mail_ctx, sink, kinds={"at_once_again", "phone_unconfirmed"}) == []
+
+
+async def test_each_round_of_reports_is_chased_once_and_old_reports_are_not_re_sent(mail_ctx, sink):
+    from models.service.ack import acknowledge_notice
+
+    # Two failed mediations: the upper federation is told at once, no confirmation is chased.
+    case_id = take_in_doc(mail_ctx, "land_rights_ordinary", **LAND, mediation_attempts=2)
+    await run(mail_ctx, "2026-10-12T10:01:05")
+    # Later a threat to kill: a new round of reports that must be confirmed.
+    incident(mail_ctx, case_id, "2026-10-20T20:00:00", ["threat_to_kill"])
+    await run(mail_ctx, "2026-10-20T20:00:05")
+    await run(mail_ctx, "2026-10-20T20:30:05")
+    with unit_of_work(mail_ctx.sessions) as session:
+        again = session.scalars(select(Notice.key).where(Notice.kind == "at_once_again")).all()
+        one = session.scalar(select(Notice).where(Notice.kind == "at_once",
+                                                  Notice.key.like("incident:%")).limit(1))
+        acknowledge_notice(session, notice=one, case=repo.case_by_key(session, str(case_id)),
+                           action="receipt", by="值班", note="", now=at("2026-10-20T20:40:00"))
+    # Only the incident's reports are chased, not the mediation report of 10-12.
+    assert again and all(key.startswith("incident:") for key in again), again
+    await run(mail_ctx, "2026-10-20T20:45:00")  # a confirmation does not start a new round
+    assert mails(mail_ctx, sink, kinds={"phone_unconfirmed"}) == [(VILLAGE_CHAIR, "phone_unconfirmed", 0)]
+
+
+def test_recording_an_older_visit_late_does_not_push_back_a_visit_brought_forward(demo_ctx):
+    case_id = take_in_doc(demo_ctx, "dv_strangulation", **DV)  # critical: due 10-15
+    record(demo_ctx, case_id, "2026-10-14T10:00:00")  # next: 10-21
+    incident(demo_ctx, case_id, "2026-10-19T20:00:00", ["threat_to_kill"])  # next: by 10-22 → stays 10-21
+    with_case(demo_ctx, case_id, visits.bring_forward, to=at("2026-10-20T00:00:00").date(),
+              now=at("2026-10-19T21:00:00"), actor="test")
+    # On 10-20 the cadre records a phone visit she made on 10-18, before the plan changed.
+    demo_ctx.clock.at = at("2026-10-20T08:00:00")
+    record(demo_ctx, case_id, "2026-10-18T10:00:00", mode="phone")
+    assert view(demo_ctx, case_id)["visit_plan"]["next_due_on"] == "2026-10-20"
+
+
+async def test_quiet_hours_covering_the_day_give_an_all_day_calendar_entry(mail_ctx, sink):
+    dv_with_safety(mail_ctx, quiet_hours="07:00-21:00")
+    await run(mail_ctx, "2026-10-14T09:00:00")
+    reminder = [m for m in read_sink(sink.directory) if "回访提醒" in m["Subject"]][0]
+    assert "安全渠道另行约定" in reminder.get_body(("plain",)).get_content()
+    ics = [p for p in reminder.iter_attachments() if p.get_content_type() == "text/calendar"][0]
+    assert "DTSTART;VALUE=DATE:20261015" in ics.get_content()

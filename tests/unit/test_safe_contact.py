@@ -43,21 +43,27 @@ def test_bad_quiet_hours_name_the_field(text):
     pytest.param("09:30-20:00", time(8, 30), id="only-early-morning-left"),
 ])
 def test_visit_slot_lies_outside_quiet_hours(quiet, expected):
-    safety = SafeContact(quiet_hours=parse_quiet_hours(quiet) if quiet else None)
+    safety = SafeContact(quiet_hours=(parse_quiet_hours(quiet),) if quiet else ())
     slot = visit_slot(day=DAY, safety=safety)
     assert slot.time() == expected and slot.date() == DAY
     if quiet:
-        assert not any(safety.quiet_hours.contains(time(slot.hour, m)) for m in (0, 30)), slot
+        assert not any(safety.quiet_at(time(slot.hour, m)) for m in (0, 30)), slot
 
 
 def test_no_slot_when_quiet_hours_cover_the_visiting_day():
     with pytest.raises(NoSafeSlotError):
-        visit_slot(day=DAY, safety=SafeContact(quiet_hours=parse_quiet_hours("07:00-21:00")))
+        visit_slot(day=DAY, safety=SafeContact(quiet_hours=(parse_quiet_hours("07:00-21:00"),)))
 
 
 def test_safety_note_says_how_not_to_reach_her_without_the_channel():
     assert safety_note(SafeContact()) is None
     note = safety_note(SafeContact(do_not_contact=True, has_safe_channel=True,
-                                   quiet_hours=parse_quiet_hours("20:00-08:00")))
+                                   quiet_hours=(parse_quiet_hours("20:00-08:00"),)))
     assert "不要直接联系" in note and "安全渠道" in note and "20:00-08:00" in note
     assert "负责的妇联干部" in safety_note(SafeContact(do_not_contact=True))
+
+
+def test_everyones_quiet_hours_are_honoured():
+    safety = SafeContact(quiet_hours=(parse_quiet_hours("20:00-08:00"), parse_quiet_hours("08:00-12:00")))
+    assert visit_slot(day=DAY, safety=safety).time() == time(12)
+    assert "20:00-08:00、08:00-12:00" in safety_note(safety)
