@@ -382,7 +382,8 @@ def cmd_calendar_load(args: argparse.Namespace) -> int:
         print(f"{len(changes)} provisional deadline(s) recomputed")
         for change in changes:
             state = "still provisional" if change.still_provisional else "official"
-            print(f"  {change.number}: {local_iso(change.old_due_at)} -> "
+            which = "" if change.deadline == "response" else f" {change.deadline} feedback"
+            print(f"  {change.number}{which}: {local_iso(change.old_due_at)} -> "
                   f"{local_iso(change.new_due_at)} ({state})")
         return 0
 

@@ -1,5 +1,6 @@
 """The working-day calendar in force: the built-in official years plus every notice an
-operator has loaded. Loading a notice recomputes the open provisional deadlines."""
+operator has loaded. Loading a notice recomputes the open provisional deadlines: cases'
+response deadlines and the feedback deadlines of referrals still awaiting a result."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case
+from models.db.orm import Case, Referral
 from models.domain.calendar import SHANGHAI, CalendarFileError, WorkCalendar, YearSchedule, parse_schedule
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.official_calendar import builtin_calendar
+from models.domain.referrals import feedback_deadline
 from models.service.procedure import extend
+from models.service.referrals import AWAITING
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,9 @@ class DeadlineChange:
     old_due_at: datetime
     new_due_at: datetime
     still_provisional: bool
+    # "response" (the case's answer to the complainant) or "referral:<id>" (a department's
+    # feedback on a referral)
+    deadline: str = "response"
 
 
 def current_calendar(session: Session) -> WorkCalendar:
@@ -73,7 +80,35 @@ def recompute_provisional_deadlines(
                     "provisional": change.still_provisional},
         )
         changes.append(change)
+    changes.extend(_recompute_referrals(session, calendar=calendar, now=now, actor=actor))
     session.flush()
+    return changes
+
+
+def _recompute_referrals(session: Session, *, calendar: WorkCalendar, now: datetime,
+                         actor: str) -> list[DeadlineChange]:
+    """A referral's deadline is not stored as provisional (it is short and rarely crosses into
+    an unannounced year), so every referral still awaiting feedback is recounted; only those
+    whose date moves change. The few open referrals make this cheap."""
+    changes = []
+    for referral in session.scalars(select(Referral).where(Referral.status.in_(AWAITING))
+                                    .order_by(Referral.id)):
+        due_at, provisional = feedback_deadline(
+            sent_at=referral.sent_at, working_days=referral.feedback_working_days,
+            calendar=calendar)
+        if due_at == referral.feedback_due_at:
+            continue
+        case = session.get(Case, referral.case_id)
+        changes.append(DeadlineChange(case.id, case.number or "", referral.feedback_due_at,
+                                      due_at, provisional, deadline=f"referral:{referral.id}"))
+        repo.add_audit(
+            session, case_id=case.id, at=now, actor=actor, kind="deadline_recomputed",
+            note="正式放假安排已载入，重新计算转介反馈期限",
+            detail={"referral_id": referral.id,
+                    "old_due_at": referral.feedback_due_at.isoformat(),
+                    "new_due_at": due_at.isoformat(), "provisional": provisional})
+        referral.feedback_due_at = due_at
+        case.next_check_at = now  # the referral's reminders are re-planned too
     return changes
 
 

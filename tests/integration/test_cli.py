@@ -105,6 +105,33 @@ def test_calendar_load_recomputes_provisional_deadlines_and_records_it(cli_env, 
     assert kinds == ["intake", "deadline_recomputed"]
 
 
+def test_calendar_load_recomputes_an_open_referrals_feedback_deadline(cli_env, tmp_path, capsys,
+                                                                     monkeypatch):
+    received = json.loads((INTAKE / "land_rights_ordinary.json").read_text(encoding="utf-8"))
+    received["received_at"] = "2027-02-03T09:00:00+08:00"
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(received, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr("app.clock.SystemClock.now",
+                        lambda self: __import__("datetime").datetime.fromisoformat("2027-02-03T10:00:00+08:00"))
+    assert main(["intake", "--json", str(path)]) == 0
+    number = json.loads(capsys.readouterr().out)["number"]
+    assert main(["referral", "send", number, "--role", "civil_affairs", "--days", "3"]) == 0
+    capsys.readouterr()
+    estimated = _show(number, capsys)["referrals"][0]["feedback_due_at"]
+
+    notice = tmp_path / "2027.yaml"
+    notice.write_text(CALENDAR_2027, encoding="utf-8")
+    assert main(["calendar", "load", str(notice)]) == 0
+    printed = capsys.readouterr().out
+    referral = _show(number, capsys)["referrals"][0]
+
+    # Sent Wednesday 02-03 for 3 working days: Thu 02-04, Fri 02-05, then the notice's break
+    # 02-06..13 and its make-up Sunday 02-14 (the estimate had 02-05 off and 02-11/12 on).
+    assert referral["feedback_due_at"].startswith("2027-02-14")
+    assert referral["feedback_due_at"] != estimated
+    assert f"{number} referral:{referral['id']} feedback:" in printed
+
+
 def test_bad_calendar_file_exits_2(cli_env, tmp_path, capsys):
     notice = tmp_path / "2027.yaml"
     notice.write_text(CALENDAR_2027.replace("2027-02-14", "2027-02-15"), encoding="utf-8")
