@@ -311,7 +311,8 @@ def _store_intake(ctx: AppContext, intake, *, now) -> tuple[dict[str, Any], bool
     with unit_of_work(ctx.sessions) as session:
         case, created = take_in(session, intake=intake, calendar=current_calendar(session),
                                 now=now, actor=CLI_ACTOR,
-                                operator_email=ctx.settings.operator_email)
+                                operator_email=ctx.settings.operator_email,
+                                cadences=ctx.settings.visit_cadences)
         return case_view(session, case), created
 
 

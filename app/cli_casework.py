@@ -196,7 +196,8 @@ def cmd_visit(args: argparse.Namespace) -> int:
                     session, case=case, visited_at=at, visited_by=args.by, mode=args.mode,
                     met_alone=args.met_alone, needs=args.needs, condition=args.condition,
                     help_given=args.help_given, now=now, actor=actor,
-                    next_visit_on=_date(args.next, field="--next"))
+                    next_visit_on=_date(args.next, field="--next"),
+                    cadences=ctx.settings.visit_cadences)
             elif args.act == "forward":
                 visits.bring_forward(session, case=case, to=_date(args.to, field="--to"),
                                      now=now, actor=actor, reason=args.reason)
@@ -221,10 +222,11 @@ def cmd_case_casework(args: argparse.Namespace) -> int:
                 visits.record_incident(session, case=case, occurred_at=at,
                                        risk_indicators=_indicators(args.indicator),
                                        note=args.note, now=now, actor=actor,
-                                       operator_email=ctx.settings.operator_email)
+                                       operator_email=ctx.settings.operator_email,
+                                       cadences=ctx.settings.visit_cadences)
             elif args.act == "risk":
                 visits.set_risk_level(session, case=case, level=args.level, reason=args.reason,
-                                      now=now, actor=actor)
+                                      now=now, actor=actor, cadences=ctx.settings.visit_cadences)
             else:
                 if args.do_not_contact is None and args.safe_channel is None \
                         and args.quiet_hours is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.settings import ConfigError
 from models.domain.calendar import CalendarFileError, YearScheduleError
 from models.domain.errors import FieldError
 from models.domain.safe_contact import NoSafeSlotError, QuietHoursError
@@ -21,6 +22,7 @@ class UsageError(ValueError):
 
 
 USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
     IntakeValidationError,
     RegistryFileError,
     CalendarFileError,

@@ -6,11 +6,15 @@ mail sink under the data directory, a local Prefect server on loopback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+import yaml
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.domain.visits import DEFAULT_CADENCES, CadenceConfigError, VisitCadence, parse_cadences
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     ack_link_valid_days: int = Field(default=14, ge=1, le=365)
 
+    # Return-visit cadences by plan level (YAML, format in data/visit_cadences.yaml, which
+    # holds the built-in defaults). Unset: the defaults. Read and checked at start-up.
+    visit_cadences_file: Path | None = None
+    _visit_cadences: Mapping[str, VisitCadence] = PrivateAttr(default_factory=lambda: DEFAULT_CADENCES)
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -109,6 +118,27 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _read_visit_cadences(self) -> "Settings":
+        # Fail at start-up, naming the file and the field, rather than at the first visit.
+        path = self.visit_cadences_file
+        if path is None:
+            return self
+        try:
+            data = yaml.safe_load(path.expanduser().read_text(encoding="utf-8"))
+            self._visit_cadences = parse_cadences(data)
+        except OSError as exc:
+            raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: not valid YAML ({exc})") from None
+        except CadenceConfigError as exc:
+            raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: {exc}") from None
+        return self
+
+    @property
+    def visit_cadences(self) -> Mapping[str, VisitCadence]:
+        return self._visit_cadences
+
+    @model_validator(mode="after")
     def _smtp_auth_complete(self) -> "Settings":
         if bool(self.smtp_user) != bool(self.smtp_password):
             raise ValueError("WEIQUAN_SMTP_USER and WEIQUAN_SMTP_PASSWORD must be set together")
@@ -139,5 +169,19 @@ class Settings(BaseSettings):
         return f"http://{self.prefect_host}:{self.prefect_port}"
 
 
+class ConfigError(ValueError):
+    """Settings that cannot be used: one line per problem, naming the environment variable."""
+
+
 def load_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError("bad configuration: " + "; ".join(
+            _config_problem(error) for error in exc.errors())) from None
+
+
+def _config_problem(error) -> str:
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"WEIQUAN_{field.upper()}: {message}" if field else message

@@ -44,5 +44,5 @@ async def sweep(ctx: AppContext, *, as_of: datetime, calendar: WorkCalendar,
         ctx.sessions, as_of=as_of, calendar=calendar, policy=ctx.reminder_policy,
         sender=sender or make_sender(ctx), max_attempts=ctx.settings.notice_max_attempts,
         public_url=ctx.settings.public_url, ack_secret=load_secret_key(ctx.settings),
-        after_send=after_send,
+        cadences=ctx.settings.visit_cadences, after_send=after_send,
     )

@@ -3,7 +3,8 @@ what the cadre is told when a visit falls due or is missed.
 
 After DV or child-abuse handling the family is a high-risk family and is visited often; focus
 families are visited regularly. The seeds give no cadence, so the defaults live in one place
-(`DEFAULT_CADENCES`) and callers may pass their own.
+(`DEFAULT_CADENCES`); a deployment may replace them with a file (`parse_cadences`, read by
+the settings from WEIQUAN_VISIT_CADENCES_FILE) and callers pass what is in force.
 
 Pure: no I/O, time is passed in. A visit's reminders are derived, like a case's (see
 `models.domain.reminders`): recording the visit needs no cancelling, the next look simply
@@ -80,6 +81,80 @@ DEFAULT_CADENCES: Mapping[str, VisitCadence] = MappingProxyType({
         PlanStep(every=timedelta(weeks=2), until=QUARTER), PlanStep(every=MONTH, until=None))),
     "focus": VisitCadence(first_within=MONTH, steps=(PlanStep(every=QUARTER, until=None),)),
 })
+
+PLAN_LEVELS = ("critical", "high", "focus")
+MAX_CADENCE_DAYS = 366
+
+
+class CadenceConfigError(ValueError):
+    """A cadence file that cannot be used; the message names the level and field."""
+
+
+def parse_cadences(data: object) -> Mapping[str, VisitCadence]:
+    """Cadences from plain data (a parsed YAML file), one entry per plan level:
+
+        critical:
+          first_within_days: 3
+          steps:
+            - {every_days: 7, until_days: 30}
+            - {every_days: 30}
+
+    Every level must be given (a plan level without a cadence would leave families
+    unvisited) and every number is whole days, 1 to 366.
+    """
+    if not isinstance(data, Mapping):
+        raise CadenceConfigError("expected a mapping of plan level → cadence")
+    unknown = sorted(set(map(str, data)) - set(PLAN_LEVELS))
+    if unknown:
+        raise CadenceConfigError(
+            f"{unknown[0]}: unknown plan level (expected {', '.join(PLAN_LEVELS)})")
+    missing = [level for level in PLAN_LEVELS if level not in data]
+    if missing:
+        raise CadenceConfigError(f"{missing[0]}: missing (every plan level needs a cadence)")
+    return MappingProxyType({level: _cadence(level, data[level]) for level in PLAN_LEVELS})
+
+
+def _cadence(level: str, entry: object) -> VisitCadence:
+    if not isinstance(entry, Mapping):
+        raise CadenceConfigError(f"{level}: expected first_within_days and steps")
+    extra = sorted(set(map(str, entry)) - {"first_within_days", "steps"})
+    if extra:
+        raise CadenceConfigError(f"{level}.{extra[0]}: unknown field")
+    first = _days(entry.get("first_within_days"), field=f"{level}.first_within_days")
+    raw_steps = entry.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise CadenceConfigError(f"{level}.steps: expected a non-empty list")
+    steps = tuple(_step(f"{level}.steps[{i}]", raw, last=i == len(raw_steps) - 1)
+                  for i, raw in enumerate(raw_steps))
+    untils = [s.until for s in steps[:-1]]
+    if untils != sorted(untils) or len(set(untils)) != len(untils):
+        raise CadenceConfigError(f"{level}.steps: until_days must increase from step to step")
+    return VisitCadence(first_within=first, steps=steps)
+
+
+def _step(where: str, raw: object, *, last: bool) -> PlanStep:
+    if not isinstance(raw, Mapping):
+        raise CadenceConfigError(f"{where}: expected every_days (and until_days but on the last)")
+    extra = sorted(set(map(str, raw)) - {"every_days", "until_days"})
+    if extra:
+        raise CadenceConfigError(f"{where}.{extra[0]}: unknown field")
+    every = _days(raw.get("every_days"), field=f"{where}.every_days")
+    if last and raw.get("until_days") is not None:
+        raise CadenceConfigError(
+            f"{where}.until_days: the last step must be open-ended, or visits would stop")
+    if not last and raw.get("until_days") is None:
+        raise CadenceConfigError(f"{where}.until_days: required on every step but the last")
+    until = None if last else _days(raw.get("until_days"), field=f"{where}.until_days")
+    return PlanStep(every=every, until=until)
+
+
+def _days(value: object, *, field: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CadenceConfigError(f"{field}: expected a whole number of days, got {value!r}")
+    if not 1 <= value <= MAX_CADENCE_DAYS:
+        raise CadenceConfigError(f"{field}: must be 1 to {MAX_CADENCE_DAYS} days, got {value}")
+    return timedelta(days=value)
+
 
 # Strictness, loosest first. Plan levels (focus, high, critical) are a subset of risk levels and
 # keep the same order, so one ranking serves both.

@@ -4,6 +4,7 @@ phone, address or safe channel."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from models.db.orm import Case, Contact, Notice, Referral, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.safe_contact import NoSafeSlotError, visit_slot
-from models.domain.visits import DEFAULT_CADENCES, describe_cadence, visit_ics
+from models.domain.visits import DEFAULT_CADENCES, VisitCadence, describe_cadence, visit_ics
 from models.domain.vocabulary import vocabulary
 from models.service.visits import safe_contact_of
 from notifications.message import Attachment
@@ -25,8 +26,8 @@ LEDGER_LABELS = {"high_risk": "高风险家庭", "focus": "重点关注家庭"}
 PLAN_LEVEL_LABELS = {"critical": "危急", "high": "高风险", "focus": "重点关注"}
 
 
-def plan_label(level: str) -> str:
-    cadence = DEFAULT_CADENCES.get(level)
+def plan_label(level: str, cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES) -> str:
+    cadence = cadences.get(level)
     described = describe_cadence(cadence) if cadence else ""
     return f"{PLAN_LEVEL_LABELS.get(level, level)}：{described}"
 
@@ -82,7 +83,8 @@ def referral_context(session: Session, *, notice: Notice, case: Case, context: d
 
 
 def visit_context(session: Session, *, notice: Notice, case: Case, context: dict[str, object],
-                  calendar: WorkCalendar, as_of: datetime) -> dict[str, object]:
+                  calendar: WorkCalendar, as_of: datetime,
+                  cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES) -> dict[str, object]:
     plan = session.get(VisitPlan, notice.visit_plan_id) if notice.visit_plan_id else None
     if plan is None or plan.next_due_at is None:
         raise LookupError(f"notice {notice.key} has no active visit plan")
@@ -95,7 +97,7 @@ def visit_context(session: Session, *, notice: Notice, case: Case, context: dict
         **{k: context[k] for k in keep},
         **_cadre_facts(session, case),
         "ledger_label": LEDGER_LABELS.get(plan.ledger, plan.ledger),
-        "plan_label": plan_label(plan.level),
+        "plan_label": plan_label(plan.level, cadences),
         "last_visit_at": _local(last) if last else "尚未回访",
         "visit_due_on": due_day.isoformat(),
         "suggested_time": _suggested_text(case, plan),

@@ -13,7 +13,7 @@ Running it twice for the same `as_of` sends nothing new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -27,6 +27,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.reminders import OwedNotice, ReminderPolicy
 from models.domain.safe_contact import safety_note
+from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.domain.vocabulary import vocabulary
 from models.domain.confirmation import CONFIRM_WITHIN
 from models.service.ack import ack_url_for
@@ -171,7 +172,9 @@ class Outgoing:
 
 def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetime,
                   calendar: WorkCalendar, policy: ReminderPolicy, public_url: str | None,
-                  ack_secret: str | None = None) -> tuple[list[Outgoing], int]:
+                  ack_secret: str | None = None,
+                  cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES,
+                  ) -> tuple[list[Outgoing], int]:
     """Mails for the claimed notices that still apply; the others are cancelled."""
     outgoing, cancelled = [], 0
     for notice_id in notice_ids:
@@ -195,7 +198,8 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
             cancelled += 1
             continue
         context = mail_context(session, notice=notice, case=case, calendar=calendar,
-                               as_of=as_of, public_url=public_url, ack_secret=ack_secret)
+                               as_of=as_of, public_url=public_url, ack_secret=ack_secret,
+                               cadences=cadences)
         mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
                            notice_key=notice.key)
         if notice.kind == "visit_due":
@@ -218,7 +222,8 @@ def _still_applies(session: Session, notice: Notice, *, case: Case, as_of: datet
 
 def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
                  as_of: datetime, public_url: str | None,
-                 ack_secret: str | None = None) -> dict[str, object]:
+                 ack_secret: str | None = None,
+                 cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES) -> dict[str, object]:
     """What the recipient needs to act: the case number, what is due, when, how to act.
     Never the victim's name, phone or address."""
     voc = vocabulary()
@@ -250,7 +255,8 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
                                    calendar=calendar, as_of=as_of), "safety_note": safety}
     if notice.kind in VISIT_KINDS:
         return {**visit_context(session, notice=notice, case=case, context=context,
-                                calendar=calendar, as_of=as_of), "safety_note": safety}
+                                calendar=calendar, as_of=as_of, cadences=cadences),
+                "safety_note": safety}
     if notice.kind == "escalation":
         responsible = responsible_cadre(session, case)
         context.update(
@@ -367,6 +373,7 @@ def _expect_confirmation(session: Session, notice: Notice, *, as_of: datetime) -
 async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar: WorkCalendar,
                   policy: ReminderPolicy, sender: MailSender, max_attempts: int,
                   public_url: str | None = None, ack_secret: str | None = None,
+                  cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES,
                   after_send=None) -> SweepReport:
     """Everything due up to `as_of`: plan, then deliver, batch by batch until none is left.
     `after_send` is a test seam that runs between sending and recording (crash simulation)."""
@@ -385,7 +392,7 @@ async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar:
             break
         with unit_of_work(sessions) as session:
             outgoing, cancelled = prepare_mails(session, notice_ids=claimed, as_of=as_of,
-                                                ack_secret=ack_secret,
+                                                ack_secret=ack_secret, cadences=cadences,
                                                 calendar=calendar, policy=policy, public_url=public_url)
         report.cancelled += cancelled
         outcomes = await sender.send_batch([o.mail for o in outgoing]) if outgoing else []

@@ -3,6 +3,7 @@ deadline, an audit event and the flow run it is owed. Nothing here waits on Pref
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.risk import assess_risk
 from models.domain.tiering import propose_tier
+from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.intake_schema import FieldProblem, IntakeIn, IntakeValidationError
 from models.service.routing import route_at_intake
 from models.service.visits import open_plan_at_intake
@@ -27,6 +29,7 @@ def case_number(*, case_id: int, received_at: datetime) -> str:
 def take_in(
     session: Session, *, intake: IntakeIn, calendar: WorkCalendar, now: datetime, actor: str,
     operator_email: str = "operator@weiquan.local",
+    cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES,
 ) -> tuple[Case, bool]:
     """Store the case; (case, created). The same external_ref again returns the stored case."""
     if intake.external_ref is not None:
@@ -81,7 +84,7 @@ def take_in(
         },
     )
     route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
-    open_plan_at_intake(session, case, now=now, actor=actor)
+    open_plan_at_intake(session, case, now=now, actor=actor, cadences=cadences)
     repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
                           case_id=case.id, at=now)
     session.flush()

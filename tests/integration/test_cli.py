@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -233,3 +234,25 @@ def test_risk_lowering_needs_a_reason_and_safe_contact_is_validated(cli_env, cap
     victim = _show(number, capsys)["parties"][0]
     assert (victim["do_not_contact"], victim["quiet_hours"]) == (True, "20:00-08:00")
     assert _show(number, capsys)["risk_level"] == "critical"
+
+
+def test_visit_cadences_come_from_the_configured_file(cli_env, tmp_path, monkeypatch, capsys):
+    cadences = tmp_path / "cadences.yaml"
+    cadences.write_text((DEMO.parent / "visit_cadences.yaml").read_text(
+        encoding="utf-8").replace("first_within_days: 3", "first_within_days: 1"), encoding="utf-8")
+    monkeypatch.setenv("WEIQUAN_VISIT_CADENCES_FILE", str(cadences))
+    plan = _intake_dv(capsys)["visit_plan"]
+    started = datetime.fromisoformat(plan["started_at"])
+    due = datetime.fromisoformat(plan["next_due_at"])
+    assert plan["level"] == "critical"
+    assert due - started == timedelta(days=1)
+
+
+def test_a_bad_setting_exits_2_naming_the_variable(cli_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WEIQUAN_VISIT_CADENCES_FILE", str(tmp_path / "missing.yaml"))
+    assert main(["overdue"]) == 2
+    assert "WEIQUAN_VISIT_CADENCES_FILE" in capsys.readouterr().err
+    monkeypatch.delenv("WEIQUAN_VISIT_CADENCES_FILE")
+    monkeypatch.setenv("WEIQUAN_DIGEST_AT", "25:00")
+    assert main(["overdue"]) == 2
+    assert "WEIQUAN_DIGEST_AT" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
                              visited_by=visited_by, mode=mode, met_alone=met_alone == "on",
                              needs=needs, condition=condition, help_given=help_given,
                              next_visit_on=_day(next_visit_on), now=ctx.clock.now(),
-                             actor=viewer.actor)
+                             actor=viewer.actor, cadences=ctx.settings.visit_cadences)
         except FieldError as error:
             return _visit_form(request, case=case, plan=active_plan(session, case), values=values,
                                errors={error.field: error.reason}, status_code=422)

@@ -84,7 +84,8 @@ def _store(ctx: AppContext, viewer: Viewer, document: dict[str, Any]) -> str:
             with unit_of_work(ctx.sessions) as session:
                 case, created = take_in(session, intake=intake, calendar=current_calendar(session),
                                         now=now, actor=viewer.actor,
-                                        operator_email=ctx.settings.operator_email)
+                                        operator_email=ctx.settings.operator_email,
+                                        cadences=ctx.settings.visit_cadences)
                 if not created and not can_open_case(viewer.principal,
                                                      case_jurisdiction=case.jurisdiction_code):
                     raise IntakeValidationError([FieldProblem(
