@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import end_of_day
 from models.domain.errors import FieldError
-from models.domain.jurisdiction import ancestry
-from models.domain.reminders import OwedNotice, ReminderPolicy, sending_instant
+from models.domain.reminders import OwedNotice, ReminderPolicy, escalation_chain, sending_instant
 
 DEFAULT_FEEDBACK_WORKING_DAYS = 7
 MAX_FEEDBACK_WORKING_DAYS = 60
@@ -41,6 +40,10 @@ class ReferralClock:
     sent_at: datetime
     feedback_due_at: datetime
     closed: bool  # a result was recorded, or the referral was withdrawn
+    # Whether a 综治中心 is registered at the case's level or above. Without one, both
+    # escalation steps go to federation supervisors, one level apart, rather than the same
+    # supervisor twice.
+    governance_center: bool = True
 
 
 def feedback_deadline(*, sent_at: datetime, working_days: int,
@@ -76,25 +79,35 @@ def _candidates(ref: ReferralClock, *, calendar: WorkCalendar,
                 kind="referral_reminder", due_at=at, recipient_role=ref.contact_role,
                 recipient_jurisdiction=ref.contact_jurisdiction, contact_id=ref.contact_id,
                 **common))
-    above = ancestry(ref.case_jurisdiction)[1:2] or [ref.case_jurisdiction]
-    # Level 1: the governance centre that assigns departments (the nearest one up the tree;
-    # where there is none, the supervisor). Level 2: the supervisor.
-    level_1 = sending_instant(ref.feedback_due_at + timedelta(seconds=1), calendar=calendar,
-                              policy=policy)
-    owed.append(OwedNotice(
-        key=f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}:1", kind="referral_overdue",
-        due_at=level_1, recipient_role="governance_center",
-        recipient_jurisdiction=ref.case_jurisdiction, escalation_level=1,
-        fallback_role="federation_chair", fallback_jurisdiction=above[0], **common))
+    return owed + _escalations(ref, due_day=due_day, calendar=calendar, policy=policy)
+
+
+def _escalations(ref: ReferralClock, *, due_day, calendar: WorkCalendar,
+                 policy: ReminderPolicy) -> list[OwedNotice]:
+    """Level 1 at once after the deadline: the governance centre that assigns departments
+    (the nearest one up the tree). Level 2 a few working days later: the federation one level
+    above the case. Without a governance centre: the federation above the case, then the one
+    above that (within `escalate_up_to`; where there is none, level 2 is not sent)."""
+    chain = escalation_chain(ref.case_jurisdiction, up_to=policy.escalate_up_to) \
+        or [ref.case_jurisdiction]
+    common = {"referral_id": ref.referral_id, "kind": "referral_overdue"}
+    level_1_at = sending_instant(ref.feedback_due_at + timedelta(seconds=1), calendar=calendar,
+                                 policy=policy)
     day, _ = calendar.add_working_days(start=due_day,
                                        count=1 + policy.escalate_every_working_days)
-    level_2 = sending_instant(datetime.combine(day, policy.send_at, tzinfo=SHANGHAI),
-                              calendar=calendar, policy=policy)
-    owed.append(OwedNotice(
-        key=f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}:2", kind="referral_overdue",
-        due_at=level_2, recipient_role="federation_chair", recipient_jurisdiction=above[0],
-        escalation_level=2, **common))
-    return owed
+    level_2_at = sending_instant(datetime.combine(day, policy.send_at, tzinfo=SHANGHAI),
+                                 calendar=calendar, policy=policy)
+    key = f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}"
+    if ref.governance_center:
+        return [
+            OwedNotice(key=f"{key}:1", due_at=level_1_at, recipient_role="governance_center",
+                       recipient_jurisdiction=ref.case_jurisdiction, escalation_level=1,
+                       fallback_role="federation_chair", fallback_jurisdiction=chain[0], **common),
+            OwedNotice(key=f"{key}:2", due_at=level_2_at, recipient_role="federation_chair",
+                       recipient_jurisdiction=chain[0], escalation_level=2, **common)]
+    return [OwedNotice(key=f"{key}:{level}", due_at=at, recipient_role="federation_chair",
+                       recipient_jurisdiction=code, escalation_level=level, **common)
+            for level, (at, code) in enumerate(zip((level_1_at, level_2_at), chain), start=1)]
 
 
 def owed_referral_notices(ref: ReferralClock, *, as_of: datetime, calendar: WorkCalendar,

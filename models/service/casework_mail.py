@@ -76,10 +76,28 @@ def referral_context(session: Session, *, notice: Notice, case: Case, context: d
         "overdue_working_days": working_days_between(calendar=calendar, start=due_day,
                                                      end=max(today, due_day)),
         "escalation_level": notice.escalation_level,
+        "earlier_told": _earlier_told(session, notice) if notice.kind == "referral_overdue" else "",
         "acknowledged_text": (f"已于 {_local(referral.acknowledged_at)} 签收"
                               if referral.acknowledged_at else "未签收"),
         "act_command": f"weiquan referral result {referral.id} --note \"办理结果\"",
     }
+
+
+def _earlier_told(session: Session, notice: Notice) -> str:
+    """Who the previous escalation step went to (综治中心, or a federation where there is
+    none), as the recipient of this one should read it."""
+    if notice.escalation_level <= 1:
+        return ""
+    # "referral:5:overdue:2026-10-14:2:to:17" → the same round's keys "referral:5:overdue:2026-10-14:"
+    prefix = notice.key.rsplit(":to:", 1)[0].rsplit(":", 1)[0] + ":"
+    earlier = session.scalars(select(Notice).where(
+        Notice.referral_id == notice.referral_id, Notice.kind == "referral_overdue",
+        Notice.escalation_level == notice.escalation_level - 1,
+        Notice.key.startswith(prefix)).order_by(Notice.id)).first()
+    contact = session.get(Contact, earlier.contact_id) if earlier and earlier.contact_id else None
+    if contact is None:
+        return "上一级"
+    return contact.post or contact.name
 
 
 def visit_context(session: Session, *, notice: Notice, case: Case, context: dict[str, object],

@@ -16,7 +16,7 @@ from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed
 from models.domain.referrals import next_referral_check, owed_referral_notices
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
-from models.service.referrals import AWAITING, referral_clock
+from models.service.referrals import AWAITING, governance_center_reachable, referral_clock
 
 
 def case_clock(case: Case) -> CaseClock:
@@ -67,13 +67,14 @@ class CaseWork:
     referrals: list[Referral]
     plan: VisitPlan | None
     sent_at_once: list[SentAtOnce]
+    governance_center: bool = True  # looked up only when there are open referrals
 
     def owed(self, *, as_of: datetime, calendar: WorkCalendar,
              policy: ReminderPolicy) -> list[OwedNotice]:
         case = self.case
         owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
         for referral in self.referrals:
-            owed += owed_referral_notices(referral_clock(referral, case), as_of=as_of,
+            owed += owed_referral_notices(self._clock(referral), as_of=as_of,
                                           calendar=calendar, policy=policy)
         owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
                                    sent=self.sent_at_once, as_of=as_of)
@@ -84,13 +85,16 @@ class CaseWork:
                 policy=policy)]
         return owed
 
+    def _clock(self, referral: Referral):
+        return referral_clock(referral, self.case, governance_center=self.governance_center)
+
     def next_check(self, *, after: datetime, calendar: WorkCalendar,
                    policy: ReminderPolicy) -> datetime | None:
         case = self.case
         candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
                       next_confirmation_check(sent=self.sent_at_once, after=after)]
         for referral in self.referrals:
-            candidates.append(next_referral_check(referral_clock(referral, case), after=after,
+            candidates.append(next_referral_check(self._clock(referral), after=after,
                                                   calendar=calendar, policy=policy))
         if self.plan is not None:
             candidates.append(next_visit_check(
@@ -101,8 +105,10 @@ class CaseWork:
 
 
 def load_case_work(session: Session, case: Case) -> CaseWork:
-    return CaseWork(case=case, referrals=_referrals(session, case), plan=_plan(session, case),
-                    sent_at_once=_sent_at_once(session, case))
+    referrals = _referrals(session, case)
+    return CaseWork(case=case, referrals=referrals, plan=_plan(session, case),
+                    sent_at_once=_sent_at_once(session, case),
+                    governance_center=bool(referrals) and governance_center_reachable(session, case))
 
 
 def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,

@@ -20,12 +20,19 @@ AWAITING = ("open", "acknowledged")
 FUTURE_SKEW = timedelta(minutes=5)
 
 
-def referral_clock(referral: Referral, case: Case) -> ReferralClock:
+def referral_clock(referral: Referral, case: Case, *,
+                   governance_center: bool = True) -> ReferralClock:
     return ReferralClock(
         referral_id=referral.id, contact_id=referral.contact_id, contact_role=referral.role,
         contact_jurisdiction=referral.jurisdiction_code, case_jurisdiction=case.jurisdiction_code,
         sent_at=referral.sent_at, feedback_due_at=referral.feedback_due_at,
-        closed=referral.status not in AWAITING)
+        closed=referral.status not in AWAITING, governance_center=governance_center)
+
+
+def governance_center_reachable(session: Session, case: Case) -> bool:
+    """A 综治中心 with an email at the case's level or above (the escalation's first stop)."""
+    return any(c.email for c in repo.contacts_for_role(
+        session, jurisdiction_code=case.jurisdiction_code, role="governance_center"))
 
 
 def open_referrals(session: Session, case: Case) -> list[Referral]:

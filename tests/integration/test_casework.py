@@ -140,6 +140,8 @@ async def test_referral_without_result_escalates_to_governance_centre_then_super
     message = [m for m in read_sink(sink.directory) if m["To"] == GOVERNANCE][0]
     text = message.get_body(("plain",)).get_content()
     assert "至今未反馈" in text and "未签收" in text and f"weiquan referral result {referral_id}" in text
+    supervisor = [m for m in read_sink(sink.directory) if m["To"] == TOWNSHIP_CHAIR][-1]
+    assert "此前已报综治中心督办" in supervisor.get_body(("plain",)).get_content()
     # A late result is recorded as late and stops any further escalation.
     ref_act(mail_ctx, referral_id, referrals.record_referral_result, note="已办结", by="林民政",
             at=at("2026-10-28T10:00:00"))
@@ -155,10 +157,15 @@ async def test_without_a_governance_centre_the_supervisor_is_told(mail_ctx, sink
     case_id = take_in_doc(mail_ctx, "land_rights_ordinary", received_at="2026-10-12T10:00:00+08:00",
                           jurisdiction="990102002001")
     refer(mail_ctx, case_id, role="police_station", when="2026-10-12T11:00:00", days=2)  # due 10-14
-    for when in ("2026-10-12T11:00:05", "2026-10-15T09:00:00"):
+    for when in ("2026-10-12T11:00:05", "2026-10-15T09:00:00", "2026-10-20T09:00:00"):
         await run(mail_ctx, when)
     overdue = mails(mail_ctx, sink, kinds={"referral_overdue"})
-    assert overdue == [("fulian.ns@example.org", "referral_overdue", 1)]
+    # The street's federation at once, the county's 3 working days later — not the same
+    # supervisor twice.
+    assert overdue == [("fulian.ns@example.org", "referral_overdue", 1),
+                       ("fulian.county@example.org", "referral_overdue", 2)]
+    message = [m for m in read_sink(sink.directory) if m["To"] == "fulian.county@example.org"][0]
+    assert "此前已报南山街道妇联主席督办" in message.get_body(("plain",)).get_content()
 
 
 def test_referral_bad_input_names_the_field_and_stores_nothing(demo_ctx):

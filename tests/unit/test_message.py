@@ -121,7 +121,8 @@ CONTEXTS["phone_unconfirmed"] = {
     "case_number": "WQ-2026-000001", "category_label": "家庭暴力", "jurisdiction_name": "东湖村",
     "unconfirmed_text": "派出所：0577-0000-2110", "act_command": "weiquan case show WQ-2026-000001"}
 CONTEXTS["referral_overdue"] = {**CONTEXTS["referral"], "overdue_working_days": 2,
-                                "escalation_level": 1, "acknowledged_text": "未签收"}
+                                "escalation_level": 1, "acknowledged_text": "未签收",
+                                "earlier_told": ""}
 CONTEXTS["visit_overdue"] = {**CONTEXTS["visit_due"], "overdue_working_days": 2,
                              "escalation_level": 1, "responsible_name": "陈美华",
                              "responsible_post": "东湖村妇联主席"}
@@ -154,7 +155,7 @@ ALLOWED_VARIABLES = {
     "summary_for_recipient", "days_since_transfer", "tracking_every_working_days",
     "purpose", "reasons_text", "responsible_contact", "told_text", "missing_text",
     # referrals and return visits: the department, dates and the plan, never the family
-    "referred_to", "referred_at", "feedback_due_at", "acknowledged_text", "ledger_label",
+    "referred_to", "referred_at", "feedback_due_at", "acknowledged_text", "earlier_told", "ledger_label",
     "plan_label", "last_visit_at", "visit_due_on", "suggested_time",
     # safe contact: an instruction (how not to reach her), never the channel itself
     "safety_note", "ack_url",

@@ -15,11 +15,12 @@ from models.domain.referrals import (
     next_referral_check,
     owed_referral_notices,
 )
+from models.domain.jurisdiction import Level
 from models.domain.reminders import ReminderPolicy
 
 CAL = builtin_calendar()
 POLICY = ReminderPolicy()
-VILLAGE, TOWNSHIP = "990102001001", "990102001"
+VILLAGE, TOWNSHIP, COUNTY, CITY = "990102001001", "990102001", "990102", "9901"
 
 
 def at(text: str) -> datetime:
@@ -44,11 +45,13 @@ def test_feedback_deadline_refuses_nonsense_naming_the_field(days):
         feedback_deadline(sent_at=at("2026-10-12T10:00"), working_days=days, calendar=CAL)
 
 
-def clock(closed: bool = False) -> ReferralClock:
+def clock(closed: bool = False, *, case_jurisdiction: str = VILLAGE,
+          governance_center: bool = True) -> ReferralClock:
     due_at, _ = feedback_deadline(sent_at=at("2026-09-30T10:00"), working_days=7, calendar=CAL)
     return ReferralClock(referral_id=5, contact_id=11, contact_role="civil_affairs",
-                         contact_jurisdiction=TOWNSHIP, case_jurisdiction=VILLAGE,
-                         sent_at=at("2026-09-30T10:00"), feedback_due_at=due_at, closed=closed)
+                         contact_jurisdiction=TOWNSHIP, case_jurisdiction=case_jurisdiction,
+                         sent_at=at("2026-09-30T10:00"), feedback_due_at=due_at, closed=closed,
+                         governance_center=governance_center)
 
 
 def owed(when: str, ref: ReferralClock | None = None) -> list[tuple[str, int, str]]:
@@ -89,6 +92,22 @@ def test_escalation_goes_to_the_governance_centre_or_else_the_supervisor_above_t
     assert (level_1.recipient_jurisdiction, level_1.fallback_role, level_1.fallback_jurisdiction) == (
         VILLAGE, "federation_chair", TOWNSHIP)
     assert (level_2.recipient_role, level_2.recipient_jurisdiction) == ("federation_chair", TOWNSHIP)
+
+
+@pytest.mark.parametrize(("case_jurisdiction", "up_to", "expected"), [
+    pytest.param(VILLAGE, "county", [(1, TOWNSHIP), (2, COUNTY)], id="village-case-township-then-county"),
+    pytest.param(TOWNSHIP, "county", [(1, COUNTY)], id="township-case-county-and-no-higher"),
+    pytest.param(TOWNSHIP, "city", [(1, COUNTY), (2, CITY)], id="township-case-up-to-city"),
+])
+def test_without_a_governance_centre_supervisors_one_level_apart(case_jurisdiction, up_to, expected):
+    policy = ReminderPolicy(escalate_up_to=Level(up_to))
+    notices = owed_referral_notices(
+        clock(case_jurisdiction=case_jurisdiction, governance_center=False),
+        as_of=at("2026-10-21T09:00"), calendar=CAL, policy=policy)
+    overdue = [n for n in notices if n.kind == "referral_overdue"]
+    assert [(n.escalation_level, n.recipient_jurisdiction) for n in overdue] == expected
+    assert {n.recipient_role for n in overdue} == {"federation_chair"}
+    assert all(n.fallback_role is None for n in overdue)
 
 
 def test_a_result_stops_everything():
