@@ -212,10 +212,13 @@ def cmd_run_due(args: argparse.Namespace) -> int:
         with unit_of_work(ctx.sessions) as session:
             calendar = current_calendar(session)
         if args.dry_run:
-            preview = preview_due(ctx.sessions, as_of=as_of, calendar=calendar, policy=ctx.reminder_policy)
+            preview = preview_due(
+                ctx.sessions, as_of=as_of, calendar=calendar, policy=ctx.reminder_policy,
+                digest_at=ctx.settings.digest_at if ctx.settings.digests_enabled else None)
             print(f"as of {local_iso(as_of)}: {len(preview)} notice(s) would go out")
             for item in preview:
-                print(f"  {item['case']}  {item['kind']:<18} {item['to']:<40} due {item['due_at']}")
+                print(f"  {item['case'] or '(digest)':<14} {item['kind']:<18} {item['to']:<40} "
+                      f"due {item['due_at']}")
             return 0
         report = asyncio.run(sweep(ctx, as_of=as_of, calendar=calendar))
         print(f"as of {local_iso(as_of)}: {report.cases_checked} case(s) checked, "

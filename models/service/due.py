@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,7 +39,7 @@ from models.service.casework_mail import (
     visit_attachment,
     visit_context,
 )
-from models.service.digests import DIGEST_KINDS, digest_mail
+from models.service.digests import DIGEST_KINDS, digest_mail, plan_digests
 from models.service.owed import case_clock, load_case_work, owed_for_case
 from models.service.routing import AT_ONCE_KINDS
 from models.service.visits import safe_contact_of
@@ -412,10 +412,14 @@ async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar:
 
 
 def preview_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar: WorkCalendar,
-                policy: ReminderPolicy) -> list[dict[str, str]]:
-    """--dry-run: what a sweep at `as_of` would send, without writing or sending anything."""
+                policy: ReminderPolicy, digest_at: time | None = None) -> list[dict[str, str]]:
+    """--dry-run: what a sweep at `as_of` would send, without writing or sending anything.
+    With `digest_at` (digests enabled) the day's digests are planned too, as the sweep does."""
     session = sessions()
     try:
+        if digest_at is not None:
+            plan_digests(session, as_of=as_of, calendar=calendar, digest_at=digest_at,
+                         window_end=policy.window_end)
         while plan_batch(session, as_of=as_of, calendar=calendar, policy=policy)[0] == PLAN_BATCH:
             pass
         rows = session.scalars(

@@ -87,6 +87,21 @@ async def test_nothing_at_0829(mail_ctx, sink):
     assert [m["To"] for m in digests(sink)] == [VILLAGE_CHAIR]
 
 
+def test_dry_run_previews_the_days_digest_and_stores_nothing(mail_ctx, sink):
+    from models.service.calendar import current_calendar
+    from models.service.due import preview_due
+
+    take_in_contract(mail_ctx)
+    with unit_of_work(mail_ctx.sessions) as session:
+        calendar = current_calendar(session)
+    preview = preview_due(mail_ctx.sessions, as_of=at("2026-10-12T08:30:00"), calendar=calendar,
+                          policy=mail_ctx.reminder_policy, digest_at=mail_ctx.settings.digest_at)
+    assert ("cadre_digest", VILLAGE_CHAIR) in [(p["kind"], p["to"]) for p in preview]
+    with unit_of_work(mail_ctx.sessions) as session:
+        assert session.scalar(select(Notice.id)) is None
+    assert digests(sink) == []
+
+
 async def test_once_per_day_however_often_the_sweep_runs(mail_ctx, sink):
     take_in_contract(mail_ctx)
     await run(mail_ctx, "2026-10-12T08:30:00")
