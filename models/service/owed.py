@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.db.orm import Case, Notice, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed_confirmations
-from models.domain.referrals import next_referral_check, owed_referral_notices
+from models.domain.referrals import ReferralClock, next_referral_check, owed_referral_notices
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
 from models.service.referrals import AWAITING, governance_center_reachable, referral_clock
@@ -85,7 +85,7 @@ class CaseWork:
                 policy=policy)]
         return owed
 
-    def _clock(self, referral: Referral):
+    def _clock(self, referral: Referral) -> ReferralClock:
         return referral_clock(referral, self.case, governance_center=self.governance_center)
 
     def next_check(self, *, after: datetime, calendar: WorkCalendar,
