@@ -177,6 +177,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
                   ) -> tuple[list[Outgoing], int]:
     """Mails for the claimed notices that still apply; the others are cancelled."""
     outgoing, cancelled = [], 0
+    _held = _load_batch(session, notice_ids)  # kept: the identity map holds rows weakly
     for notice_id in notice_ids:
         notice = session.get(Notice, notice_id)
         if notice is None or notice.status != "sending":
@@ -334,10 +335,22 @@ def _unconfirmed_context(session: Session, *, case: Case,
             "act_command": f"weiquan case show {case.number}"}
 
 
+def _load_batch(session: Session, notice_ids: Sequence[int]) -> list[object]:
+    """The batch's notices and their cases in two IN queries, so that the per-notice
+    `session.get` calls below are answered from the identity map, not one SELECT each."""
+    if not notice_ids:
+        return []
+    notices = list(session.scalars(select(Notice).where(Notice.id.in_(notice_ids))))
+    case_ids = {n.case_id for n in notices if n.case_id is not None}
+    cases = list(session.scalars(select(Case).where(Case.id.in_(case_ids)))) if case_ids else []
+    return [*notices, *cases]
+
+
 def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str, bool]],
                     as_of: datetime, max_attempts: int) -> tuple[int, int, int]:
     """(sent, retrying, failed) from (notice id, ok, error, transient) tuples."""
     sent = retrying = failed = 0
+    _held = _load_batch(session, [notice_id for notice_id, *_ in outcomes])
     for notice_id, ok, error, transient in outcomes:
         notice = session.get(Notice, notice_id)
         if notice is None or notice.status != "sending":
