@@ -76,22 +76,35 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
         .order_by(Case.next_check_at, Case.id).limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    registry = _RegistryLookups(session)
     queued = 0
     for case in cases:
         work = load_case_work(session, case)
-        for owed in work.owed(as_of=as_of, calendar=calendar, policy=policy):
-            queued += _queue(session, case=case, owed=owed, as_of=as_of)
+        queued += _queue(session, case=case, as_of=as_of, registry=registry,
+                         owed=work.owed(as_of=as_of, calendar=calendar, policy=policy))
         case.next_check_at = work.next_check(after=as_of, calendar=calendar, policy=policy)
     session.flush()
     return len(cases), queued
 
 
-def _queue(session: Session, *, case: Case, owed: OwedNotice, as_of: datetime) -> int:
-    recipients = _recipients(session, case=case, owed=owed)
-    if not recipients:
-        return _add_notice(session, case=case, owed=owed, contact=None, as_of=as_of, key=f"{owed.key}:nobody")
-    return sum(_add_notice(session, case=case, owed=owed, contact=contact, as_of=as_of,
-                           key=f"{owed.key}:to:{contact.id}") for contact in recipients)
+def _queue(session: Session, *, case: Case, owed: Sequence[OwedNotice], as_of: datetime,
+           registry: _RegistryLookups) -> int:
+    """Add a notice per owed notice and recipient unless its key exists: one SELECT for the
+    case's keys, not one per notice (the keys are what makes planning idempotent)."""
+    planned = [(f"{o.key}:to:{contact.id}" if contact else f"{o.key}:nobody", o, contact)
+               for o in owed for contact in (_recipients(session, case=case, owed=o,
+                                                         registry=registry) or [None])]
+    if not planned:
+        return 0
+    existing = set(session.scalars(select(Notice.key).where(
+        Notice.key.in_([key for key, _, _ in planned]))))
+    added = 0
+    for key, o, contact in planned:
+        if key not in existing:
+            existing.add(key)
+            session.add(_new_notice(case=case, owed=o, contact=contact, as_of=as_of, key=key))
+            added += 1
+    return added
 
 
 RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tracking", "visit_due",
@@ -100,7 +113,25 @@ RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tra
 ACK_LINK_KINDS = frozenset({"at_once", "at_once_again", "referral", "referral_reminder"})
 
 
-def _recipients(session: Session, *, case: Case, owed: OwedNotice) -> list[Contact]:
+class _RegistryLookups:
+    """Role lookups (a walk up the tree, a SELECT per level) remembered for one batch: the
+    registry does not change inside the transaction, and a batch asks the same few questions
+    (the township chair, the county chair…) for many cases."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._found: dict[tuple[str, str], list[Contact]] = {}
+
+    def contacts_for_role(self, *, jurisdiction_code: str, role: str) -> list[Contact]:
+        key = (jurisdiction_code, role)
+        if key not in self._found:
+            self._found[key] = repo.contacts_for_role(
+                self._session, jurisdiction_code=jurisdiction_code, role=role)
+        return self._found[key]
+
+
+def _recipients(session: Session, *, case: Case, owed: OwedNotice,
+                registry: _RegistryLookups) -> list[Contact]:
     if owed.contact_id is not None:  # a named recipient (a referral's department contact)
         contact = session.get(Contact, owed.contact_id)
         return [contact] if contact is not None else []
@@ -108,18 +139,16 @@ def _recipients(session: Session, *, case: Case, owed: OwedNotice) -> list[Conta
         contact = session.get(Contact, case.responsible_contact_id)
         if contact is not None:
             return [contact]
-    found = repo.contacts_for_role(session, jurisdiction_code=owed.recipient_jurisdiction,
-                                   role=owed.recipient_role)
+    found = registry.contacts_for_role(jurisdiction_code=owed.recipient_jurisdiction,
+                                       role=owed.recipient_role)
     if not any(c.email for c in found) and owed.fallback_role and owed.fallback_jurisdiction:
-        found = repo.contacts_for_role(session, jurisdiction_code=owed.fallback_jurisdiction,
-                                       role=owed.fallback_role) or found
+        found = registry.contacts_for_role(jurisdiction_code=owed.fallback_jurisdiction,
+                                           role=owed.fallback_role) or found
     return [c for c in found if c.email] or found
 
 
-def _add_notice(session: Session, *, case: Case, owed: OwedNotice, contact: Contact | None,
-                as_of: datetime, key: str) -> int:
-    if session.scalar(select(Notice.id).where(Notice.key == key)) is not None:
-        return 0
+def _new_notice(*, case: Case, owed: OwedNotice, contact: Contact | None, as_of: datetime,
+                key: str) -> Notice:
     notice = Notice(
         key=key, case_id=case.id, kind=owed.kind, escalation_level=owed.escalation_level,
         recipient_role=owed.recipient_role, recipient_jurisdiction=owed.recipient_jurisdiction,
@@ -136,9 +165,7 @@ def _add_notice(session: Session, *, case: Case, owed: OwedNotice, contact: Cont
         notice.last_error = (f"no contact with an email for role {owed.recipient_role} at "
                              f"{owed.recipient_jurisdiction} or any level above")
         log.warning("notice %s has no recipient: %s", key, notice.last_error)
-    session.add(notice)
-    session.flush()
-    return 1
+    return notice
 
 
 # --- deliver ----------------------------------------------------------------------------------
