@@ -40,7 +40,7 @@ from models.service.casework_mail import (
     visit_context,
 )
 from models.service.digests import DIGEST_KINDS, digest_mail, plan_digests
-from models.service.owed import case_clock, load_case_work, owed_for_case
+from models.service.owed import case_clock, load_case_works, owed_for_case
 from models.service.routing import AT_ONCE_KINDS
 from models.service.visits import safe_contact_of
 from notifications.message import Mail, render_mail
@@ -78,11 +78,14 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     ).all()
     registry = _RegistryLookups(session)
     queued = 0
-    for case in cases:
-        work = load_case_work(session, case)
-        queued += _queue(session, case=case, as_of=as_of, registry=registry,
-                         owed=work.owed(as_of=as_of, calendar=calendar, policy=policy))
-        case.next_check_at = work.next_check(after=as_of, calendar=calendar, policy=policy)
+    # No autoflush: the new notices are inserted together at the end, not before every
+    # SELECT. Nothing below reads another case's new notices (keys are per case).
+    with session.no_autoflush:
+        for work in load_case_works(session, cases):
+            case = work.case
+            queued += _queue(session, case=case, as_of=as_of, registry=registry,
+                             owed=work.owed(as_of=as_of, calendar=calendar, policy=policy))
+            case.next_check_at = work.next_check(after=as_of, calendar=calendar, policy=policy)
     session.flush()
     return len(cases), queued
 

@@ -4,6 +4,8 @@ instant any of them could fall due."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,9 +43,14 @@ def _plan(session: Session, case: Case) -> VisitPlan | None:
 
 def _sent_at_once(session: Session, case: Case) -> list[SentAtOnce]:
     """At-once reports of a life at risk that went out: each must be confirmed."""
-    rows = session.scalars(select(Notice).where(
-        Notice.case_id == case.id, Notice.kind == "at_once", Notice.must_confirm.is_(True),
-        Notice.status == "sent").order_by(Notice.id))
+    return _as_sent(session.scalars(select(Notice).where(
+        Notice.case_id == case.id, *_SENT_AT_ONCE).order_by(Notice.id)))
+
+
+_SENT_AT_ONCE = (Notice.kind == "at_once", Notice.must_confirm.is_(True), Notice.status == "sent")
+
+
+def _as_sent(rows: Iterable[Notice]) -> list[SentAtOnce]:
     return [SentAtOnce(notice_id=n.id, key=n.key, round=n.key.split(":at_once:", 1)[0],
                        contact_id=n.contact_id, role=n.recipient_role,
                        jurisdiction_code=n.recipient_jurisdiction, sent_at=n.sent_at,
@@ -102,6 +109,36 @@ class CaseWork:
                 jurisdiction_code=case.jurisdiction_code, after=after, calendar=calendar,
                 policy=policy))
         return min((c for c in candidates if c is not None), default=None)
+
+
+def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
+    """`load_case_work` for a batch: three IN queries for all the cases instead of three
+    SELECTs per case (the due sweep's main cost at scale)."""
+    ids = [case.id for case in cases]
+    if not ids:
+        return []
+    referrals: dict[int, list[Referral]] = defaultdict(list)
+    for referral in session.scalars(select(Referral).where(
+            Referral.case_id.in_(ids), Referral.status.in_(AWAITING)).order_by(Referral.id)):
+        referrals[referral.case_id].append(referral)
+    plans = {plan.case_id: plan for plan in session.scalars(select(VisitPlan).where(
+        VisitPlan.case_id.in_(ids), VisitPlan.status == "active",
+        VisitPlan.next_due_at.is_not(None)))}
+    sent: dict[int, list[Notice]] = defaultdict(list)
+    for notice in session.scalars(select(Notice).where(
+            Notice.case_id.in_(ids), *_SENT_AT_ONCE).order_by(Notice.id)):
+        sent[notice.case_id].append(notice)
+    centers: dict[str, bool] = {}
+    works = []
+    for case in cases:
+        center = True
+        if referrals[case.id]:
+            if case.jurisdiction_code not in centers:
+                centers[case.jurisdiction_code] = governance_center_reachable(session, case)
+            center = centers[case.jurisdiction_code]
+        works.append(CaseWork(case=case, referrals=referrals[case.id], plan=plans.get(case.id),
+                              sent_at_once=_as_sent(sent[case.id]), governance_center=center))
+    return works
 
 
 def load_case_work(session: Session, case: Case) -> CaseWork:
