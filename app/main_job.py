@@ -7,6 +7,12 @@ Stop order is the reverse. The Prefect server runs in its own process group, so 
 terminal's Ctrl-C reaches only this process, which then stops the service first (it may be
 talking to the server) and the server after it.
 
+A Prefect server that is slow to boot (a first start on a slow machine has taken minutes)
+does not hold the rest back: after STARTUP_WAIT the main job goes on without it — intake,
+mail, reminders, digests and the board work; flow runs and the deployments start as soon
+as it answers (the service runs the same sweeps without Prefect, and intake's flow runs
+wait in their trigger rows).
+
 Signals: the first SIGINT/SIGTERM asks the service to finish its pass and stop; a second
 one cancels the service and kills the server at once; a third exits on the spot (after
 killing the server's process group, so nothing is left behind).
@@ -20,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -27,7 +34,7 @@ from types import FrameType
 from sqlalchemy.engine import make_url
 
 from app.context import AppContext, build_context
-from app.prefect_server import PrefectServer, PrefectServerError, prefect_environment
+from app.prefect_server import PrefectServer, PrefectServerError, prefect_environment, server_healthy
 from app.settings import Settings, load_settings
 from models.db.session import unit_of_work
 from notifications.sink import MailSink
@@ -35,6 +42,7 @@ from notifications.sink import MailSink
 log = logging.getLogger(__name__)
 
 FORCED_EXIT = 130  # the shell's status for "ended by Ctrl-C"
+STARTUP_WAIT = 60.0  # seconds the main job waits for Prefect before going on without it
 
 
 def run_main_job(*, load_demo: bool) -> int:
@@ -122,7 +130,7 @@ def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdo
         # Import prefect here while the server boots: both are seconds of CPU, and doing
         # them side by side shortens the time to "ready".
         _warm_up_prefect()
-        server.wait_ready()
+        ready_now = server.wait_ready(timeout=STARTUP_WAIT, keep_booting=True)
     except PrefectServerError as exc:  # wait_ready stopped what it had started
         log.error("%s", exc)
         return 1
@@ -130,10 +138,20 @@ def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdo
         shutdown.enter_final_phase()
         server.stop()
         raise
+    watch = _PrefectWatch(server, ready=ready_now)
     try:
-        _print_banner(ctx.settings, server, sink, board_url, time.monotonic() - started)
-        status = asyncio.run(_serve(ctx, shutdown))
+        if not ready_now:
+            log.warning(
+                "the Prefect server is still starting after %.0f s (a first start on a slow "
+                "machine can take minutes; its log: %s). weiquan runs meanwhile: intake, mail, "
+                "reminders, digests and the board work now; flow runs and the deployments "
+                "follow when it answers", server.booted_for, server.log_path)
+            watch.start()
+        _print_banner(ctx.settings, server, sink, board_url, time.monotonic() - started,
+                      prefect_ready=ready_now)
+        status = asyncio.run(_serve(ctx, shutdown, prefect_ready=watch.ready.is_set))
     finally:
+        watch.stop()
         # From here on a signal must not interrupt the clean-up half way: it escalates to
         # killing the server's process group instead.
         shutdown.enter_final_phase()
@@ -146,12 +164,14 @@ def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdo
     return status
 
 
-async def _serve(ctx: AppContext, shutdown: _Shutdown) -> int:
+async def _serve(ctx: AppContext, shutdown: _Shutdown, *,
+                 prefect_ready: Callable[[], bool]) -> int:
     from app.service import run_service
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(ctx, stop=stop), name="flow service")
+    service = asyncio.create_task(run_service(ctx, stop=stop, prefect_ready=prefect_ready),
+                                  name="flow service")
 
     def on_signal(sig: signal.Signals) -> None:
         shutdown.count += 1
@@ -186,6 +206,43 @@ async def _serve(ctx: AppContext, shutdown: _Shutdown) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         shutdown.enter_final_phase()
+
+
+class _PrefectWatch:
+    """Waits, in a thread, for a Prefect server that was still booting when the main job
+    went on; `ready` is set when it answers. A server that dies instead is reported and the
+    main job goes on without Prefect (mail matters more than the dashboard)."""
+
+    def __init__(self, server: PrefectServer, *, ready: bool) -> None:
+        self.server = server
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="prefect-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(2.0):
+            if server_healthy(self.server.api_url):
+                log.info("Prefect server ready at %s after %.0f s: flow runs and deployments "
+                         "start now", self.server.ui_url, self.server.booted_for)
+                self.ready.set()
+                return
+            try:
+                self.server.check_alive()
+            except PrefectServerError as exc:
+                log.error("%s\nweiquan goes on without Prefect: mail, reminders and the board "
+                          "work; intake flow runs wait until the main job is restarted", exc)
+                return
 
 
 class _Shutdown:
@@ -270,9 +327,11 @@ def _flush_prefect_clients(timeout: float = 5.0) -> None:
 
 
 def _print_banner(settings: Settings, server: PrefectServer, sink: MailSink | None,
-                  board_url: str, elapsed: float) -> None:
+                  board_url: str, elapsed: float, *, prefect_ready: bool = True) -> None:
     database = make_url(settings.effective_database_url).render_as_string(hide_password=True)
     prefect_note = " (a server that was already running)" if server.reused else ""
+    if not prefect_ready:
+        prefect_note = " (still starting: the log says when it is ready)"
     if sink is not None:
         mail = f"sink at {sink.host}:{sink.port}, mail filed in {sink.directory}"
     else:

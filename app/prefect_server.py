@@ -126,10 +126,14 @@ class PrefectServer:
         log.info("starting the Prefect server (pid %s), log in %s", self._process.pid,
                  self.log_path)
 
-    def wait_ready(self) -> None:
-        """Block until /health answers; on failure stop what we started and raise."""
+    def wait_ready(self, *, timeout: float | None = None, keep_booting: bool = False) -> bool:
+        """Block until /health answers (True); on failure stop what we started and raise.
+
+        With `keep_booting`, a server still booting (alive, not answering) after `timeout`
+        is left to boot and False is returned: the caller goes on without it for now."""
         if self.reused:
-            return
+            return True
+        timeout = self.ready_timeout if timeout is None else timeout
         started = self._spawned_at or time.monotonic()
         next_note = started + 15
         try:
@@ -137,18 +141,15 @@ class PrefectServer:
                 if server_healthy(self.api_url):
                     log.info("Prefect server ready at %s after %.1f s", self.api_url,
                              time.monotonic() - started)
-                    return
-                if self._process is not None and self._process.poll() is not None:
-                    raise PrefectServerError(
-                        f"the Prefect server exited with status {self._process.returncode} "
-                        f"before answering at {self.api_url} (is port "
-                        f"{self.settings.prefect_port} taken? set WEIQUAN_PREFECT_PORT)"
-                        f"{self._log_tail()}")
+                    return True
+                self.check_alive()
                 now = time.monotonic()
-                if now - started > self.ready_timeout:
+                if now - started > timeout:
+                    if keep_booting:
+                        return False
                     raise PrefectServerError(
                         f"the Prefect server did not answer at {self.api_url}/health within "
-                        f"{self.ready_timeout:.0f} s{self._log_tail()}")
+                        f"{timeout:.0f} s{self._log_tail()}")
                 if now >= next_note:
                     log.info("still waiting for the Prefect server (%.0f s)", now - started)
                     next_note = now + 15
@@ -156,6 +157,19 @@ class PrefectServer:
         except BaseException:  # Ctrl-C while waiting too: no half-started server stays
             self.stop()
             raise
+
+    def check_alive(self) -> None:
+        """Raise if the server we started has exited."""
+        if self._process is not None and self._process.poll() is not None:
+            raise PrefectServerError(
+                f"the Prefect server exited with status {self._process.returncode} "
+                f"before answering at {self.api_url} (is port "
+                f"{self.settings.prefect_port} taken? set WEIQUAN_PREFECT_PORT)"
+                f"{self._log_tail()}")
+
+    @property
+    def booted_for(self) -> float:
+        return time.monotonic() - self._spawned_at if self._spawned_at else 0.0
 
     def stop(self) -> None:
         """SIGTERM to the server's process group, SIGKILL after the grace period."""

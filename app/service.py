@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -45,9 +46,22 @@ _scheduler: AsyncIOScheduler | None = None
 _sweep_lock = asyncio.Lock()
 
 
-async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
-    global _scheduler
+def _always() -> bool:
+    return True
+
+
+# Whether the Prefect server answers. Until it does, sweeps and digests run without a flow
+# run and intake's flow runs wait in their trigger rows (the main job sets this when the
+# server is slow to boot).
+_prefect_ready: Callable[[], bool] = _always
+
+
+async def run_service(ctx: AppContext, *, stop: asyncio.Event,
+                      prefect_ready: Callable[[], bool] = _always,
+                      serve_deployments: bool = True) -> None:
+    global _scheduler, _prefect_ready
     use_context(ctx)
+    _prefect_ready = prefect_ready
     _scheduler = make_scheduler(ctx)
     _scheduler.start()
     log.info("flow service started; owed flow runs every %ss, due sweep every %ss and on time",
@@ -56,15 +70,18 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
     await wake_digests()  # today's digests, if the service was down at 08:30
     # The flows as deployments in the UI, runnable from there (app/deployments.py).
     served = ServedDeployments()
-    served.start()
+    serving = False
     try:
         while not stop.is_set():
+            if serve_deployments and not serving and prefect_ready():
+                served.start()
+                serving = True
             # Mail first: at-once notices stored by an intake in another process go out
             # within seconds, not after that case's flow run (slow when Prefect is busy).
             if _something_due(ctx):
                 await wake_due_sweep()
             try:
-                started = await dispatch_owed_flows(ctx)
+                started = await dispatch_owed_flows(ctx) if prefect_ready() else 0
             except Exception:  # the loop must outlive a bad pass (database restart, …)
                 log.exception("dispatch pass failed; trying again next interval")
                 started = 0
@@ -72,9 +89,11 @@ async def run_service(ctx: AppContext, *, stop: asyncio.Event) -> None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ctx.settings.dispatch_interval_seconds)
     finally:
-        await asyncio.to_thread(served.stop)
+        if serving:
+            await asyncio.to_thread(served.stop)
         _scheduler.shutdown(wait=False)
         _scheduler = None
+        _prefect_ready = _always
         log.info("flow service stopped")
 
 
@@ -119,6 +138,9 @@ async def wake_digests() -> None:
                                       window_end=ctx.reminder_policy.window_end)
         if not pending:
             return
+        if not _prefect_ready():
+            await sweep(ctx, as_of=as_of, calendar=calendar)
+            return
         try:
             from flows.digests import cadre_digest, supervisor_digest
 
@@ -137,6 +159,12 @@ async def wake_due_sweep() -> None:
         with unit_of_work(ctx.sessions) as session:
             due = next_wakeup(session)
         if due is None or due > as_of:  # nothing due: no flow run to clutter the dashboard
+            _schedule_next_wakeup(ctx)
+            return
+        if not _prefect_ready():  # Prefect still booting: the same sweep, without a flow run
+            with unit_of_work(ctx.sessions) as session:
+                calendar = current_calendar(session)
+            await sweep(ctx, as_of=as_of, calendar=calendar)
             _schedule_next_wakeup(ctx)
             return
         try:
