@@ -71,7 +71,8 @@ def board_url(demo_ctx) -> Iterator[str]:
 def page(browser, board_url):
     context = browser.new_context(base_url=board_url, locale="zh-CN",
                                   viewport={"width": 1360, "height": 900})
-    context.set_default_timeout(15_000)
+    # Generous: a throttled CI machine once took over 15 s for one click (the board did render).
+    context.set_default_timeout(60_000)
     yield context.new_page()
     context.close()
 
