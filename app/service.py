@@ -138,17 +138,23 @@ async def wake_digests() -> None:
                                       window_end=ctx.reminder_policy.window_end)
         if not pending:
             return
-        if not _prefect_ready():
+        if not await _digest_flows(pending, as_of=as_of):  # Prefect booting or down
             await sweep(ctx, as_of=as_of, calendar=calendar)
-            return
-        try:
-            from flows.digests import cadre_digest, supervisor_digest
 
-            for kind in pending:
-                await (cadre_digest if kind == "cadre" else supervisor_digest)(as_of=as_of)
-        except Exception as exc:
-            log.warning("digest flow run failed (%s); sending without Prefect", type(exc).__name__)
-            await sweep(ctx, as_of=as_of, calendar=calendar)
+
+async def _digest_flows(pending: list[str], *, as_of: datetime) -> bool:
+    """The pending digests as Prefect flow runs; False when Prefect cannot run them now."""
+    if not _prefect_ready():
+        return False
+    try:
+        from flows.digests import cadre_digest, supervisor_digest
+
+        for kind in pending:
+            await (cadre_digest if kind == "cadre" else supervisor_digest)(as_of=as_of)
+        return True
+    except Exception as exc:
+        log.warning("digest flow run failed (%s); sending without Prefect", type(exc).__name__)
+        return False
 
 
 async def wake_due_sweep() -> None:
@@ -161,23 +167,25 @@ async def wake_due_sweep() -> None:
         if due is None or due > as_of:  # nothing due: no flow run to clutter the dashboard
             _schedule_next_wakeup(ctx)
             return
-        if not _prefect_ready():  # Prefect still booting: the same sweep, without a flow run
-            with unit_of_work(ctx.sessions) as session:
-                calendar = current_calendar(session)
-            await sweep(ctx, as_of=as_of, calendar=calendar)
-            _schedule_next_wakeup(ctx)
-            return
-        try:
-            from flows.due_sweep import due_sweep
-
-            await due_sweep(as_of=as_of)
-        except Exception as exc:
-            # Mail must not wait for the dashboard: the same sweep runs without Prefect.
-            log.warning("due-sweep flow run failed (%s); sweeping without Prefect", type(exc).__name__)
+        if not await _due_sweep_flow(as_of):  # Prefect booting or down: mail must not wait
             with unit_of_work(ctx.sessions) as session:
                 calendar = current_calendar(session)
             await sweep(ctx, as_of=as_of, calendar=calendar)
         _schedule_next_wakeup(ctx)
+
+
+async def _due_sweep_flow(as_of: datetime) -> bool:
+    """The due sweep as a Prefect flow run; False when Prefect cannot run it now."""
+    if not _prefect_ready():
+        return False
+    try:
+        from flows.due_sweep import due_sweep
+
+        await due_sweep(as_of=as_of)
+        return True
+    except Exception as exc:
+        log.warning("due-sweep flow run failed (%s); sweeping without Prefect", type(exc).__name__)
+        return False
 
 
 def _schedule_next_wakeup(ctx: AppContext) -> None:

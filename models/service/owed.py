@@ -30,23 +30,7 @@ def case_clock(case: Case) -> CaseClock:
     )
 
 
-def _referrals(session: Session, case: Case) -> list[Referral]:
-    return list(session.scalars(select(Referral).where(
-        Referral.case_id == case.id, Referral.status.in_(AWAITING)).order_by(Referral.id)))
-
-
-def _plan(session: Session, case: Case) -> VisitPlan | None:
-    return session.scalar(select(VisitPlan).where(
-        VisitPlan.case_id == case.id, VisitPlan.status == "active",
-        VisitPlan.next_due_at.is_not(None)))
-
-
-def _sent_at_once(session: Session, case: Case) -> list[SentAtOnce]:
-    """At-once reports of a life at risk that went out: each must be confirmed."""
-    return _as_sent(session.scalars(select(Notice).where(
-        Notice.case_id == case.id, *_SENT_AT_ONCE).order_by(Notice.id)))
-
-
+# At-once reports of a life at risk that went out: each must be confirmed.
 _SENT_AT_ONCE = (Notice.kind == "at_once", Notice.must_confirm.is_(True), Notice.status == "sent")
 
 
@@ -142,10 +126,7 @@ def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
 
 
 def load_case_work(session: Session, case: Case) -> CaseWork:
-    referrals = _referrals(session, case)
-    return CaseWork(case=case, referrals=referrals, plan=_plan(session, case),
-                    sent_at_once=_sent_at_once(session, case),
-                    governance_center=bool(referrals) and governance_center_reachable(session, case))
+    return load_case_works(session, [case])[0]
 
 
 def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,
