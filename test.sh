@@ -5,4 +5,5 @@ cd "$(dirname "$0")"
 # Cached bytecode matters: prefect alone is ~2x slower to import without it.
 unset PYTHONDONTWRITEBYTECODE
 bash scripts/bootstrap.sh
-exec .venv/bin/python -m pytest "$@"
+# One worker per core (pass -n 0 for a single process, e.g. with --pdb).
+exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"

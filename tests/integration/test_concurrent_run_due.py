@@ -27,7 +27,7 @@ def test_two_concurrent_run_due_processes_send_each_notice_once(mail_ctx, sink, 
 
     runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [run.communicate(timeout=120) for run in runs]
+    outputs = [run.communicate(timeout=900) for run in runs]
 
     assert [run.returncode for run in runs] == [0, 0], outputs
     keys = Counter(m["X-Weiquan-Notice"] for m in read_sink(sink.directory))

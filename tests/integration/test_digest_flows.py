@@ -8,7 +8,6 @@ import json
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.testing.utilities import prefect_test_harness
 
 from notifications.sink import read_sink
 from tasks.context import use_context
@@ -26,12 +25,6 @@ def mail_ctx(mail_ctx):
     """The demo context with digests on (conftest keeps them off for everything else)."""
     mail_ctx.settings = mail_ctx.settings.model_copy(update={"digests_enabled": True})
     return mail_ctx
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select
 
 from app.service import dispatch_owed_flows
@@ -22,12 +21,6 @@ from tasks.context import use_context
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def test_a_taken_port_fails_at_once(sink: MailSink, tmp_path: Path) -> None:
     with pytest.raises(OSError) as caught:
         other.start()
     assert caught.value.errno == errno.EADDRINUSE
-    assert time.monotonic() - started < 1.0  # not aiosmtpd's ready_timeout
+    assert time.monotonic() - started < 5.0  # the bind fails, not aiosmtpd's 10 s ready_timeout
     other.stop()  # a no-op: it never ran
 
 

@@ -14,7 +14,7 @@ def test_serves_and_stops_and_reports_a_busy_port(web_ctx) -> None:
     server = WebServer(web_ctx, host="127.0.0.1", port=0)
     server.start()
     try:
-        with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=60) as response:
             assert response.read() == b"ok"
         busy = WebServer(web_ctx, host="127.0.0.1", port=server.port)
         with pytest.raises(OSError) as caught:
@@ -23,4 +23,4 @@ def test_serves_and_stops_and_reports_a_busy_port(web_ctx) -> None:
     finally:
         server.stop()
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"{server.url}/healthz", timeout=2)
+        urllib.request.urlopen(f"{server.url}/healthz", timeout=30)
