@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.clock import FixedClock
 from app.context import AppContext, build_context
 from app.settings import Settings
 from models.db.migrate import upgrade_to_head
+from models.db.orm import Jurisdiction
 from models.db.session import unit_of_work
 from models.service.registry import load_registry
 
@@ -38,20 +39,45 @@ def backends() -> list:
     return params
 
 
+FIXED_NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: the tests' clock
+
+
+def _load_demo_registry(url: str) -> None:
+    from models.db.session import make_engine, make_session_factory
+
+    engine = make_engine(url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
+                          contacts=DEMO / "contacts.csv", now=FIXED_NOW, actor="test")
+    finally:
+        engine.dispose()  # SQLite: folds the WAL into the file before it is copied
+
+
+def _postgres_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str | None]:
-    """A migrated template database; each test copies it (fast) instead of migrating."""
+def postgres_templates() -> Iterator[dict[str, str] | None]:
+    """Migrated template databases, empty and with the demo registry; each test copies one
+    (fast) instead of migrating and loading."""
     if POSTGRES_URL is None:
         yield None
         return
-    name = f"wq_template_{uuid.uuid4().hex[:8]}"
+    suffix = uuid.uuid4().hex[:8]
+    names = {"empty": f"wq_template_{suffix}", "demo": f"wq_template_demo_{suffix}"}
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    upgrade_to_head(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
-    yield name
+        conn.execute(text(f'CREATE DATABASE "{names["empty"]}"'))
+    upgrade_to_head(_postgres_url(names["empty"]))
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{names["demo"]}" TEMPLATE "{names["empty"]}"'))
+    _load_demo_registry(_postgres_url(names["demo"]))
+    yield names
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
@@ -63,18 +89,31 @@ def sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template, tmp_path_factory) -> Path:
+    """The migrated template with the demo registry loaded (as demo_ctx would load it)."""
+    path = tmp_path_factory.mktemp("demo-template") / "weiquan.db"
+    shutil.copyfile(sqlite_template, path)
+    _load_demo_registry(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=backends())
-def database_url(request, tmp_path, sqlite_template, postgres_template) -> Iterator[str]:
+def database_url(request, tmp_path, sqlite_template, postgres_templates) -> Iterator[str]:
+    # A test that asks for the demo registry starts from a copy that already holds it.
+    demo = "demo_ctx" in request.fixturenames
     if request.param == "sqlite":
         path = tmp_path / "weiquan.db"
-        shutil.copyfile(sqlite_template, path)
+        template = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
+        shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
     name = f"wq_test_{uuid.uuid4().hex[:10]}"
+    template = postgres_templates["demo" if demo else "empty"]
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _postgres_url(name)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -82,7 +121,7 @@ def database_url(request, tmp_path, sqlite_template, postgres_template) -> Itera
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+    return FixedClock(FIXED_NOW)
 
 
 @pytest.fixture
@@ -102,10 +141,12 @@ def ctx(settings, clock) -> Iterator[AppContext]:
 
 @pytest.fixture
 def demo_ctx(ctx) -> AppContext:
-    """A context whose registry holds the demo jurisdictions and contacts."""
+    """A context whose registry holds the demo jurisdictions and contacts: database_url
+    copied it from a template, or (a module with its own database_url) it is loaded here."""
     with unit_of_work(ctx.sessions) as session:
-        load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
-                      contacts=DEMO / "contacts.csv", now=ctx.clock.now(), actor="test")
+        if session.scalar(select(func.count()).select_from(Jurisdiction)) == 0:
+            load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
+                          contacts=DEMO / "contacts.csv", now=ctx.clock.now(), actor="test")
     return ctx
 
 
@@ -144,6 +185,7 @@ _ONE_WORKER_GROUPS = {"test_digest_flows.py": "prefect", "test_intake_flow.py": 
                       "test_board_in_browser.py": "browser"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         group = _ONE_WORKER_GROUPS.get(item.path.name)
