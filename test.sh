@@ -5,5 +5,6 @@ cd "$(dirname "$0")"
 # Cached bytecode matters: prefect alone is ~2x slower to import without it.
 unset PYTHONDONTWRITEBYTECODE
 bash scripts/bootstrap.sh
-# One worker per core (pass -n 0 for a single process, e.g. with --pdb).
-exec .venv/bin/python -m pytest -n auto --dist loadgroup "$@"
+# One worker per core (pass -n 0 for a single process, e.g. with --pdb). A module stays on one
+# worker, so a module-scoped fixture (the browser, a Prefect test server) starts once.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

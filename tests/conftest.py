@@ -171,23 +171,9 @@ def mail_ctx(demo_ctx, sink) -> AppContext:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """One Prefect test server for the whole run: it migrates a fresh database when it starts,
-    which took minutes on a loaded 2-core CI machine."""
+    """One Prefect test server per test process (per xdist worker) rather than per module: it
+    migrates a fresh database when it starts, which took minutes on a loaded 2-core machine."""
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=600):
         yield
-
-
-# Tests that share a costly fixture run on one xdist worker, so that it starts once there
-# (test.sh runs `--dist loadgroup`): the Prefect test server; the browser.
-_ONE_WORKER_GROUPS = {"test_digest_flows.py": "prefect", "test_intake_flow.py": "prefect",
-                      "test_board_in_browser.py": "browser"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(items) -> None:
-    for item in items:
-        group = _ONE_WORKER_GROUPS.get(item.path.name)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))

@@ -105,9 +105,11 @@ async def test_due_sweep_flow_sends_and_publishes_counts_only(
     assert result["sent"] == 1
     assert [m["To"] for m in read_sink(sink.directory)] == ["fulian.dhz@example.org"]
     async with get_client() as client:
-        runs = await client.read_flow_runs()
-        artifact = next(a for a in await client.read_artifacts() if a.key == "due-sweep-latest")
-    assert any(r.name.startswith("sweep 2026-10-16") for r in runs)
+        runs = {r.id: r for r in await client.read_flow_runs()}
+        # The test server serves the whole run: the newest artifact under the key is this sweep's.
+        artifact = max((a for a in await client.read_artifacts() if a.key == "due-sweep-latest"),
+                       key=lambda a: a.created)
+    assert runs[artifact.flow_run_id].name.startswith("sweep 2026-10-16")
     rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
     assert rows[0]["sent"] == 1 and rows[0]["cases_checked"] == 1
     stored = json.dumps(rows, ensure_ascii=False)
