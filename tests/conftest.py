@@ -42,14 +42,18 @@ def backends() -> list:
 FIXED_NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: the tests' clock
 
 
+def _load_demo(session, *, now: datetime) -> None:
+    load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
+                  contacts=DEMO / "contacts.csv", now=now, actor="test")
+
+
 def _load_demo_registry(url: str) -> None:
     from models.db.session import make_engine, make_session_factory
 
     engine = make_engine(url)
     try:
         with unit_of_work(make_session_factory(engine)) as session:
-            load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
-                          contacts=DEMO / "contacts.csv", now=FIXED_NOW, actor="test")
+            _load_demo(session, now=FIXED_NOW)
     finally:
         engine.dispose()  # SQLite: folds the WAL into the file before it is copied
 
@@ -145,8 +149,7 @@ def demo_ctx(ctx) -> AppContext:
     copied it from a template, or (a module with its own database_url) it is loaded here."""
     with unit_of_work(ctx.sessions) as session:
         if session.scalar(select(func.count()).select_from(Jurisdiction)) == 0:
-            load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
-                          contacts=DEMO / "contacts.csv", now=ctx.clock.now(), actor="test")
+            _load_demo(session, now=ctx.clock.now())
     return ctx
 
 

@@ -33,7 +33,7 @@ from notifications.sender import (
 )
 
 MAIL_FROM = "weiquan@fulian.example.cn"
-FAST = 30.0  # seconds: SMTP timeout in tests, so a bug shows as a failure, not a hang
+SMTP_TIMEOUT = 30.0  # seconds: SMTP timeout in tests, so a bug shows as a failure, not a hang
 
 
 @dataclass
@@ -107,7 +107,7 @@ def smtp_server(handler: Handler) -> Iterator[CountingController]:
     controller.stop()
 
 
-def sender_for(port: int, *, timeout: float = FAST) -> SmtpSender:
+def sender_for(port: int, *, timeout: float = SMTP_TIMEOUT) -> SmtpSender:
     config = SmtpConfig(host="127.0.0.1", port=port, timeout=timeout, local_hostname="client.test")
     return SmtpSender(config, mail_from=MAIL_FROM)
 
