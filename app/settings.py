@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     mail_from: str = "weiquan@localhost"
     # Who is alerted when a notice has nobody to go to (a role missing from the registry).
     operator_email: str = "operator@weiquan.local"
+    # SMTP connections a batch of mail is spread over (the relay's or the sink's).
+    smtp_connections: int = Field(default=4, ge=1, le=32)
     sink_host: str = "127.0.0.1"
     sink_port: int = Field(default=8025, ge=1, le=65535)
 

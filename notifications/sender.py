@@ -1,4 +1,4 @@
-"""Sending built mail over SMTP: async, one connection per batch, one error type.
+"""Sending built mail over SMTP: async, a small pool of connections per batch, one error type.
 
 Building lives in `notifications.message` and is pure; this module only moves bytes.
 Every problem the transport reports becomes a `MailTransportError` whose `transient` flag
@@ -7,21 +7,28 @@ tells the caller whether trying the same mail again later can help:
 * 5xx answers and refused recipients (all 5xx) → permanent (`transient=False`);
 * 4xx answers, timeouts, refused or dropped connections → transient.
 
-Failures while connecting or logging in are always transient for every mail in the batch:
-they say nothing about the mails, and a fixed configuration should let them go out later.
+Failures while connecting or logging in are always transient: they say nothing about the
+mails, and a fixed configuration should let them go out later.
 
-Delivery is at least once: when the connection drops in the middle of a mail, that mail is
-sent again on the new connection. The stable Message-ID lets a mail client fold a rare
-duplicate; a missed deadline reminder would cost more than a repeated one.
+A batch is spread over up to `SmtpConfig.connections` concurrent connections, each taking
+the next unsent mail when it is free; each mail's outcome is handed to the caller's
+`on_outcome` as soon as the server has answered it, so a caller that records it there loses
+at most the one mail in flight when it crashes.
+
+Delivery is at least once: when a connection drops in the middle of a mail, that mail is
+sent again on a new connection (once per connection). The stable Message-ID lets a mail
+client fold a rare duplicate; a missed deadline reminder would cost more than a repeated one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import socket
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
+from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
@@ -34,12 +41,14 @@ from aiosmtplib import (
     SMTPResponseException,
 )
 
-from notifications.message import Mail, to_email_message
+from notifications.message import Mail, to_wire_bytes
 
 if TYPE_CHECKING:
     from app.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+OutcomeCallback = Callable[[int, "SendOutcome"], Awaitable[None]]
 
 
 class MailTransportError(Exception):
@@ -64,20 +73,30 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)  # keep it out of logs and reprs
     starttls: bool = False
     timeout: float = 30.0  # seconds, for connecting and for each SMTP command
-    # EHLO name; None means socket.getfqdn(), which can stall on hosts with slow DNS.
+    # EHLO name; None means socket.getfqdn(), looked up once per process (it can stall on
+    # hosts with slow DNS).
     local_hostname: str | None = None
+    # Concurrent connections per batch: one connection spends most of its time waiting for
+    # the server's answers, and relays (and the sink) serve several sessions at once.
+    connections: int = 4
+
+    def __post_init__(self) -> None:
+        if self.connections < 1:
+            raise ValueError(f"connections must be at least 1, not {self.connections}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpConfig:
         """The configured relay, or (no smtp_host) the local sink: no auth, no TLS."""
         if not settings.smtp_host:
-            return cls(host=settings.sink_host, port=settings.sink_port)
+            return cls(host=settings.sink_host, port=settings.sink_port,
+                       connections=settings.smtp_connections)
         return cls(
             host=settings.smtp_host,
             port=settings.smtp_port,
             username=settings.smtp_user or None,
             password=settings.smtp_password or None,
             starttls=settings.smtp_starttls,
+            connections=settings.smtp_connections,
         )
 
 
@@ -89,58 +108,84 @@ class SendOutcome:
 
 
 class MailSender(Protocol):
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
-        """One outcome per mail, in order; never raises for a transport problem."""
+    async def send_batch(self, mails: Sequence[Mail], *,
+                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
+        """One outcome per mail, in order; never raises for a transport problem.
+
+        `on_outcome(index, outcome)` is awaited as soon as the server has answered mail
+        `index` (in order per connection, not across connections); an exception it raises
+        stops the batch and propagates.
+        """
         ...
 
 
 class SmtpSender:
-    """MailSender over one reused aiosmtplib connection per batch."""
+    """MailSender over up to `config.connections` aiosmtplib connections per batch."""
 
     def __init__(self, config: SmtpConfig, *, mail_from: str) -> None:
         self._config = config
         self._mail_from = mail_from
+        # MAIL FROM takes the bare address, not a display name.
+        self._envelope_from = parseaddr(mail_from)[1] or mail_from
 
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
-        pending = list(mails)
-        if not pending:
+    async def send_batch(self, mails: Sequence[Mail], *,
+                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
+        if not mails:
             return []
+        # Stamped when the batch leaves, not when built: a mail retried tomorrow should not
+        # claim today. Once per batch: formatting a date costs as much as building the bytes.
+        batch = _Batch(mails, on_outcome=on_outcome, date=formatdate(localtime=False))
+        workers = min(self._config.connections, len(mails))
+        if workers == 1:
+            await self._work(batch)
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(workers):
+                        group.create_task(self._work(batch))
+            except* BaseException as failures:
+                # Only on_outcome raises (transport problems become outcomes): re-raise the
+                # caller's own exception rather than a group it did not ask for.
+                raise failures.exceptions[0] from None
+        # Mails no connection took: every connection failed to open, or was lost twice.
+        for index in batch.pending:
+            await batch.settle(index, SendOutcome(mails[index].message_id, ok=False,
+                                                  error=batch.stop_reason))
+        return self._log_batch(batch.outcomes)
+
+    async def _work(self, batch: _Batch) -> None:
+        """One connection: take the next unsent mail until none is left or it gives up."""
         try:
             client = await self._connect()
         except MailTransportError as failure:
-            return self._log_batch(_fail_all(pending, failure))
-        outcomes: list[SendOutcome] = []
+            batch.stop_reason = failure
+            return
         reconnects_left = 1
-        index = 0
         try:
-            while index < len(pending):
-                outcome = await self._send_one(client, pending[index])
-                lost = not outcome.ok and not client.is_connected
+            for index in batch.pending:  # shared with the other connections of the batch
+                mail = batch.mails[index]
+                outcome = await self._send_one(client, mail, date=batch.date)
                 # A transient failure on a lost connection means the mail was not
                 # confirmed: it is sent again on a fresh connection instead of reported.
-                resend = (lost and reconnects_left > 0
-                          and outcome.error is not None and outcome.error.transient)
-                if not resend:
-                    outcomes.append(outcome)
-                    index += 1
-                if not lost or index == len(pending):
-                    continue
-                if reconnects_left == 0:
-                    outcomes.extend(_fail_all(pending[index:], MailTransportError(
-                        "SMTP connection lost again; not reconnecting", transient=True)))
-                    break
-                reconnects_left -= 1
-                logger.info("SMTP connection to %s:%s lost mid-batch; reconnecting",
-                            self._config.host, self._config.port)
-                client.close()
-                try:
-                    client = await self._connect()
-                except MailTransportError as failure:
-                    outcomes.extend(_fail_all(pending[index:], failure))
-                    break
+                while (not outcome.ok and not client.is_connected and reconnects_left > 0
+                       and outcome.error is not None and outcome.error.transient):
+                    reconnects_left -= 1
+                    logger.info("SMTP connection to %s:%s lost mid-batch; reconnecting",
+                                self._config.host, self._config.port)
+                    client.close()
+                    try:
+                        client = await self._connect()
+                    except MailTransportError as failure:
+                        outcome = SendOutcome(mail.message_id, ok=False, error=failure)
+                        break
+                    outcome = await self._send_one(client, mail, date=batch.date)
+                await batch.settle(index, outcome)
+                if not client.is_connected:
+                    batch.stop_reason = MailTransportError(
+                        "SMTP connection lost again; not reconnecting", transient=True)
+                    return
         finally:
             await _close_quietly(client)
-        return self._log_batch(outcomes)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A connected (and, if configured, TLS-upgraded and logged-in) client.
@@ -156,7 +201,7 @@ class SmtpSender:
             # False, not None: None would try STARTTLS whenever offered, and a relay with a
             # self-signed certificate would then fail a configuration that asked for none.
             start_tls=config.starttls,
-            local_hostname=config.local_hostname,
+            local_hostname=config.local_hostname or _local_hostname(),
         )
         try:
             await client.connect()
@@ -173,27 +218,24 @@ class SmtpSender:
             raise failure from error
         return client
 
-    async def _send_one(self, client: aiosmtplib.SMTP, mail: Mail) -> SendOutcome:
+    async def _send_one(self, client: aiosmtplib.SMTP, mail: Mail, *, date: str) -> SendOutcome:
         try:
-            message = self._build(mail)
+            data = to_wire_bytes(mail, mail_from=self._mail_from, date=date)
         except (ValueError, TypeError) as error:
             # A mail that cannot be serialised will not improve with retries.
             return SendOutcome(mail.message_id, ok=False, error=MailTransportError(
                 f"cannot build message: {error}", transient=False))
+        # A non-ASCII mailbox needs the server's SMTPUTF8 (else SMTPNotSupported: permanent).
+        ascii_only = self._envelope_from.isascii() and all(to.isascii() for to in mail.to)
         try:
-            refused, _ = await client.send_message(message)
+            refused, _ = await client.sendmail(self._envelope_from, mail.to, data,
+                                               mail_options=[] if ascii_only else ["SMTPUTF8"])
         except (SMTPException, OSError) as error:
             return SendOutcome(mail.message_id, ok=False, error=classify_error(error))
         if refused:
             return SendOutcome(mail.message_id, ok=False,
                                error=_partial_refusal(refused, total=len(mail.to)))
         return SendOutcome(mail.message_id, ok=True)
-
-    def _build(self, mail: Mail) -> EmailMessage:
-        message = to_email_message(mail, mail_from=self._mail_from)
-        # Stamped here, not when built: a mail retried tomorrow should not claim today.
-        message["Date"] = formatdate(localtime=False)
-        return message
 
     @staticmethod
     def _log_batch(outcomes: list[SendOutcome]) -> list[SendOutcome]:
@@ -250,10 +292,6 @@ def _partial_refusal(refused: dict[str, SMTPResponse], *, total: int) -> MailTra
     return _refusal_error(refusals, prefix=f"{len(refusals)} of {total} recipients refused")
 
 
-def _fail_all(mails: Sequence[Mail], error: MailTransportError) -> list[SendOutcome]:
-    return [SendOutcome(mail.message_id, ok=False, error=error) for mail in mails]
-
-
 async def _close_quietly(client: aiosmtplib.SMTP) -> None:
     if not client.is_connected:
         return
@@ -262,6 +300,31 @@ async def _close_quietly(client: aiosmtplib.SMTP) -> None:
     except (SMTPException, OSError):
         # The batch is done; a QUIT the server did not answer changes nothing.
         client.close()
+
+
+class _Batch:
+    """One send_batch call's shared state: the mails not yet taken and their outcomes."""
+
+    def __init__(self, mails: Sequence[Mail], *, on_outcome: OutcomeCallback | None,
+                 date: str) -> None:
+        self.mails = mails
+        self.date = date
+        # One iterator for all connections: each takes the next index when it is free.
+        self.pending: Iterator[int] = iter(range(len(mails)))
+        self.outcomes: list[SendOutcome] = [SendOutcome(mail.message_id, ok=False)
+                                             for mail in mails]
+        self.stop_reason = MailTransportError("no SMTP connection could be used", transient=True)
+        self._on_outcome = on_outcome
+
+    async def settle(self, index: int, outcome: SendOutcome) -> None:
+        self.outcomes[index] = outcome
+        if self._on_outcome is not None:
+            await self._on_outcome(index, outcome)
+
+
+@cache
+def _local_hostname() -> str:
+    return socket.getfqdn()
 
 
 class RecordingSender:
@@ -292,18 +355,22 @@ class RecordingSender:
     def sent_message_ids(self) -> list[str]:
         return [mail.message_id for mail in self.sent]
 
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
+    async def send_batch(self, mails: Sequence[Mail], *,
+                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
         batch = tuple(mails)
         self.batches.append(batch)
         outcomes: list[SendOutcome] = []
-        for mail in batch:
+        for index, mail in enumerate(batch):
             # Serialise as the real sender would, so an unsendable Mail fails here too.
-            to_email_message(mail, mail_from=self.mail_from)
+            to_wire_bytes(mail, mail_from=self.mail_from, date=None)
             if self._failures_left > 0:
                 self._failures_left -= 1
                 self.failed.append(mail)
-                outcomes.append(SendOutcome(mail.message_id, ok=False, error=self._failure))
+                outcome = SendOutcome(mail.message_id, ok=False, error=self._failure)
             else:
                 self.sent.append(mail)
-                outcomes.append(SendOutcome(mail.message_id, ok=True))
+                outcome = SendOutcome(mail.message_id, ok=True)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                await on_outcome(index, outcome)
         return outcomes

@@ -44,6 +44,8 @@ class Handler:
     data_reply: str | None = None  # e.g. "451 ..." for every DATA
     drop_on_data: set[int] = field(default_factory=set)  # 1-based DATA counts to hang up on
     messages: list[EmailMessage] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)  # the client address of each stored message
+    envelope_senders: list[str | None] = field(default_factory=list)
     data_commands: int = 0
 
     async def handle_RCPT(self, server: SMTPServer, session: Session, envelope: Envelope,
@@ -66,6 +68,8 @@ class Handler:
         assert isinstance(envelope.content, bytes)
         self.messages.append(email.message_from_bytes(envelope.content,
                                                       policy=email.policy.default))
+        self.peers.append(session.peer)
+        self.envelope_senders.append(envelope.mail_from)
         return "250 Message accepted"
 
 
@@ -107,8 +111,9 @@ def smtp_server(handler: Handler) -> Iterator[CountingController]:
     controller.stop()
 
 
-def sender_for(port: int, *, timeout: float = SMTP_TIMEOUT) -> SmtpSender:
-    config = SmtpConfig(host="127.0.0.1", port=port, timeout=timeout, local_hostname="client.test")
+def sender_for(port: int, *, timeout: float = SMTP_TIMEOUT, connections: int = 1) -> SmtpSender:
+    config = SmtpConfig(host="127.0.0.1", port=port, timeout=timeout, local_hostname="client.test",
+                        connections=connections)
     return SmtpSender(config, mail_from=MAIL_FROM)
 
 
@@ -235,6 +240,123 @@ async def test_second_drop_fails_the_rest_transiently(
     assert smtp_server.connections == 2  # reconnected once, not twice
 
 
+async def test_each_outcome_is_reported_as_soon_as_the_server_answers(
+        smtp_server: CountingController, handler: Handler) -> None:
+    handler.rcpt_replies["gone@fulian.example.cn"] = "550 5.1.1 No such user"
+    mails = [reminder(1), reminder(2, to="gone@fulian.example.cn"), reminder(3), reminder(4)]
+    reported: list[tuple[int, SendOutcome, int]] = []
+
+    async def on_outcome(index: int, outcome: SendOutcome) -> None:
+        # How many mails the server holds when the caller hears of this one.
+        reported.append((index, outcome, len(handler.messages)))
+
+    outcomes = await sender_for(smtp_server.port).send_batch(mails, on_outcome=on_outcome)
+
+    assert [(index, outcome) for index, outcome, _ in reported] == list(enumerate(outcomes))
+    # Before the next mail went out: a crash after this call repeats nothing.
+    assert [stored for _, _, stored in reported] == [1, 1, 2, 3]
+
+
+async def test_pool_delivers_each_mail_once_reporting_in_order_per_connection(
+        smtp_server: CountingController, handler: Handler) -> None:
+    mails = [reminder(n) for n in range(1, 41)]
+    reported: list[int] = []
+
+    async def on_outcome(index: int, outcome: SendOutcome) -> None:
+        assert outcome == SendOutcome(mails[index].message_id, ok=True)
+        reported.append(index)
+
+    outcomes = await sender_for(smtp_server.port, connections=4).send_batch(
+        mails, on_outcome=on_outcome)
+
+    assert outcomes == [SendOutcome(mail.message_id, ok=True) for mail in mails]
+    assert sorted(reported) == list(range(len(mails)))
+    received = [m["Message-ID"] for m in handler.messages]
+    assert sorted(received) == sorted(mail.message_id for mail in mails)  # each exactly once
+    assert smtp_server.connections == 4
+    index_of = {mail.message_id: index for index, mail in enumerate(mails)}
+    by_connection: dict[Any, list[int]] = {}
+    for message_id, peer in zip(received, handler.peers, strict=True):
+        by_connection.setdefault(peer, []).append(index_of[message_id])
+    assert len(by_connection) == 4  # the work was spread, not done by one connection
+    for indexes in by_connection.values():
+        assert indexes == sorted(indexes)
+        # Reported in the order this connection sent them.
+        assert [i for i in reported if i in indexes] == indexes
+
+
+async def test_pool_keeps_refusals_permanent_and_451_transient(
+        smtp_server: CountingController, handler: Handler) -> None:
+    handler.rcpt_replies["gone@fulian.example.cn"] = "550 5.1.1 No such user"
+    handler.rcpt_replies["busy@fulian.example.cn"] = "451 4.3.0 Try again later"
+    mails = [reminder(n) for n in range(1, 9)]
+    mails[2] = reminder(3, to="gone@fulian.example.cn")
+    mails[5] = reminder(6, to="busy@fulian.example.cn")
+
+    outcomes = await sender_for(smtp_server.port, connections=4).send_batch(mails)
+
+    assert [o.ok for o in outcomes] == [True, True, False, True, True, False, True, True]
+    refused, busy = outcomes[2].error, outcomes[5].error
+    assert refused is not None and not refused.transient and refused.recipient_refused
+    assert busy is not None and busy.transient and "451" in busy.message
+    assert len(handler.messages) == 6
+
+
+async def test_pool_resends_a_mail_dropped_mid_batch_with_its_message_id(
+        smtp_server: CountingController, handler: Handler) -> None:
+    handler.drop_on_data = {5}
+    mails = [reminder(n) for n in range(1, 13)]
+
+    outcomes = await sender_for(smtp_server.port, connections=3).send_batch(mails)
+
+    assert all(outcome.ok for outcome in outcomes)
+    assert handler.data_commands == len(mails) + 1  # the dropped mail went twice
+    assert sorted(m["Message-ID"] for m in handler.messages) == sorted(
+        mail.message_id for mail in mails)
+    assert smtp_server.connections == 4  # three, and one to replace the lost one
+
+
+async def test_pool_fails_everything_transiently_when_no_connection_opens() -> None:
+    mails = [reminder(n) for n in (1, 2, 3, 4, 5)]
+    reported: list[int] = []
+
+    async def on_outcome(index: int, outcome: SendOutcome) -> None:
+        reported.append(index)
+
+    outcomes = await sender_for(free_port(), connections=4).send_batch(mails, on_outcome=on_outcome)
+
+    assert reported == [0, 1, 2, 3, 4]
+    assert all(not o.ok and o.error is not None and o.error.transient for o in outcomes)
+    assert all("cannot open SMTP session" in o.error.message for o in outcomes if o.error)
+
+
+async def test_an_error_in_on_outcome_stops_the_batch_and_propagates(
+        smtp_server: CountingController, handler: Handler) -> None:
+    mails = [reminder(n) for n in range(1, 11)]
+
+    async def on_outcome(index: int, outcome: SendOutcome) -> None:
+        raise RuntimeError("database is gone")
+
+    with pytest.raises(RuntimeError, match="database is gone"):
+        await sender_for(smtp_server.port, connections=2).send_batch(mails, on_outcome=on_outcome)
+    assert len(handler.messages) <= 2  # one per connection, then it stopped
+
+
+async def test_non_ascii_display_name_is_encoded_and_envelope_is_bare(
+        smtp_server: CountingController, handler: Handler) -> None:
+    config = SmtpConfig(host="127.0.0.1", port=smtp_server.port, timeout=SMTP_TIMEOUT,
+                        local_hostname="client.test", connections=1)
+    sender = SmtpSender(config, mail_from="维权平台 <weiquan@fulian.example.cn>")
+
+    (outcome,) = await sender.send_batch([reminder(1)])
+
+    assert outcome.ok
+    (received,) = handler.messages
+    assert received["From"].addresses[0].display_name == "维权平台"
+    assert received["From"].addresses[0].addr_spec == "weiquan@fulian.example.cn"
+    assert handler.envelope_senders == ["weiquan@fulian.example.cn"]
+
+
 async def test_no_server_listening_fails_every_mail_transiently_and_fast() -> None:
     mails = [reminder(n) for n in (1, 2, 3)]
     started = time.monotonic()
@@ -301,6 +423,15 @@ def test_config_from_settings_defaults_to_the_sink(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, smtp_host=None, sink_host="127.0.0.1", sink_port=8125,
                         smtp_user="ignored", smtp_password="ignored", smtp_starttls=True)
     assert SmtpConfig.from_settings(settings) == SmtpConfig(host="127.0.0.1", port=8125)
+
+
+def test_config_takes_the_connection_count_from_settings(tmp_path: Path) -> None:
+    for relay in (None, "smtp.fulian.example.cn"):
+        settings = Settings(data_dir=tmp_path, smtp_host=relay, smtp_connections=7)
+        assert SmtpConfig.from_settings(settings).connections == 7
+    assert SmtpConfig.from_settings(Settings(data_dir=tmp_path)).connections == 4
+    with pytest.raises(ValueError, match="connections"):
+        SmtpConfig(host="127.0.0.1", port=25, connections=0)
 
 
 def test_config_from_settings_uses_the_relay(tmp_path: Path) -> None:
