@@ -115,16 +115,20 @@ def main() -> None:
     print(f"{m:,} mails of ~{size:,} bytes (multipart/alternative, zh-CN text + HTML), "
           f"{args.rounds} rounds, sink in another process on loopback")
     sink = SinkProcess()
-    paths = {
-        "bare": lambda: bare(sink.port, messages),
-        "sender": lambda: through_sender(sink.port, batch, connections=1),
-        "pooled": lambda: through_sender(sink.port, batch, connections=4),
-        "bare_bytes": lambda: bare(sink.port, flattened),
+    paths = {  # name: (label, run)
+        "bare": ("bare aiosmtplib send_message loop, 1 connection",
+                 lambda: bare(sink.port, messages)),
+        "sender": ("SmtpSender.send_batch, 1 connection",
+                   lambda: through_sender(sink.port, batch, connections=1)),
+        "pooled": ("SmtpSender.send_batch, 4 connections",
+                   lambda: through_sender(sink.port, batch, connections=4)),
+        "bare_bytes": ("bare sendmail of pre-flattened bytes, 1 connection",
+                       lambda: bare(sink.port, flattened)),
     }
     timings: dict[str, list[float]] = {name: [] for name in paths}
     try:
         for round_ in range(args.rounds):
-            for name, run in paths.items():
+            for name, (_, run) in paths.items():
                 before = sink.accepted()
                 timings[name].append(asyncio.run(run()))
                 assert sink.accepted() - before == m, (name, sink.accepted() - before)
@@ -133,14 +137,8 @@ def main() -> None:
     finally:
         sink.stop()
     rate = {name: m / statistics.median(seconds) for name, seconds in timings.items()}
-    labels = {
-        "bare": "bare aiosmtplib send_message loop, 1 connection",
-        "sender": "SmtpSender.send_batch, 1 connection",
-        "pooled": "SmtpSender.send_batch, 4 connections",
-        "bare_bytes": "bare sendmail of pre-flattened bytes, 1 connection",
-    }
     print(f"{'path':<50} {'median s':>8} {'mails/s':>8} {'x bare':>7}")
-    for name, label in labels.items():
+    for name, (label, _) in paths.items():
         print(f"{label:<50} {statistics.median(timings[name]):8.2f} {rate[name]:8,.0f} "
               f"{rate[name] / rate['bare']:7.2f}")
     print(f"RESULT sender_vs_bare={rate['sender'] / rate['bare']:.2f} "

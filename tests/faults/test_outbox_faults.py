@@ -127,7 +127,7 @@ def test_kill_9_mid_batch_repeats_at_most_the_mail_in_flight(demo_ctx, settings,
 
     # A lease is at most 60 s: whatever the dead process held is free again 61 s later.
     second = run_due(env, killed_at + timedelta(seconds=61))
-    out, err = second.communicate(timeout=BOUND)
+    _, err = second.communicate(timeout=BOUND)
     assert second.returncode == 0, err[-2000:]
 
     # The runs also planned what the cases owe next (visit reminders): all of it went out.
