@@ -58,6 +58,7 @@ from models.db.migrate import upgrade_to_head  # noqa: E402
 from models.db.orm import Case, Notice  # noqa: E402
 from models.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from models.domain.calendar import SHANGHAI  # noqa: E402
+from models.domain.notice_kinds import NoticeKind  # noqa: E402
 from models.domain.reminders import ReminderPolicy, next_check, owed_notices  # noqa: E402
 from models.intake_schema import parse_intake  # noqa: E402
 from models.service.calendar import current_calendar  # noqa: E402
@@ -211,7 +212,7 @@ def notice_rows(rng: random.Random, start: int, attempts_at: list[datetime],
     for offset, at in enumerate(attempts_at):
         stamp = dt(at)
         rows.append((
-            f"bench:{start + offset}", rng.randint(low, high), "reminder_before", 0,
+            f"bench:{start + offset}", rng.randint(low, high), NoticeKind.REMINDER_BEFORE.value, 0,
             "federation_chair", VILLAGE, None, VILLAGE_CHAIR, stamp, "queued", 0, stamp,
             None, "", "", None, dt(at - timedelta(days=1)),
         ))
@@ -619,7 +620,7 @@ def mail_part(args, tmp: Path) -> None:
             as_of = next_check(clock, after=received + timedelta(minutes=1), calendar=calendar,
                                policy=policy)
             owed = owed_notices(clock, as_of=as_of, calendar=calendar, policy=policy)
-            assert [o.kind for o in owed] == ["reminder_before"], owed
+            assert [o.kind for o in owed] == [NoticeKind.REMINDER_BEFORE], owed
             say(f"  as_of {as_of.astimezone(SHANGHAI).isoformat()} (deadline "
                 f"{clock.response_due_at.astimezone(SHANGHAI).isoformat()})")
 

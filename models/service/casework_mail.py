@@ -14,14 +14,14 @@ from models.db import repositories as repo
 from models.db.orm import Case, Contact, Notice, Referral, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
+from models.domain.notice_keys import escalation_round_prefix
+from models.domain.notice_kinds import NoticeKind
 from models.domain.safe_contact import NoSafeSlotError, visit_slot
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence, describe_cadence, visit_ics
 from models.domain.vocabulary import vocabulary
 from models.service.visits import safe_contact_of
 from notifications.message import Attachment
 
-REFERRAL_KINDS = frozenset({"referral", "referral_reminder", "referral_overdue"})
-VISIT_KINDS = frozenset({"visit_due", "visit_overdue"})
 LEDGER_LABELS = {"high_risk": "高风险家庭", "focus": "重点关注家庭"}
 PLAN_LEVEL_LABELS = {"critical": "危急", "high": "高风险", "focus": "重点关注"}
 
@@ -76,7 +76,7 @@ def referral_context(session: Session, *, notice: Notice, case: Case, context: d
         "overdue_working_days": working_days_between(calendar=calendar, start=due_day,
                                                      end=max(today, due_day)),
         "escalation_level": notice.escalation_level,
-        "earlier_told": _earlier_told(session, notice) if notice.kind == "referral_overdue" else "",
+        "earlier_told": _earlier_told(session, notice) if notice.kind == NoticeKind.REFERRAL_OVERDUE else "",
         "acknowledged_text": (f"已于 {_local(referral.acknowledged_at)} 签收"
                               if referral.acknowledged_at else "未签收"),
         "act_command": f"weiquan referral result {referral.id} --note \"办理结果\"",
@@ -88,10 +88,9 @@ def _earlier_told(session: Session, notice: Notice) -> str:
     none), as the recipient of this one should read it."""
     if notice.escalation_level <= 1:
         return ""
-    # "referral:5:overdue:2026-10-14:2:to:17" → the same round's keys "referral:5:overdue:2026-10-14:"
-    prefix = notice.key.rsplit(":to:", 1)[0].rsplit(":", 1)[0] + ":"
+    prefix = escalation_round_prefix(notice.key)
     earlier = session.scalars(select(Notice).where(
-        Notice.referral_id == notice.referral_id, Notice.kind == "referral_overdue",
+        Notice.referral_id == notice.referral_id, Notice.kind == NoticeKind.REFERRAL_OVERDUE,
         Notice.escalation_level == notice.escalation_level - 1,
         Notice.key.startswith(prefix)).order_by(Notice.id)).first()
     contact = session.get(Contact, earlier.contact_id) if earlier and earlier.contact_id else None

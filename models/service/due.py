@@ -25,23 +25,22 @@ from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
-from models.domain.reminders import OwedNotice, ReminderPolicy
+from models.domain.notice_keys import notice_key
+from models.domain.notice_kinds import Family, NoticeKind, Recipient, spec_of, template_of
+from models.domain.reminders import OwedNotice, ReminderPolicy, still_applies
 from models.domain.safe_contact import safety_note
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.domain.vocabulary import vocabulary
 from models.domain.confirmation import CONFIRM_WITHIN
 from models.service.ack import ack_url_for
 from models.service.casework_mail import (
-    REFERRAL_KINDS,
-    VISIT_KINDS,
     referral_context,
     responsible_cadre,
     visit_attachment,
     visit_context,
 )
-from models.service.digests import DIGEST_KINDS, digest_mail, plan_digests
+from models.service.digests import digest_mail, plan_digests
 from models.service.owed import case_clock, load_case_works, owed_for_case
-from models.service.routing import AT_ONCE_KINDS
 from models.service.visits import safe_contact_of
 from notifications.message import Mail, render_mail
 from notifications.sender import MailSender
@@ -94,7 +93,7 @@ def _queue(session: Session, *, case: Case, owed: Sequence[OwedNotice], as_of: d
            registry: _RegistryLookups) -> int:
     """Add a notice per owed notice and recipient unless its key exists: one SELECT for the
     case's keys, not one per notice (the keys are what makes planning idempotent)."""
-    planned = [(f"{o.key}:to:{contact.id}" if contact else f"{o.key}:nobody", o, contact)
+    planned = [(notice_key(owed_key=o.key, contact_id=contact.id if contact else None), o, contact)
                for o in owed for contact in (_recipients(session, case=case, owed=o,
                                                          registry=registry) or [None])]
     if not planned:
@@ -108,12 +107,6 @@ def _queue(session: Session, *, case: Case, owed: Sequence[OwedNotice], as_of: d
             session.add(_new_notice(case=case, owed=o, contact=contact, as_of=as_of, key=key))
             added += 1
     return added
-
-
-RESPONSIBLE_KINDS = frozenset({"reminder_before", "reminder_due", "difficult_tracking", "visit_due",
-                               "phone_unconfirmed"})
-# Mails whose recipient has no account: they carry a signed link to confirm or report back.
-ACK_LINK_KINDS = frozenset({"at_once", "at_once_again", "referral", "referral_reminder"})
 
 
 class _RegistryLookups:
@@ -138,7 +131,8 @@ def _recipients(session: Session, *, case: Case, owed: OwedNotice,
     if owed.contact_id is not None:  # a named recipient (a referral's department contact)
         contact = session.get(Contact, owed.contact_id)
         return [contact] if contact is not None else []
-    if owed.kind in RESPONSIBLE_KINDS and case.responsible_contact_id is not None:
+    if spec_of(owed.kind).recipient == Recipient.RESPONSIBLE \
+            and case.responsible_contact_id is not None:
         contact = session.get(Contact, case.responsible_contact_id)
         if contact is not None:
             return [contact]
@@ -212,7 +206,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
         notice = session.get(Notice, notice_id)
         if notice is None or notice.status != "sending":
             continue
-        if notice.case_id is None and notice.kind in DIGEST_KINDS:  # rendered now: fresh content
+        if notice.case_id is None and spec_of(notice.kind).family == Family.DIGEST:  # rendered now: fresh content
             mail = digest_mail(session, notice=notice, as_of=as_of, calendar=calendar,
                                policy=policy, public_url=public_url)
             if mail is None:  # stale, or nothing left to say: digest_mail cancelled it
@@ -231,9 +225,9 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
         context = mail_context(session, notice=notice, case=case, calendar=calendar,
                                as_of=as_of, public_url=public_url, ack_secret=ack_secret,
                                cadences=cadences)
-        mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
+        mail = render_mail(template=template_of(notice.kind), context=context, to=[notice.to_address],
                            notice_key=notice.key)
-        if notice.kind == "visit_due":
+        if notice.kind == NoticeKind.VISIT_DUE:
             mail = replace(mail, attachments=(visit_attachment(session, notice=notice, case=case,
                                                                as_of=as_of),))
         notice.message_id = mail.message_id
@@ -244,11 +238,9 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
 
 def _still_applies(session: Session, notice: Notice, *, case: Case, as_of: datetime,
                    calendar: WorkCalendar, policy: ReminderPolicy) -> bool:
-    if notice.kind in AT_ONCE_KINDS:
-        return True  # a report made at once stands whatever happened to the case since
-    owed_key = notice.key.rsplit(":to:", 1)[0]
-    return owed_key in {n.key for n in owed_for_case(session, case, as_of=as_of,
-                                                     calendar=calendar, policy=policy)}
+    return still_applies(notice.key, kind=notice.kind,
+                         owed_now=owed_for_case(session, case, as_of=as_of, calendar=calendar,
+                                                policy=policy))
 
 
 def mail_context(session: Session, *, notice: Notice, case: Case, calendar: WorkCalendar,
@@ -273,22 +265,23 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
     }
     safety = safety_note(safe_contact_of(case))
     context["safety_note"] = safety  # the cadre answering her must not break her wishes either
-    if notice.kind in ACK_LINK_KINDS and public_url and ack_secret:
+    spec = spec_of(notice.kind)
+    if spec.ack_link and public_url and ack_secret:
         context["ack_url"] = ack_url_for(notice, public_url=public_url, secret=ack_secret,
                                          now=as_of, valid_for=_link_validity(session, notice, as_of=as_of))
-    if notice.kind in AT_ONCE_KINDS or notice.kind == "at_once_again":
+    if notice.kind == NoticeKind.PHONE_UNCONFIRMED:
+        return {**_unconfirmed_context(session, case=case, context=context), "safety_note": safety}
+    if spec.family == Family.AT_ONCE:
         return {**_at_once_context(session, notice=notice, case=case, context=context),
                 "safety_note": safety}
-    if notice.kind == "phone_unconfirmed":
-        return {**_unconfirmed_context(session, case=case, context=context), "safety_note": safety}
-    if notice.kind in REFERRAL_KINDS:
+    if spec.family == Family.REFERRAL:
         return {**referral_context(session, notice=notice, case=case, context=context,
                                    calendar=calendar, as_of=as_of), "safety_note": safety}
-    if notice.kind in VISIT_KINDS:
+    if spec.family == Family.VISIT:
         return {**visit_context(session, notice=notice, case=case, context=context,
                                 calendar=calendar, as_of=as_of, cadences=cadences),
                 "safety_note": safety}
-    if notice.kind == "escalation":
+    if notice.kind == NoticeKind.ESCALATION:
         responsible = responsible_cadre(session, case)
         context.update(
             overdue_working_days=working_days_between(
@@ -299,12 +292,12 @@ def mail_context(session: Session, *, notice: Notice, case: Case, calendar: Work
             responsible_jurisdiction_name=context["jurisdiction_name"],
             act_command=f"weiquan case show {case.number}",
         )
-    if notice.kind == "difficult_transfer":
+    if notice.kind == NoticeKind.DIFFICULT_TRANSFER:
         context.update(
             summary_for_recipient=f"{context['jurisdiction_name']}受理的{context['category_label']}疑难个案，需上级协调解决",
             act_command=f"weiquan case upper-result {case.number} --note \"上级处理结果\"",
         )
-    if notice.kind == "difficult_tracking":
+    if notice.kind == NoticeKind.DIFFICULT_TRACKING:
         context.update(
             days_since_transfer=working_days_between(
                 calendar=calendar, start=case.received_at.astimezone(SHANGHAI).date(),
@@ -319,13 +312,13 @@ def _at_once_context(session: Session, *, notice: Notice, case: Case,
     keep = ("case_number", "category_label", "jurisdiction_name", "received_at", "case_url",
             "ack_url")
     base = {k: context[k] for k in keep if k in context}
-    if notice.kind == "routing_gap":
+    if notice.kind == NoticeKind.ROUTING_GAP:
         return {"case_number": case.number, "jurisdiction_name": context["jurisdiction_name"],
                 "missing_text": notice.reason, "case_url": context["case_url"],
                 "act_command": "weiquan registry load --contacts 联络名册.csv"}
-    if notice.kind == "call_110":
+    if notice.kind == NoticeKind.CALL_110:
         told = session.scalars(select(Contact.post).join(Notice, Notice.contact_id == Contact.id)
-                               .where(Notice.case_id == case.id, Notice.kind == "at_once")).all()
+                               .where(Notice.case_id == case.id, Notice.kind == NoticeKind.AT_ONCE)).all()
         labels = [vocabulary().label("risk_indicators", code) for code in case.risk_indicators]
         return {**base, "reasons_text": "；".join(labels) or notice.reason,
                 "told_text": "、".join(told) or "（无）", "act_command": f"weiquan case show {case.number}"}
@@ -355,7 +348,7 @@ def _unconfirmed_context(session: Session, *, case: Case,
     """Which institutions have not confirmed the at-once report: the cadre phones them."""
     rows = session.execute(
         select(Contact.post, Contact.name, Contact.phone).join(Notice, Notice.contact_id == Contact.id)
-        .where(Notice.case_id == case.id, Notice.kind == "at_once", Notice.status == "sent",
+        .where(Notice.case_id == case.id, Notice.kind == NoticeKind.AT_ONCE, Notice.status == "sent",
                Notice.must_confirm.is_(True), Notice.acknowledged_at.is_(None))
         .order_by(Notice.id)).all()
     return {"case_number": case.number, "category_label": context["category_label"],
@@ -388,7 +381,7 @@ def record_outcomes(session: Session, *, outcomes: Sequence[tuple[int, bool, str
         notice.claimed_until = None
         if ok:
             notice.status, notice.sent_at, notice.last_error = "sent", as_of, ""
-            if notice.kind == "at_once":
+            if notice.kind == NoticeKind.AT_ONCE:
                 _expect_confirmation(session, notice, as_of=as_of)
             sent += 1
         elif transient and notice.attempts < max_attempts:
