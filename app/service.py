@@ -31,7 +31,7 @@ from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.service.calendar import current_calendar
 from models.service.digests import digests_pending
-from models.service.due import next_wakeup
+from models.service.outbox import next_wakeup
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
 from tasks.context import app_context, use_context

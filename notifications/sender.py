@@ -18,7 +18,7 @@ duplicate; a missed deadline reminder would cost more than a repeated one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -88,9 +88,14 @@ class SendOutcome:
     error: MailTransportError | None = None
 
 
+OnOutcome = Callable[[int, SendOutcome], Awaitable[None]]
+
+
 class MailSender(Protocol):
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
-        """One outcome per mail, in order; never raises for a transport problem."""
+    async def send_batch(self, mails: Sequence[Mail], *,
+                         on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
+        """One outcome per mail, in order; never raises for a transport problem.
+        `on_outcome(index, outcome)` is awaited as soon as each mail's answer is known."""
         ...
 
 
@@ -101,15 +106,17 @@ class SmtpSender:
         self._config = config
         self._mail_from = mail_from
 
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
+    async def send_batch(self, mails: Sequence[Mail], *,
+                         on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
         pending = list(mails)
         if not pending:
             return []
+        outcomes = _Outcomes(on_outcome)
         try:
             client = await self._connect()
         except MailTransportError as failure:
-            return self._log_batch(_fail_all(pending, failure))
-        outcomes: list[SendOutcome] = []
+            await outcomes.extend(_fail_all(pending, failure))
+            return self._log_batch(outcomes.all)
         reconnects_left = 1
         index = 0
         try:
@@ -121,12 +128,12 @@ class SmtpSender:
                 resend = (lost and reconnects_left > 0
                           and outcome.error is not None and outcome.error.transient)
                 if not resend:
-                    outcomes.append(outcome)
+                    await outcomes.append(outcome)
                     index += 1
                 if not lost or index == len(pending):
                     continue
                 if reconnects_left == 0:
-                    outcomes.extend(_fail_all(pending[index:], MailTransportError(
+                    await outcomes.extend(_fail_all(pending[index:], MailTransportError(
                         "SMTP connection lost again; not reconnecting", transient=True)))
                     break
                 reconnects_left -= 1
@@ -136,11 +143,11 @@ class SmtpSender:
                 try:
                     client = await self._connect()
                 except MailTransportError as failure:
-                    outcomes.extend(_fail_all(pending[index:], failure))
+                    await outcomes.extend(_fail_all(pending[index:], failure))
                     break
         finally:
             await _close_quietly(client)
-        return self._log_batch(outcomes)
+        return self._log_batch(outcomes.all)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A connected (and, if configured, TLS-upgraded and logged-in) client.
@@ -264,46 +271,18 @@ async def _close_quietly(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
-class RecordingSender:
-    """A MailSender for tests of callers: records mails instead of sending them.
+class _Outcomes:
+    """A batch's outcomes in order, each handed to `on_outcome` the moment it is known."""
 
-    `fail_next(n)` makes the next n mails fail (transient by default), the way a flaky relay
-    would, so callers' retry paths can be tested without mocks.
-    """
+    def __init__(self, on_outcome: OnOutcome | None) -> None:
+        self.all: list[SendOutcome] = []
+        self._on_outcome = on_outcome
 
-    def __init__(self, *, mail_from: str = "weiquan@localhost") -> None:
-        self.mail_from = mail_from
-        self.sent: list[Mail] = []
-        self.failed: list[Mail] = []
-        self.batches: list[tuple[Mail, ...]] = []
-        self._failures_left = 0
-        self._failure = MailTransportError("simulated failure", transient=True)
+    async def append(self, outcome: SendOutcome) -> None:
+        self.all.append(outcome)
+        if self._on_outcome is not None:
+            await self._on_outcome(len(self.all) - 1, outcome)
 
-    def fail_next(self, count: int = 1, *, transient: bool = True,
-                  recipient_refused: bool = False) -> None:
-        if count < 0:
-            raise ValueError("count must not be negative")
-        self._failures_left = count
-        self._failure = MailTransportError(
-            "simulated transient failure" if transient else "simulated permanent failure",
-            transient=transient, recipient_refused=recipient_refused)
-
-    @property
-    def sent_message_ids(self) -> list[str]:
-        return [mail.message_id for mail in self.sent]
-
-    async def send_batch(self, mails: Sequence[Mail]) -> list[SendOutcome]:
-        batch = tuple(mails)
-        self.batches.append(batch)
-        outcomes: list[SendOutcome] = []
-        for mail in batch:
-            # Serialise as the real sender would, so an unsendable Mail fails here too.
-            to_email_message(mail, mail_from=self.mail_from)
-            if self._failures_left > 0:
-                self._failures_left -= 1
-                self.failed.append(mail)
-                outcomes.append(SendOutcome(mail.message_id, ok=False, error=self._failure))
-            else:
-                self.sent.append(mail)
-                outcomes.append(SendOutcome(mail.message_id, ok=True))
-        return outcomes
+    async def extend(self, outcomes: Sequence[SendOutcome]) -> None:
+        for outcome in outcomes:
+            await self.append(outcome)

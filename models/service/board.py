@@ -28,7 +28,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import Level, level_of, normalize_code, parent_of
 from models.domain.notice_kinds import NoticeKind
-from models.service.casework_mail import responsible_cadre
+from models.service.mail_content.common import responsible_cadre
 
 
 class Kind(StrEnum):

@@ -51,7 +51,7 @@ from models.domain.digest import (
 )
 from models.domain.jurisdiction import Level, normalize_code
 from models.domain.notice_keys import cadre_digest_key, digest_day_of, supervisor_digest_key
-from models.domain.notice_kinds import NoticeKind, template_of
+from models.domain.notice_kinds import NoticeKind, priority_of, template_of
 from models.domain.reminders import ReminderPolicy
 from models.domain.vocabulary import vocabulary
 from notifications.message import Mail, render_mail
@@ -339,7 +339,7 @@ def _add(session: Session, *, key: str, kind: str, role: str, jurisdiction: str,
                 key=key, case_id=None, kind=kind, escalation_level=0, recipient_role=role,
                 recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
                 due_at=due_at, status="queued", attempts=0, next_attempt_at=due_at,
-                created_at=as_of))
+                created_at=as_of, priority=priority_of(kind)))
     except IntegrityError:
         return 0
     return 1

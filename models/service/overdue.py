@@ -15,7 +15,7 @@ from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import normalize_code
 from models.domain.notice_kinds import NoticeKind
 from models.service.board import BoardFilter, Kind, overdue_board
-from models.service.casework_mail import responsible_cadre
+from models.service.mail_content.common import responsible_cadre
 from models.service.views import local_iso
 
 

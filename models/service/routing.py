@@ -19,7 +19,7 @@ from models.domain.notice_keys import (
     missing_role_key,
     routing_gap_key,
 )
-from models.domain.notice_kinds import NoticeKind
+from models.domain.notice_kinds import NoticeKind, priority_of
 from models.domain.routing import ContactRef, MissingRole, RoutingPlan, route_case
 from models.domain.vocabulary import vocabulary
 
@@ -104,6 +104,7 @@ def _notice(session: Session, case: Case, *, now: datetime, key: str, kind: Noti
                     recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
                     reason=reason, due_at=now, status="queued", attempts=0,
                     must_confirm=must_confirm,
+                    priority=priority_of(kind, life_at_risk=must_confirm),
                     next_attempt_at=now, created_at=now)
     if not to:
         notice.status = "failed"

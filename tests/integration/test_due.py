@@ -189,8 +189,8 @@ async def test_crash_between_send_and_mark_delivers_one_copy(mail_ctx, sink):
         await run(mail_ctx, "2026-10-14T09:00:00", after_send=crash)
     with unit_of_work(mail_ctx.sessions) as session:
         assert session.scalar(select(Notice.status)) == "sending"
-    await run(mail_ctx, "2026-10-14T09:02:00")  # lease not over: another sender keeps off
-    report = await run(mail_ctx, "2026-10-14T09:06:00")  # lease over: taken again
+    await run(mail_ctx, "2026-10-14T09:00:40")  # lease not over: another sender keeps off
+    report = await run(mail_ctx, "2026-10-14T09:01:05")  # lease (60 s) over: taken again
 
     assert report.sent == 1
     assert mailbox(sink) == [(VILLAGE_CHAIR, "reminder_before")]
@@ -223,7 +223,7 @@ async def test_overdue_review_lists_the_subtree_only(mail_ctx, sink):
 
 
 async def test_dry_run_lists_what_would_go_out_and_changes_nothing(mail_ctx, sink):
-    from models.service.due import preview_due
+    from models.service.dry_run import preview_due
 
     take_in_contract(mail_ctx)
     calendar = current_calendar_of(mail_ctx)
