@@ -81,7 +81,7 @@ def claim_notices(session: Session, *, as_of: datetime, holder: str, lease_from:
         .order_by(Notice.priority, Notice.next_attempt_at, Notice.id)
         .limit(limit - len(abandoned)).with_for_update(skip_locked=True)
     ).all() if len(abandoned) < limit else []
-    rows = sorted([*abandoned, *queued], key=lambda n: (n.priority, n.id))
+    rows = sorted([*abandoned, *queued], key=lambda n: (n.priority, n.next_attempt_at, n.id))
     for notice in rows:
         notice.status = "sending"
         notice.attempts += 1
