@@ -22,7 +22,7 @@ from models.db.session import unit_of_work
 from models.domain.jurisdiction import normalize_code
 from models.domain.procedure import PauseReason, Status
 from models.service import procedure
-from models.service.due import preview_due
+from models.service.dry_run import preview_due
 from models.service.overdue import overdue_report
 from app.sweep import sweep
 from models.intake_schema import parse_intake

@@ -4,9 +4,11 @@
   due triggers in bounded batches and runs their flows. When Prefect is down the run fails to
   start, the trigger goes back with backoff, and the flow runs when Prefect is back.
 - APScheduler (job store in the same database) wakes the due sweep at the next instant
-  anything falls due, and every `sweep_interval_seconds` to pick up cases stored by other
-  processes. The database rows, not the job store, say what is due: a wake-up is only a
-  reason to look, and looking twice sends nothing twice.
+  anything falls due (a lease that runs out counts: a crashed sender's notices go again),
+  and every `sweep_interval_seconds` runs a safety sweep that really sweeps (cases and notices
+  stored by other processes, anything a lost wake-up would have left). The database rows, not
+  the job store, say what is due: a wake-up is only a reason to look, and looking twice sends
+  nothing twice.
 - At 08:30 Shanghai time (WEIQUAN_DIGEST_AT) it runs the digest flows, which ask the official
   calendar whether today is a working day; on start it makes up a digest missed that day.
 - A Prefect Runner in a thread serves the flows as deployments, so the UI lists them and can
@@ -31,7 +33,7 @@ from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.service.calendar import current_calendar
 from models.service.digests import digests_pending
-from models.service.due import next_wakeup
+from models.service.outbox import next_wakeup
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
 from tasks.context import app_context, use_context
@@ -111,7 +113,7 @@ def make_scheduler(ctx: AppContext) -> AsyncIOScheduler:
         # The default misfire grace of 1 s silently drops a wake-up missed during downtime.
         job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
     )
-    scheduler.add_job(wake_due_sweep, "interval", seconds=ctx.settings.sweep_interval_seconds,
+    scheduler.add_job(safety_sweep, "interval", seconds=ctx.settings.sweep_interval_seconds,
                       id=PERIODIC_JOB, replace_existing=True)
     # Every day at 08:30 Shanghai time; the flows ask the official calendar whether today is a
     # working day. Missed while the machine slept: run once on waking (misfire grace None).
@@ -172,6 +174,20 @@ async def wake_due_sweep() -> None:
                 calendar = current_calendar(session)
             await sweep(ctx, as_of=as_of, calendar=calendar)
         _schedule_next_wakeup(ctx)
+
+
+async def safety_sweep() -> None:
+    """The periodic sweep: runs whatever the wake-up says, without a flow run each time (every
+    30 s would bury the dashboard), then sets the next wake-up."""
+    ctx = app_context()
+    async with _sweep_lock:
+        as_of = ctx.clock.now()
+        with unit_of_work(ctx.sessions) as session:
+            calendar = current_calendar(session)
+        try:
+            await sweep(ctx, as_of=as_of, calendar=calendar)
+        finally:
+            _schedule_next_wakeup(ctx)
 
 
 async def _due_sweep_flow(as_of: datetime) -> bool:

@@ -58,19 +58,17 @@ from models.db.migrate import upgrade_to_head  # noqa: E402
 from models.db.orm import Case, Notice  # noqa: E402
 from models.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from models.domain.calendar import SHANGHAI  # noqa: E402
+from models.domain.notice_kinds import NoticeKind, template_of  # noqa: E402
 from models.domain.reminders import ReminderPolicy, next_check, owed_notices  # noqa: E402
 from models.intake_schema import parse_intake  # noqa: E402
 from models.service.calendar import current_calendar  # noqa: E402
 import models.service.due as due_module  # noqa: E402
-from models.service.due import (  # noqa: E402
-    DELIVER_BATCH,
-    PLAN_BATCH,
-    case_clock,
-    claim_notices,
-    mail_context,
-    plan_batch,
-    run_due,
-)
+import models.service.outbox as outbox_module  # noqa: E402
+from models.service.due import run_due  # noqa: E402
+from models.service.mail_content import mail_context  # noqa: E402
+from models.service.outbox import DELIVER_BATCH, claim_notices  # noqa: E402
+from models.service.owed import case_clock  # noqa: E402
+from models.service.planning import PLAN_BATCH, plan_batch  # noqa: E402
 from models.service.intake import take_in  # noqa: E402
 from models.service.registry import load_registry  # noqa: E402
 from notifications.message import render_mail, to_email_message  # noqa: E402
@@ -211,7 +209,7 @@ def notice_rows(rng: random.Random, start: int, attempts_at: list[datetime],
     for offset, at in enumerate(attempts_at):
         stamp = dt(at)
         rows.append((
-            f"bench:{start + offset}", rng.randint(low, high), "reminder_before", 0,
+            f"bench:{start + offset}", rng.randint(low, high), NoticeKind.REMINDER_BEFORE.value, 0,
             "federation_chair", VILLAGE, None, VILLAGE_CHAIR, stamp, "queued", 0, stamp,
             None, "", "", None, dt(at - timedelta(days=1)),
         ))
@@ -296,15 +294,15 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
 
 
 def claim_statement(as_of: datetime, limit: int = DELIVER_BATCH) -> Select:
-    """The main SELECT of models.service.due.claim_notices (queued notices; the other one,
+    """The main SELECT of models.service.outbox.claim_notices (queued notices; the other one,
     abandoned 'sending' leases, touches only the few rows a crashed sender left)."""
     return (select(Notice).where(Notice.status == "queued", Notice.next_attempt_at <= as_of)
-            .order_by(Notice.next_attempt_at).limit(limit)
+            .order_by(Notice.priority, Notice.next_attempt_at, Notice.id).limit(limit)
             .with_for_update(skip_locked=True))
 
 
 def plan_statement(as_of: datetime, limit: int = PLAN_BATCH) -> Select:
-    """Exactly the SELECT of models.service.due.plan_batch."""
+    """Exactly the SELECT of models.service.planning.plan_batch."""
     return (select(Case).where(Case.next_check_at <= as_of)
             .order_by(Case.next_check_at, Case.id).limit(limit)
             .with_for_update(skip_locked=True))
@@ -355,7 +353,8 @@ def expect_rows(statement: Select, expect: int) -> Callable:
 
 def claim_work(as_of: datetime) -> Callable:
     def work(session) -> None:
-        claimed = claim_notices(session, as_of=as_of, limit=DELIVER_BATCH)
+        claimed = claim_notices(session, as_of=as_of, holder="bench", lease_from=as_of,
+                                limit=DELIVER_BATCH)
         assert len(claimed) == DELIVER_BATCH, len(claimed)
     return work
 
@@ -548,8 +547,8 @@ async def sender_only(sender: SmtpSender, mails: list, batch: int) -> float:
 def phase_timers(phases: dict[str, float]) -> Iterator[None]:
     """Wrap the steps run_due calls (module globals of models.service.due, and the sender's
     send_batch) to split its time; restored afterwards. Nothing in the code under test changes."""
-    patched = [(due_module, "claim_notices"), (due_module, "prepare_mails"),
-               (due_module, "record_outcomes"), (SmtpSender, "send_batch")]
+    patched = [(outbox_module, "claim_notices"), (due_module, "prepare_mails"),
+               (outbox_module, "record_outcome"), (SmtpSender, "send_batch")]
     originals = [(owner, name, getattr(owner, name)) for owner, name in patched]
 
     def timed(name, function):
@@ -619,7 +618,7 @@ def mail_part(args, tmp: Path) -> None:
             as_of = next_check(clock, after=received + timedelta(minutes=1), calendar=calendar,
                                policy=policy)
             owed = owed_notices(clock, as_of=as_of, calendar=calendar, policy=policy)
-            assert [o.kind for o in owed] == ["reminder_before"], owed
+            assert [o.kind for o in owed] == [NoticeKind.REMINDER_BEFORE], owed
             say(f"  as_of {as_of.astimezone(SHANGHAI).isoformat()} (deadline "
                 f"{clock.response_due_at.astimezone(SHANGHAI).isoformat()})")
 
@@ -656,7 +655,7 @@ def mail_part(args, tmp: Path) -> None:
                 case = session.get(Case, notice.case_id)
                 context = mail_context(session, notice=notice, case=case, calendar=calendar,
                                        as_of=as_of, public_url=settings.public_url)
-            mail = render_mail(template=notice.kind, context=context, to=[notice.to_address],
+            mail = render_mail(template=template_of(notice.kind), context=context, to=[notice.to_address],
                                notice_key=notice.key)
             message = to_email_message(mail, mail_from=settings.mail_from)
             message["Date"] = formatdate(localtime=False)
@@ -720,7 +719,7 @@ def mail_part(args, tmp: Path) -> None:
     total = statistics.median(sum(p.values()) for p in phase_rounds)
     say("run_due split (median over rounds, ms per mail): " + ", ".join(
         f"{name} {statistics.median(p.get(name, 0.0) for p in phase_rounds) * 1000 / m:.2f}"
-        for name in ("claim_notices", "prepare_mails", "send_batch", "record_outcomes"))
+        for name in ("claim_notices", "prepare_mails", "send_batch", "record_outcome"))
         + f"  (sum {total * 1000 / m:.2f})")
 
 

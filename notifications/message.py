@@ -39,32 +39,6 @@ from jinja2 import (
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
-# The mail templates callers may name; every one has .subject.txt, .txt and .html.
-TEMPLATE_NAMES: tuple[str, ...] = (
-    "reminder_before",
-    "reminder_due",
-    "escalation",
-    "difficult_transfer",
-    "difficult_tracking",
-    "at_once",
-    "call_110",
-    "routing_gap",
-    "referral",
-    "referral_reminder",
-    "referral_overdue",
-    "visit_due",
-    "visit_overdue",
-    "at_once_again",
-    "phone_unconfirmed",
-)
-
-# Digests (models/service/digests.py): one mail listing many items, rendered at send time;
-# their contexts hold lists of lines (case number, category, due date, status, command).
-DIGEST_TEMPLATE_NAMES: tuple[str, ...] = (
-    "cadre_digest",
-    "supervisor_digest",
-)
-
 # Variables a caller may leave out or set to None: the template omits the line (case_url)
 # or falls back to the policy default (tracking_every_working_days: 7). Every other variable
 # the templates use is required and must not be None.

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OutcomeCallback = Callable[[int, "SendOutcome"], Awaitable[None]]
+OnOutcome = Callable[[int, "SendOutcome"], Awaitable[None]]
 
 
 class MailTransportError(Exception):
@@ -109,7 +109,7 @@ class SendOutcome:
 
 class MailSender(Protocol):
     async def send_batch(self, mails: Sequence[Mail], *,
-                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
+                         on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
         """One outcome per mail, in order; never raises for a transport problem.
 
         `on_outcome(index, outcome)` is awaited as soon as the server has answered mail
@@ -129,7 +129,7 @@ class SmtpSender:
         self._envelope_from = parseaddr(mail_from)[1] or mail_from
 
     async def send_batch(self, mails: Sequence[Mail], *,
-                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
+                         on_outcome: OnOutcome | None = None) -> list[SendOutcome]:
         if not mails:
             return []
         # Stamped when the batch leaves, not when built: a mail retried tomorrow should not
@@ -305,7 +305,7 @@ async def _close_quietly(client: aiosmtplib.SMTP) -> None:
 class _Batch:
     """One send_batch call's shared state: the mails not yet taken and their outcomes."""
 
-    def __init__(self, mails: Sequence[Mail], *, on_outcome: OutcomeCallback | None,
+    def __init__(self, mails: Sequence[Mail], *, on_outcome: OnOutcome | None,
                  date: str) -> None:
         self.mails = mails
         self.date = date
@@ -327,50 +327,3 @@ def _local_hostname() -> str:
     return socket.getfqdn()
 
 
-class RecordingSender:
-    """A MailSender for tests of callers: records mails instead of sending them.
-
-    `fail_next(n)` makes the next n mails fail (transient by default), the way a flaky relay
-    would, so callers' retry paths can be tested without mocks.
-    """
-
-    def __init__(self, *, mail_from: str = "weiquan@localhost") -> None:
-        self.mail_from = mail_from
-        self.sent: list[Mail] = []
-        self.failed: list[Mail] = []
-        self.batches: list[tuple[Mail, ...]] = []
-        self._failures_left = 0
-        self._failure = MailTransportError("simulated failure", transient=True)
-
-    def fail_next(self, count: int = 1, *, transient: bool = True,
-                  recipient_refused: bool = False) -> None:
-        if count < 0:
-            raise ValueError("count must not be negative")
-        self._failures_left = count
-        self._failure = MailTransportError(
-            "simulated transient failure" if transient else "simulated permanent failure",
-            transient=transient, recipient_refused=recipient_refused)
-
-    @property
-    def sent_message_ids(self) -> list[str]:
-        return [mail.message_id for mail in self.sent]
-
-    async def send_batch(self, mails: Sequence[Mail], *,
-                         on_outcome: OutcomeCallback | None = None) -> list[SendOutcome]:
-        batch = tuple(mails)
-        self.batches.append(batch)
-        outcomes: list[SendOutcome] = []
-        for index, mail in enumerate(batch):
-            # Serialise as the real sender would, so an unsendable Mail fails here too.
-            to_wire_bytes(mail, mail_from=self.mail_from, date=None)
-            if self._failures_left > 0:
-                self._failures_left -= 1
-                self.failed.append(mail)
-                outcome = SendOutcome(mail.message_id, ok=False, error=self._failure)
-            else:
-                self.sent.append(mail)
-                outcome = SendOutcome(mail.message_id, ok=True)
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                await on_outcome(index, outcome)
-        return outcomes

@@ -22,6 +22,7 @@ from app.context import AppContext
 from app.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
+from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
@@ -31,15 +32,6 @@ from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_sessio
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-
-NOTICE_KIND_LABELS = {
-    "reminder_before": "到期前提醒", "reminder_due": "到期日提醒", "escalation": "逾期督办",
-    "difficult_transfer": "疑难转报", "difficult_tracking": "疑难跟踪", "at_once": "第一时间报告",
-    "call_110": "立即报警提醒", "routing_gap": "登记缺失", "referral": "转介",
-    "referral_reminder": "转介反馈提醒", "referral_overdue": "转介逾期督办",
-    "visit_due": "回访提醒", "visit_overdue": "回访逾期督办",
-}
-
 
 def create_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(title="维权 督办看板", docs_url=None, redoc_url=None, openapi_url=None)
@@ -119,7 +111,7 @@ def _templates() -> Jinja2Templates:
     env.globals["labels"] = {
         "status": {s.value: label for s, label in STATUS_LABELS.items()},
         "pause": {r.value: label for r, label in PAUSE_LABELS.items()},
-        "notice_kind": NOTICE_KIND_LABELS,
+        "notice_kind": {kind.value: spec.label for kind, spec in KINDS.items()},
         "notice_status": {"queued": "待发", "sending": "发送中", "sent": "已发送",
                           "failed": "发送失败", "cancelled": "已取消"},
         "risk": {"critical": "危及生命", "high": "高", "elevated": "较高", "focus": "重点关注",

@@ -161,7 +161,9 @@ class Notice(Base):
     tries. A notice that no longer applies when its turn comes is cancelled, not sent."""
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_deliverable", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_notices_deliverable", "status", "next_attempt_at"),
+                      # the claim: most urgent first, then oldest due
+                      Index("ix_notices_claim", "status", "priority", "next_attempt_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
@@ -178,6 +180,10 @@ class Notice(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
+    # Who holds the lease (host:pid:nonce): only the holder records the outcome or renews it.
+    claimed_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    # Send order, from the kinds table when the row is stored (0 first: a life at risk).
+    priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     last_error: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime | None]

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from models.domain.notice_keys import again_key, phone_unconfirmed_key
+from models.domain.notice_kinds import NoticeKind
 from models.domain.reminders import OwedNotice
 
 CONFIRM_WITHIN = timedelta(minutes=30)
@@ -34,13 +36,14 @@ def owed_confirmations(*, case_id: int, case_jurisdiction: str, sent: Sequence[S
     cadre per round of at-once reports (the intake's, each incident's) — once, however many
     of the round confirm later."""
     late = [s for s in sent if not s.acknowledged and s.sent_at + wait <= as_of]
-    owed = [OwedNotice(key=f"{s.key}:again", kind="at_once_again", due_at=s.sent_at + wait,
+    owed = [OwedNotice(key=again_key(sent_key=s.key), kind=NoticeKind.AT_ONCE_AGAIN, due_at=s.sent_at + wait,
                        recipient_role=s.role, recipient_jurisdiction=s.jurisdiction_code,
                        contact_id=s.contact_id) for s in late]
     for round_key in sorted({s.round for s in late}):
         first = min(s.sent_at for s in late if s.round == round_key)
         owed.append(OwedNotice(
-            key=f"{round_key}:phone_unconfirmed", kind="phone_unconfirmed", due_at=first + wait,
+            key=phone_unconfirmed_key(round_key=round_key, kind=NoticeKind.PHONE_UNCONFIRMED),
+            kind=NoticeKind.PHONE_UNCONFIRMED, due_at=first + wait,
             recipient_role="federation_chair", recipient_jurisdiction=case_jurisdiction))
     return owed
 

@@ -31,14 +31,12 @@ from enum import StrEnum
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import end_of_day, working_days_between
 from models.domain.jurisdiction import is_within, parent_of
+from models.domain.notice_kinds import NoticeKind
 
 DIGEST_AT = time(8, 30)
 WINDOW_END = time(18, 0)
 SOON_WORKING_DAYS = 3
 
-CADRE_DIGEST = "cadre_digest"
-SUPERVISOR_DIGEST = "supervisor_digest"
-DIGEST_KINDS = frozenset({CADRE_DIGEST, SUPERVISOR_DIGEST})
 
 
 class ItemKind(StrEnum):
@@ -190,7 +188,7 @@ def is_stale(*, kind: str, day: date, as_of: datetime, calendar: WorkCalendar,
     """A planned digest that could not go out in its time (SMTP down all day) is not sent
     later: a newer one replaces it. Checked at send time."""
     today = local_date(as_of)
-    if kind == SUPERVISOR_DIGEST:
+    if kind == NoticeKind.SUPERVISOR_DIGEST:
         return today.isocalendar()[:2] != day.isocalendar()[:2]
     return today != day or as_of.astimezone(SHANGHAI).time().replace(tzinfo=None) > window_end
 

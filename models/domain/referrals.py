@@ -18,6 +18,12 @@ from datetime import datetime, timedelta
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import end_of_day
 from models.domain.errors import FieldError
+from models.domain.notice_keys import (
+    referral_overdue_key,
+    referral_reminder_key,
+    referral_sent_key,
+)
+from models.domain.notice_kinds import NoticeKind
 from models.domain.reminders import OwedNotice, ReminderPolicy, escalation_chain, sending_instant
 
 DEFAULT_FEEDBACK_WORKING_DAYS = 7
@@ -66,7 +72,7 @@ def _candidates(ref: ReferralClock, *, calendar: WorkCalendar,
     due_day = ref.feedback_due_at.astimezone(SHANGHAI).date()
     common = {"referral_id": ref.referral_id}
     owed = [OwedNotice(  # the referral itself: at once, whatever the hour
-        key=f"referral:{ref.referral_id}:sent", kind="referral", due_at=ref.sent_at,
+        key=referral_sent_key(referral_id=ref.referral_id), kind=NoticeKind.REFERRAL, due_at=ref.sent_at,
         recipient_role=ref.contact_role, recipient_jurisdiction=ref.contact_jurisdiction,
         contact_id=ref.contact_id, **common)]
     for before in policy.remind_days_before:
@@ -75,8 +81,8 @@ def _candidates(ref: ReferralClock, *, calendar: WorkCalendar,
                              calendar=calendar, policy=policy)
         if ref.sent_at < at < ref.feedback_due_at:
             owed.append(OwedNotice(
-                key=f"referral:{ref.referral_id}:reminder:{due_day.isoformat()}:{before}",
-                kind="referral_reminder", due_at=at, recipient_role=ref.contact_role,
+                key=referral_reminder_key(referral_id=ref.referral_id, due_day=due_day, before=before),
+                kind=NoticeKind.REFERRAL_REMINDER, due_at=at, recipient_role=ref.contact_role,
                 recipient_jurisdiction=ref.contact_jurisdiction, contact_id=ref.contact_id,
                 **common))
     return owed + _escalations(ref, due_day=due_day, calendar=calendar, policy=policy)
@@ -90,22 +96,25 @@ def _escalations(ref: ReferralClock, *, due_day, calendar: WorkCalendar,
     above that (within `escalate_up_to`; where there is none, level 2 is not sent)."""
     chain = escalation_chain(ref.case_jurisdiction, up_to=policy.escalate_up_to) \
         or [ref.case_jurisdiction]
-    common = {"referral_id": ref.referral_id, "kind": "referral_overdue"}
+    common = {"referral_id": ref.referral_id, "kind": NoticeKind.REFERRAL_OVERDUE}
     level_1_at = sending_instant(ref.feedback_due_at + timedelta(seconds=1), calendar=calendar,
                                  policy=policy)
     day, _ = calendar.add_working_days(start=due_day,
                                        count=1 + policy.escalate_every_working_days)
     level_2_at = sending_instant(datetime.combine(day, policy.send_at, tzinfo=SHANGHAI),
                                  calendar=calendar, policy=policy)
-    key = f"referral:{ref.referral_id}:overdue:{due_day.isoformat()}"
     if ref.governance_center:
         return [
-            OwedNotice(key=f"{key}:1", due_at=level_1_at, recipient_role="governance_center",
+            OwedNotice(key=referral_overdue_key(referral_id=ref.referral_id, due_day=due_day, level=1),
+                        due_at=level_1_at, recipient_role="governance_center",
                        recipient_jurisdiction=ref.case_jurisdiction, escalation_level=1,
                        fallback_role="federation_chair", fallback_jurisdiction=chain[0], **common),
-            OwedNotice(key=f"{key}:2", due_at=level_2_at, recipient_role="federation_chair",
+            OwedNotice(key=referral_overdue_key(referral_id=ref.referral_id, due_day=due_day, level=2),
+                        due_at=level_2_at, recipient_role="federation_chair",
                        recipient_jurisdiction=chain[0], escalation_level=2, **common)]
-    return [OwedNotice(key=f"{key}:{level}", due_at=at, recipient_role="federation_chair",
+    return [OwedNotice(key=referral_overdue_key(referral_id=ref.referral_id, due_day=due_day,
+                                                level=level),
+                        due_at=at, recipient_role="federation_chair",
                        recipient_jurisdiction=code, escalation_level=level, **common)
             for level, (at, code) in enumerate(zip((level_1_at, level_2_at), chain), start=1)]
 
@@ -115,8 +124,8 @@ def owed_referral_notices(ref: ReferralClock, *, as_of: datetime, calendar: Work
     """What fell due by `as_of` and still applies: of the reminders only the latest, and none
     once the deadline has passed (then escalation speaks)."""
     due = [n for n in _candidates(ref, calendar=calendar, policy=policy) if n.due_at <= as_of]
-    reminders = [n for n in due if n.kind == "referral_reminder"]
-    others = [n for n in due if n.kind != "referral_reminder"]
+    reminders = [n for n in due if n.kind == NoticeKind.REFERRAL_REMINDER]
+    others = [n for n in due if n.kind != NoticeKind.REFERRAL_REMINDER]
     if as_of >= ref.feedback_due_at:
         return others
     return others + reminders[-1:]

@@ -9,11 +9,21 @@ pausing or closing a case needs no cancelling — the next look simply finds not
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.jurisdiction import Level, ancestry, level_of
+from models.domain.notice_keys import (
+    difficult_tracking_key,
+    difficult_transfer_key,
+    escalation_key,
+    last_call_key,
+    owed_key_of,
+    reminder_key,
+)
+from models.domain.notice_kinds import NoticeKind, spec_of
 
 LEVEL_ORDER = [Level.VILLAGE, Level.TOWNSHIP, Level.COUNTY, Level.CITY, Level.PROVINCE]
 
@@ -50,7 +60,7 @@ class CaseClock:
 @dataclass(frozen=True)
 class OwedNotice:
     key: str
-    kind: str  # reminder_before | reminder_due | escalation | difficult_transfer | difficult_tracking
+    kind: NoticeKind
     due_at: datetime  # the instant it fell due (sane hours applied)
     recipient_role: str
     recipient_jurisdiction: str  # where to start looking for the role (walks up if absent)
@@ -111,17 +121,19 @@ def _reminders(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
         # the deadline, would say something false: skip it.
         if at < case.received_at or at >= case.response_due_at:
             continue
-        kind = "reminder_due" if before == 0 else "reminder_before"
+        kind = NoticeKind.REMINDER_DUE if before == 0 else NoticeKind.REMINDER_BEFORE
         owed.append(OwedNotice(
-            key=f"case:{case.case_id}:{kind}:{due_day.isoformat()}:{before}", kind=kind, due_at=at,
+            key=reminder_key(case_id=case.case_id, kind=kind, due_day=due_day, before=before),
+            kind=kind, due_at=at,
             recipient_role="federation_chair", recipient_jurisdiction=case.jurisdiction_code))
     if policy.last_call_minutes:
         at = sending_instant(case.response_due_at - timedelta(minutes=policy.last_call_minutes),
                              calendar=calendar, policy=policy)
         if case.received_at <= at < case.response_due_at:
             owed.append(OwedNotice(
-                key=f"case:{case.case_id}:reminder_due:{case.response_due_at.isoformat()}:last-call",
-                kind="reminder_due", due_at=at, recipient_role="federation_chair",
+                key=last_call_key(case_id=case.case_id, kind=NoticeKind.REMINDER_DUE,
+                                  due_at=case.response_due_at),
+                kind=NoticeKind.REMINDER_DUE, due_at=at, recipient_role="federation_chair",
                 recipient_jurisdiction=case.jurisdiction_code))
     return owed
 
@@ -148,7 +160,9 @@ def _escalations(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPol
                 start=due_day, count=1 + policy.escalate_every_working_days * (level - 1))
             at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
         owed.append(OwedNotice(
-            key=f"case:{case.case_id}:escalation:{due_day.isoformat()}:{level}", kind="escalation",
+            key=escalation_key(case_id=case.case_id, kind=NoticeKind.ESCALATION, due_day=due_day,
+                               level=level),
+            kind=NoticeKind.ESCALATION,
             due_at=at, recipient_role="federation_chair", recipient_jurisdiction=code,
             escalation_level=level))
         if at > horizon:
@@ -160,7 +174,8 @@ def _difficult(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
                horizon: datetime) -> list[OwedNotice]:
     upper = ancestry(case.jurisdiction_code)[1:2] or [case.jurisdiction_code]
     owed = [OwedNotice(  # 及时转报上级: at once, whatever the hour
-        key=f"case:{case.case_id}:difficult_transfer", kind="difficult_transfer",
+        key=difficult_transfer_key(case_id=case.case_id, kind=NoticeKind.DIFFICULT_TRANSFER),
+        kind=NoticeKind.DIFFICULT_TRANSFER,
         due_at=case.received_at, recipient_role="federation_chair",
         recipient_jurisdiction=upper[0])]
     if case.upper_result:
@@ -172,7 +187,9 @@ def _difficult(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
                                            count=policy.tracking_every_working_days * sequence)
         at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
         owed.append(OwedNotice(
-            key=f"case:{case.case_id}:difficult_tracking:{sequence}", kind="difficult_tracking",
+            key=difficult_tracking_key(case_id=case.case_id, kind=NoticeKind.DIFFICULT_TRACKING,
+                                       sequence=sequence),
+            kind=NoticeKind.DIFFICULT_TRACKING,
             due_at=at, recipient_role="federation_chair",
             recipient_jurisdiction=case.jurisdiction_code, sequence=sequence))
         if at > horizon:
@@ -187,10 +204,10 @@ def owed_notices(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
     due = [n for n in _candidates(case, calendar=calendar, policy=policy, horizon=as_of)
            if n.due_at <= as_of]
     if as_of >= case.response_due_at:  # the deadline has passed: escalation speaks now
-        due = [n for n in due if n.kind not in ("reminder_before", "reminder_due")]
-    tracking = [n for n in due if n.kind == "difficult_tracking"]
+        due = [n for n in due if n.kind not in (NoticeKind.REMINDER_BEFORE, NoticeKind.REMINDER_DUE)]
+    tracking = [n for n in due if n.kind == NoticeKind.DIFFICULT_TRACKING]
     if len(tracking) > 1:
-        due = [n for n in due if n.kind != "difficult_tracking"] + tracking[-1:]
+        due = [n for n in due if n.kind != NoticeKind.DIFFICULT_TRACKING] + tracking[-1:]
     return due
 
 
@@ -203,9 +220,11 @@ def next_check(case: CaseClock, *, after: datetime, calendar: WorkCalendar,
     return min(later, default=None)
 
 
-def still_applies(notice_key: str, *, case: CaseClock, as_of: datetime, calendar: WorkCalendar,
-                  policy: ReminderPolicy) -> bool:
-    """Checked again just before sending: an answer or pause since it was queued cancels it,
-    and a reminder whose deadline has passed is not sent late."""
-    current = {n.key for n in owed_notices(case, as_of=as_of, calendar=calendar, policy=policy)}
-    return notice_key in current
+def still_applies(notice_key: str, *, kind: str, owed_now: Iterable[OwedNotice]) -> bool:
+    """Checked again just before sending, against what is owed now (`owed_now`: everything
+    the case owes at the moment of sending): an answer, pause or confirmation since it was
+    queued cancels it, and a reminder superseded or past its deadline is not sent late. Kinds
+    the table marks as not re-checked (reports made at once) stand whatever happened since."""
+    if not spec_of(kind).rechecked:
+        return True
+    return owed_key_of(notice_key) in {n.key for n in owed_now}

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Literal
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.notice_keys import visit_key
+from models.domain.notice_kinds import NoticeKind
 from models.domain.reminders import ReminderPolicy, escalation_chain, sending_instant
 from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
 
@@ -240,13 +241,10 @@ def check_end(*, reason: str | None) -> None:
 
 # --- notices ---------------------------------------------------------------------------------
 
-VisitNoticeKind = Literal["visit_due", "visit_overdue"]
-
-
 @dataclass(frozen=True)
 class VisitDue:
     key: str
-    kind: VisitNoticeKind
+    kind: NoticeKind  # VISIT_DUE or VISIT_OVERDUE
     due_at: datetime  # the instant the notice fell due (sending hours applied)
     escalation_level: int
     recipient_jurisdiction: str  # the cadre's own level for reminders, upper levels after
@@ -284,7 +282,8 @@ def _reminders(*, plan_id: int, due_day: date, overdue_from: datetime, jurisdict
         if at >= overdue_from:  # it could only go out once the visit is already missed
             continue
         owed.append(VisitDue(
-            key=f"visit:{plan_id}:visit_due:{due_day.isoformat()}:{before}", kind="visit_due",
+            key=visit_key(plan_id=plan_id, kind=NoticeKind.VISIT_DUE, due_day=due_day, step=before),
+            kind=NoticeKind.VISIT_DUE,
             due_at=at, escalation_level=0, recipient_jurisdiction=jurisdiction_code))
     return owed
 
@@ -304,8 +303,8 @@ def _escalations(*, plan_id: int, due_day: date, overdue_from: datetime,
         if at > as_of:
             break  # later levels are later still
         owed.append(VisitDue(
-            key=f"visit:{plan_id}:visit_overdue:{due_day.isoformat()}:{level}",
-            kind="visit_overdue", due_at=at, escalation_level=level,
+            key=visit_key(plan_id=plan_id, kind=NoticeKind.VISIT_OVERDUE, due_day=due_day, step=level),
+            kind=NoticeKind.VISIT_OVERDUE, due_at=at, escalation_level=level,
             recipient_jurisdiction=code))
     return owed
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from models.db import repositories as repo
 from models.db.orm import Case, Notice, Referral
 from models.domain.errors import FieldError
+from models.domain.notice_kinds import kinds_where
 from models.service.referrals import acknowledge_referral, record_referral_result
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ MAX_NAME_CHARS = 200
 MAX_NOTE_CHARS = 4000
 _TOKEN_PURPOSE = b"weiquan/ack/v1\x00"
 _NONCE_PURPOSE = b"weiquan/ack-form/v1\x00"
-AT_ONCE_REPORT_KINDS = ("at_once", "at_once_again")
 
 
 class AckError(ValueError):
@@ -217,9 +217,10 @@ def _same_report(session: Session, notice: Notice) -> list[Notice]:
     confirms them all."""
     if notice.referral_id is not None:
         same = Notice.referral_id == notice.referral_id
-    elif notice.kind in AT_ONCE_REPORT_KINDS and notice.contact_id is not None:
+    elif notice.kind in (confirmable := kinds_where(confirmable=True)) \
+            and notice.contact_id is not None:
         same = (Notice.case_id == notice.case_id) & (Notice.contact_id == notice.contact_id) \
-            & Notice.kind.in_(AT_ONCE_REPORT_KINDS)
+            & Notice.kind.in_(confirmable)
     else:
         return []
     return list(session.scalars(select(Notice).where(

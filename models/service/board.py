@@ -27,7 +27,8 @@ from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Refe
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import Level, level_of, normalize_code, parent_of
-from models.service.casework_mail import responsible_cadre
+from models.domain.notice_kinds import NoticeKind
+from models.service.mail_content.common import responsible_cadre
 
 
 class Kind(StrEnum):
@@ -127,7 +128,7 @@ def health(session: Session, *, as_of: datetime, under: str) -> Health:
         failed_notices=notices(Notice.status == "failed"),
         late_notices=notices(Notice.status == "queued",
                              Notice.next_attempt_at < as_of - timedelta(minutes=10)),
-        unconfirmed_at_once=notices(Notice.kind == "at_once", Notice.status == "sent",
+        unconfirmed_at_once=notices(Notice.kind == NoticeKind.AT_ONCE, Notice.status == "sent",
                                     Notice.acknowledged_at.is_(None)),
         pending_flow_runs=session.scalar(
             select(func.count()).select_from(FlowTrigger).join(Case, Case.id == FlowTrigger.case_id)
@@ -248,7 +249,7 @@ def _response_items(session: Session, *, as_of: datetime, prefix: str,
     if cases:  # only the answer's escalations: a referral's or a visit plan's are theirs
         levels = dict(session.execute(
             select(Notice.case_id, func.max(Notice.escalation_level))
-            .where(Notice.case_id.in_([c.id for c in cases]), Notice.kind == "escalation",
+            .where(Notice.case_id.in_([c.id for c in cases]), Notice.kind == NoticeKind.ESCALATION,
                    Notice.status == "sent")
             .group_by(Notice.case_id)).all())
     return [_item(kind=Kind.RESPONSE, case=case, place=places.get(case.jurisdiction_code),

@@ -29,11 +29,8 @@ from models.db.orm import AuditEvent, Case, Contact, Jurisdiction, Notice, Refer
 from models.domain.calendar import WorkCalendar
 from models.domain.deadlines import end_of_day
 from models.domain.digest import (
-    CADRE_DIGEST,
     DIGEST_AT,
-    DIGEST_KINDS,
     SOON_WORKING_DAYS,
-    SUPERVISOR_DIGEST,
     WINDOW_END,
     DueItem,
     ItemKind,
@@ -53,6 +50,8 @@ from models.domain.digest import (
     supervisor_mail_context,
 )
 from models.domain.jurisdiction import Level, normalize_code
+from models.domain.notice_keys import cadre_digest_key, digest_day_of, supervisor_digest_key
+from models.domain.notice_kinds import NoticeKind, priority_of, template_of
 from models.domain.reminders import ReminderPolicy
 from models.domain.vocabulary import vocabulary
 from notifications.message import Mail, render_mail
@@ -137,7 +136,7 @@ def _response_items(session: Session, *, as_of: datetime, horizon: datetime, sco
                      Case.response_due_at >= as_of)),
         ).order_by(Case.response_due_at, Case.id)
     ).all()
-    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind="escalation")
+    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.TRANSFER if case.tier == "difficult" else ItemKind.RESPONSE,
@@ -256,8 +255,8 @@ def plan_cadre_digests(session: Session, *, as_of: datetime, calendar: WorkCalen
         if contact is None or not contact.email:
             skipped += 1  # her individual reminders show as failed notices already
             continue
-        added += _add(session, key=f"digest:cadre:{contact.id}:{day.isoformat()}",
-                      kind=CADRE_DIGEST, role=contact.role,
+        added += _add(session, key=cadre_digest_key(contact_id=contact.id, day=day),
+                      kind=NoticeKind.CADRE_DIGEST, role=contact.role,
                       jurisdiction=contact.jurisdiction_code, contact_id=contact.id,
                       to=contact.email, due_at=digest_instant(day, digest_at=digest_at),
                       as_of=as_of)
@@ -306,8 +305,8 @@ def plan_supervisor_digests(session: Session, *, as_of: datetime, calendar: Work
         if not any(state_of(i, as_of=as_of, calendar=calendar) is not None
                    and i.jurisdiction_code.startswith(person.root) for i in items):
             continue  # an empty subtree: no mail
-        added += _add(session, key=f"digest:supervisor:{person.key}:{day.isoformat()}",
-                      kind=SUPERVISOR_DIGEST, role=person.role, jurisdiction=person.root,
+        added += _add(session, key=supervisor_digest_key(person=person.key, day=day),
+                      kind=NoticeKind.SUPERVISOR_DIGEST, role=person.role, jurisdiction=person.root,
                       contact_id=person.contact_id, to=person.email,
                       due_at=digest_instant(day, digest_at=digest_at), as_of=as_of)
     _mark_planned(session, kind="supervisor", day=day, as_of=as_of, added=added, skipped=0)
@@ -340,7 +339,7 @@ def _add(session: Session, *, key: str, kind: str, role: str, jurisdiction: str,
                 key=key, case_id=None, kind=kind, escalation_level=0, recipient_role=role,
                 recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
                 due_at=due_at, status="queued", attempts=0, next_attempt_at=due_at,
-                created_at=as_of))
+                created_at=as_of, priority=priority_of(kind)))
     except IntegrityError:
         return 0
     return 1
@@ -352,18 +351,18 @@ def digest_mail(session: Session, *, notice: Notice, as_of: datetime, calendar: 
                 policy: ReminderPolicy, public_url: str | None = None) -> Mail | None:
     """The digest as it stands now; None — and the notice cancelled — when its day has passed
     or nothing is left to say."""
-    day = date.fromisoformat(notice.key.rsplit(":", 1)[1])
+    day = digest_day_of(notice.key)
     if is_stale(kind=notice.kind, day=day, as_of=as_of, calendar=calendar,
                 window_end=policy.window_end):
         return _cancel(notice, "stale: a digest not sent in its time is replaced by the next one")
-    if notice.kind == CADRE_DIGEST:
+    if notice.kind == NoticeKind.CADRE_DIGEST:
         context = cadre_context(session, notice=notice, as_of=as_of, calendar=calendar)
     else:
         context = supervisor_context(session, notice=notice, as_of=as_of, calendar=calendar,
                                      day=day)
     if context is None:
         return _cancel(notice, "nothing due any more")
-    return render_mail(template=notice.kind, context=context, to=[notice.to_address],
+    return render_mail(template=template_of(notice.kind), context=context, to=[notice.to_address],
                        notice_key=notice.key)
 
 

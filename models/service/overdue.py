@@ -13,8 +13,9 @@ from models.db.orm import Case, Jurisdiction, Notice
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.jurisdiction import normalize_code
+from models.domain.notice_kinds import NoticeKind
 from models.service.board import BoardFilter, Kind, overdue_board
-from models.service.casework_mail import responsible_cadre
+from models.service.mail_content.common import responsible_cadre
 from models.service.views import local_iso
 
 
@@ -71,7 +72,7 @@ def _overdue_item(session: Session, case: Case, *, as_of: datetime, calendar: Wo
     node = session.get(Jurisdiction, case.jurisdiction_code)
     responsible = responsible_cadre(session, case)
     level = session.scalar(select(func.max(Notice.escalation_level)).where(
-        Notice.case_id == case.id, Notice.kind == "escalation", Notice.status == "sent")) or 0
+        Notice.case_id == case.id, Notice.kind == NoticeKind.ESCALATION, Notice.status == "sent")) or 0
     failed = session.scalar(select(func.count()).select_from(Notice).where(
         Notice.case_id == case.id, Notice.status == "failed")) or 0
     due_day = case.response_due_at.astimezone(SHANGHAI).date()

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from models.db.orm import Case, Notice, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed_confirmations
+from models.domain.notice_keys import round_of
+from models.domain.notice_kinds import NoticeKind
 from models.domain.referrals import ReferralClock, next_referral_check, owed_referral_notices
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
@@ -31,11 +33,11 @@ def case_clock(case: Case) -> CaseClock:
 
 
 # At-once reports of a life at risk that went out: each must be confirmed.
-_SENT_AT_ONCE = (Notice.kind == "at_once", Notice.must_confirm.is_(True), Notice.status == "sent")
+_SENT_AT_ONCE = (Notice.kind == NoticeKind.AT_ONCE, Notice.must_confirm.is_(True), Notice.status == "sent")
 
 
 def _as_sent(rows: Iterable[Notice]) -> list[SentAtOnce]:
-    return [SentAtOnce(notice_id=n.id, key=n.key, round=n.key.split(":at_once:", 1)[0],
+    return [SentAtOnce(notice_id=n.id, key=n.key, round=round_of(n.key),
                        contact_id=n.contact_id, role=n.recipient_role,
                        jurisdiction_code=n.recipient_jurisdiction, sent_at=n.sent_at,
                        acknowledged=n.acknowledged_at is not None)

@@ -13,10 +13,15 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Notice
+from models.domain.notice_keys import (
+    at_once_key,
+    intake_round,
+    missing_role_key,
+    routing_gap_key,
+)
+from models.domain.notice_kinds import NoticeKind, priority_of
 from models.domain.routing import ContactRef, MissingRole, RoutingPlan, route_case
 from models.domain.vocabulary import vocabulary
-
-AT_ONCE_KINDS = frozenset({"at_once", "call_110", "routing_gap"})
 
 
 class DbRegistry:
@@ -38,14 +43,15 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                     key_prefix: str | None = None) -> RoutingPlan:
     """At intake (the case's indicators), or for a new incident (its own indicators and its
     own key prefix, so a second life-threatening incident is reported again)."""
-    prefix = key_prefix or f"case:{case.id}"
+    prefix = key_prefix or intake_round(case_id=case.id)
     plan = route_case(jurisdiction_code=case.jurisdiction_code, category=case.category,
                       risk_indicators=case.risk_indicators if risk_indicators is None
                       else list(risk_indicators),
                       mediation_attempts=case.mediation_attempts, registry=DbRegistry(session))
     for routed in plan.notices:
-        _notice(session, case, now=now, key=f"{prefix}:at_once:to:{routed.contact_id}",
-                kind="at_once", role=routed.role, jurisdiction=routed.jurisdiction_code,
+        _notice(session, case, now=now, key=at_once_key(round_key=prefix, kind=NoticeKind.AT_ONCE,
+                                                 contact_id=routed.contact_id),
+                kind=NoticeKind.AT_ONCE, role=routed.role, jurisdiction=routed.jurisdiction_code,
                 contact_id=routed.contact_id, to=routed.email, reason="；".join(routed.reasons),
                 must_confirm=plan.call_110)
     for missing in plan.missing:
@@ -53,7 +59,8 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
     if plan.call_110:
         _call_110(session, case, now=now, prefix=prefix)
     if plan.missing:
-        _notice(session, case, now=now, key=f"{prefix}:routing_gap", kind="routing_gap",
+        _notice(session, case, now=now, key=routing_gap_key(round_key=prefix, kind=NoticeKind.ROUTING_GAP),
+                kind=NoticeKind.ROUTING_GAP,
                 role="operator", jurisdiction=case.jurisdiction_code, contact_id=None,
                 to=operator_email, reason="\n".join(m.reason for m in plan.missing))
     if plan.notices or plan.missing:
@@ -72,8 +79,9 @@ def _call_110(session: Session, case: Case, *, now: datetime, prefix: str) -> No
     cadres = repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
                                     role="federation_chair")
     for cadre in cadres[:1]:
-        _notice(session, case, now=now, key=f"{prefix}:call_110:to:{cadre.id}",
-                kind="call_110", role=cadre.role, jurisdiction=cadre.jurisdiction_code,
+        _notice(session, case, now=now, key=at_once_key(round_key=prefix, kind=NoticeKind.CALL_110,
+                                                 contact_id=cadre.id),
+                kind=NoticeKind.CALL_110, role=cadre.role, jurisdiction=cadre.jurisdiction_code,
                 contact_id=cadre.id, to=cadre.email, reason="危及生命安全，请立即拨打110")
 
 
@@ -81,12 +89,13 @@ def _missing_notice(session: Session, case: Case, missing: MissingRole, *, now: 
                     prefix: str) -> None:
     label = vocabulary().label("contact_roles", missing.role)
     _notice(session, case, now=now,
-            key=f"{prefix}:at_once:missing:{missing.role}:{missing.searched_from}",
-            kind="at_once", role=missing.role, jurisdiction=missing.searched_from,
+            key=missing_role_key(round_key=prefix, role=missing.role,
+                                 searched_from=missing.searched_from),
+            kind=NoticeKind.AT_ONCE, role=missing.role, jurisdiction=missing.searched_from,
             contact_id=None, to="", reason=f"{label}：{missing.reason}")
 
 
-def _notice(session: Session, case: Case, *, now: datetime, key: str, kind: str, role: str,
+def _notice(session: Session, case: Case, *, now: datetime, key: str, kind: NoticeKind, role: str,
             jurisdiction: str, contact_id: int | None, to: str, reason: str,
             must_confirm: bool = False) -> None:
     if session.scalar(select(Notice.id).where(Notice.key == key)) is not None:
@@ -95,6 +104,7 @@ def _notice(session: Session, case: Case, *, now: datetime, key: str, kind: str,
                     recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
                     reason=reason, due_at=now, status="queued", attempts=0,
                     must_confirm=must_confirm,
+                    priority=priority_of(kind, life_at_risk=must_confirm),
                     next_attempt_at=now, created_at=now)
     if not to:
         notice.status = "failed"

@@ -17,6 +17,7 @@ from models.db import repositories as repo
 from models.db.orm import AuditEvent, Case, Incident, Party, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import FieldError
+from models.domain.notice_keys import incident_round
 from models.domain.risk import RiskLevel, assess_risk
 from models.domain.safe_contact import SafeContact, parse_quiet_hours
 from models.domain.visits import (
@@ -259,7 +260,7 @@ def record_incident(session: Session, *, case: Case, occurred_at: datetime,
                    detail={"incident_id": incident.id, "assessed_level": assessed.level.value,
                            "incidents_12_months": count, "risk_level": [before, case.risk_level]})
     route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email,
-                    risk_indicators=risk_indicators, key_prefix=f"incident:{incident.id}")
+                    risk_indicators=risk_indicators, key_prefix=incident_round(incident_id=incident.id))
     _plan_after_incident(session, case, incident=incident, count=count, now=now, actor=actor,
                          cadences=cadences)
     session.flush()

@@ -89,7 +89,7 @@ async def test_nothing_at_0829(mail_ctx, sink):
 
 def test_dry_run_previews_the_days_digest_and_stores_nothing(mail_ctx, sink):
     from models.service.calendar import current_calendar
-    from models.service.due import preview_due
+    from models.service.dry_run import preview_due
 
     take_in_contract(mail_ctx)
     with unit_of_work(mail_ctx.sessions) as session:

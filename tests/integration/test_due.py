@@ -36,14 +36,15 @@ def at(text: str) -> datetime:
 ORDINARY = {"jurisdiction": "990102001001", "received_at": "2026-09-30T10:15:00+08:00"}
 
 
-def take_in_contract(ctx, name: str = "land_rights_ordinary", **changes) -> int:
+def take_in_contract(ctx, name: str = "land_rights_ordinary", *, taken_at: datetime | None = None,
+                     **changes) -> int:
     document = json.loads((SHARED / "contract" / "intake" / f"{name}.json").read_text(encoding="utf-8"))
     if name == "land_rights_ordinary":
         document.update(ORDINARY)
     document.update(changes)
     # The case is taken in as it is received (a sweep in October cannot see a case that
     # only reaches the database in November).
-    ctx.clock.at = datetime.fromisoformat(document["received_at"]) + timedelta(minutes=1)
+    ctx.clock.at = taken_at or datetime.fromisoformat(document["received_at"]) + timedelta(minutes=1)
     intake = parse_intake(json.dumps(document, ensure_ascii=False), limits=ctx.intake_limits,
                           now=ctx.clock.now())
     with unit_of_work(ctx.sessions) as session:
@@ -189,8 +190,8 @@ async def test_crash_between_send_and_mark_delivers_one_copy(mail_ctx, sink):
         await run(mail_ctx, "2026-10-14T09:00:00", after_send=crash)
     with unit_of_work(mail_ctx.sessions) as session:
         assert session.scalar(select(Notice.status)) == "sending"
-    await run(mail_ctx, "2026-10-14T09:02:00")  # lease not over: another sender keeps off
-    report = await run(mail_ctx, "2026-10-14T09:06:00")  # lease over: taken again
+    await run(mail_ctx, "2026-10-14T09:00:40")  # lease not over: another sender keeps off
+    report = await run(mail_ctx, "2026-10-14T09:01:05")  # lease (60 s) over: taken again
 
     assert report.sent == 1
     assert mailbox(sink) == [(VILLAGE_CHAIR, "reminder_before")]
@@ -223,7 +224,7 @@ async def test_overdue_review_lists_the_subtree_only(mail_ctx, sink):
 
 
 async def test_dry_run_lists_what_would_go_out_and_changes_nothing(mail_ctx, sink):
-    from models.service.due import preview_due
+    from models.service.dry_run import preview_due
 
     take_in_contract(mail_ctx)
     calendar = current_calendar_of(mail_ctx)
@@ -234,3 +235,13 @@ async def test_dry_run_lists_what_would_go_out_and_changes_nothing(mail_ctx, sin
         assert session.scalar(select(Notice.id)) is None
     report = await run(mail_ctx, "2026-10-16T09:00:00")
     assert report.sent == 1 and mailbox(sink) == [(TOWNSHIP_CHAIR, "escalation")]
+
+
+async def test_dv_intake_sends_the_police_station_report_before_routine_mail(mail_ctx, sink):
+    # Taken in late (the demo's document was received on 09-30): in the same sweep the
+    # case already owes an escalation, due earlier; the life-at-risk report still goes first.
+    take_in_contract(mail_ctx, "dv_strangulation", taken_at=at("2026-10-16T09:59:00"))
+    await run(mail_ctx, "2026-10-16T10:00:00")
+    recipients = [str(m["To"]) for m in read_sink(sink.directory)]
+    assert recipients[0] == "duty.dhpolice@example.org"
+    assert len(recipients) > 6  # the at-once reports, the call-110 mail, and the escalation

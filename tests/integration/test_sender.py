@@ -23,9 +23,9 @@ from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused, SMTPResponse
 
 from app.settings import Settings
 from notifications.message import NOTICE_HEADER, Mail, render_mail
+from tests.fakes import RecordingSender
 from notifications.sender import (
     MailTransportError,
-    RecordingSender,
     SendOutcome,
     SmtpConfig,
     SmtpSender,

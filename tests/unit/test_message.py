@@ -13,10 +13,9 @@ import pytest
 from jinja2 import meta
 from markupsafe import escape
 
+from models.domain.notice_kinds import KINDS, Family, template_of
 from notifications.message import (
     NOTICE_HEADER,
-    DIGEST_TEMPLATE_NAMES,
-    TEMPLATE_NAMES,
     TEMPLATES_DIR,
     Attachment,
     Mail,
@@ -26,6 +25,11 @@ from notifications.message import (
     template_environment,
     to_email_message,
 )
+
+# The templates of the notice kinds table: one mail per case, and the digests.
+TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items() if spec.family != Family.DIGEST)
+DIGEST_TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items()
+                              if spec.family == Family.DIGEST)
 
 ACT = 'weiquan case respond WQ-2026-000001 --note "已电话联系，约定面谈"'
 

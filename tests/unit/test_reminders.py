@@ -116,11 +116,21 @@ def test_difficult_case_transfer_at_once_and_only_the_latest_tracking():
 
 
 def test_superseded_reminder_no_longer_applies():
-    key = owed_notices(clock(), as_of=at("2026-10-14T09:00:00"), calendar=CAL, policy=POLICY)[0].key
-    assert still_applies(key, case=clock(), as_of=at("2026-10-15T08:00:00"), calendar=CAL, policy=POLICY)
-    assert not still_applies(key, case=clock(), as_of=at("2026-10-16T09:00:00"), calendar=CAL, policy=POLICY)
-    assert not still_applies(key, case=clock(answered=True), as_of=at("2026-10-14T10:00:00"),
-                             calendar=CAL, policy=POLICY)
+    first = owed_notices(clock(), as_of=at("2026-10-14T09:00:00"), calendar=CAL, policy=POLICY)[0]
+    key = f"{first.key}:to:3"  # as stored: the owed key and its recipient
+
+    def applies(case: CaseClock, when: str) -> bool:
+        return still_applies(key, kind=first.kind, owed_now=owed_notices(
+            case, as_of=at(when), calendar=CAL, policy=POLICY))
+
+    assert applies(clock(), "2026-10-15T08:00:00")
+    assert not applies(clock(), "2026-10-16T09:00:00")
+    assert not applies(clock(answered=True), "2026-10-14T10:00:00")
+
+
+def test_a_report_made_at_once_stands_whatever_is_owed_now():
+    assert still_applies("case:7:at_once:to:3", kind="at_once", owed_now=[])
+    assert not still_applies("case:7:at_once:to:3:again:to:3", kind="at_once_again", owed_now=[])
 
 
 def test_last_call_reminder_for_demos():

@@ -27,7 +27,7 @@ from models.service.ack import (
     form_nonce,
     resolve_ack_token,
 )
-from models.service.casework_mail import responsible_cadre
+from models.service.mail_content.common import responsible_cadre
 from web.deps import context_of, render
 
 router = APIRouter()
