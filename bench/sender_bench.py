@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import aiosmtplib  # noqa: E402
 
+from models.domain.notice_kinds import NoticeKind, template_of  # noqa: E402
 from notifications.message import Mail, render_mail, to_email_message  # noqa: E402
 from notifications.sender import SmtpConfig, SmtpSender  # noqa: E402
 
@@ -62,7 +63,7 @@ def mails(m: int) -> list[Mail]:
     out = []
     for number in range(1, m + 1):
         case_number = f"WQ-2026-{number:06d}"
-        out.append(render_mail(template="reminder_due", context={
+        out.append(render_mail(template=template_of(NoticeKind.REMINDER_DUE), context={
             "case_number": case_number, "tier_label": "紧急", "category_label": "家庭暴力",
             "jurisdiction_name": "城关区城关街道妇联", "due_at": "2026-10-15 24:00",
             "received_at": "2026-10-12 09:30", "case_url": None,
