@@ -292,7 +292,7 @@ def _read_input(name: str, *, limit: int) -> bytes:
             with open(name, "rb") as handle:
                 data = handle.read(limit + 1)
     except OSError as exc:
-        raise InputError(field=name, reason=f"cannot be read ({exc.strerror})") from None
+        raise InputError(field=name, reason=f"cannot read the file ({exc.strerror})") from None
     return data  # parse_intake reports a document over the limit by size
 
 

@@ -47,7 +47,7 @@ def read_schedule_file(path: Path) -> YearSchedule:
     except FileNotFoundError:
         raise CalendarFileError("file not found", source=str(path)) from None
     except OSError as exc:  # a directory, no permission…
-        raise CalendarFileError(f"cannot be read ({exc.strerror})", source=str(path)) from None
+        raise CalendarFileError(f"cannot read the file ({exc.strerror})", source=str(path)) from None
     except UnicodeDecodeError as exc:
         raise CalendarFileError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
     return parse_schedule(text=text, fmt=fmt, source=path.name)

@@ -26,7 +26,7 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise RegistryFileError([RowProblem(str(path), 0, "file not found")]) from None
     except OSError as exc:  # a directory, no permission…
-        raise RegistryFileError([RowProblem(str(path), 0, f"cannot be read ({exc.strerror})")]) from None
+        raise RegistryFileError([RowProblem(str(path), 0, f"cannot read the file ({exc.strerror})")]) from None
     except UnicodeDecodeError as exc:
         raise RegistryFileError([RowProblem(str(path), 0, f"not UTF-8 text ({exc.reason})")]) from None
 
