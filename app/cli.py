@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.context import AppContext, build_context
 from models.db import repositories as repo
+from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.errors import InputError, NotFoundError, parse_aware_time
 from models.domain.jurisdiction import normalize_code
@@ -165,7 +167,7 @@ def _parse_time(value: str | None, *, field: str, default: datetime) -> datetime
     return default if value is None else parse_aware_time(value, field=field)
 
 
-def _case(session, key: str):
+def _case(session: Session, key: str) -> Case:
     case = repo.case_by_key(session, key)
     if case is None:
         raise NotFoundError(what="case", key=key)
