@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from models.domain.errors import InputError
 from models.domain.access import (
     Principal,
     can_open_case,
@@ -13,6 +12,7 @@ from models.domain.access import (
     can_take_in,
     within_scope,
 )
+from models.domain.errors import InputError
 
 DONGHU, XILING, TOWNSHIP, NANSHAN, COUNTY = (
     "990102001001", "990102001002", "990102001", "990102002001", "990102")

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from models.domain.errors import InputError
 from models.domain.calendar import SHANGHAI, WorkCalendar, parse_schedule
 from models.domain.deadlines import (
     Tier,
@@ -15,6 +14,7 @@ from models.domain.deadlines import (
     response_deadline,
     working_days_between,
 )
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 
 # The README's format example. Illustrative only: NOT the real 2027 notice.

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from models.domain.errors import InputError
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 from models.domain.referrals import (
     ReferralClock,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.domain.errors import InputError
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 from models.domain.reminders import ReminderPolicy
 from models.domain.visits import (
