@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.context import AppContext, build_context
-from app.errors import USER_ERRORS, NotFoundError, UsageError
 from models.db import repositories as repo
+from models.db.orm import Case
 from models.db.session import unit_of_work
+from models.domain.errors import InputError, NotFoundError, parse_aware_time
 from models.domain.jurisdiction import normalize_code
 from models.domain.procedure import PauseReason, Status
 from models.service import procedure
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args)
-    except USER_ERRORS as exc:
+    except InputError as exc:  # subclasses and several problems at once included
         print(f"weiquan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -162,15 +164,14 @@ def _case_moves(case: argparse._SubParsersAction) -> None:
 
 
 def _parse_time(value: str | None, *, field: str, default: datetime) -> datetime:
-    if value is None:
-        return default
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{field}: {value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise UsageError(f"{field}: {value!r} needs a UTC offset, e.g. +08:00")
-    return parsed
+    return default if value is None else parse_aware_time(value, field=field)
+
+
+def _case(session: Session, key: str) -> Case:
+    case = repo.case_by_key(session, key)
+    if case is None:
+        raise NotFoundError(what="case", key=key)
+    return case
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -181,23 +182,21 @@ def cmd_case_act(args: argparse.Namespace) -> int:
     def run(ctx: AppContext) -> int:
         now = ctx.clock.now()
         with unit_of_work(ctx.sessions) as session:
-            case = repo.case_by_key(session, args.case)
-            if case is None:
-                raise NotFoundError("case", args.case)
+            case = _case(session, args.case)
             actor, note = _actor(args), args.note
             if args.act == "move":
                 procedure.move(session, case, to=args.to, at=now, actor=actor, note=note)
             elif args.act == "respond":
                 at = _parse_time(args.at, field="--at", default=now)
                 if at > now + ctx.intake_limits.clock_skew:
-                    raise UsageError("--at: the answer cannot be recorded in the future")
+                    raise InputError(field="--at", reason="the answer cannot be recorded in the future")
                 procedure.respond(session, case, at=at, actor=actor, note=note)
             elif args.act == "upper_result":
                 procedure.record_upper_result(session, case, at=now, actor=actor, note=note)
             elif args.act == "assign":
                 contact = repo.contact_by_key(session, args.to)
                 if contact is None:
-                    raise NotFoundError("contact", args.to)
+                    raise NotFoundError(what="contact", key=args.to, field="--to")
                 procedure.assign(session, case, contact=contact, at=now, actor=actor, note=note)
             elif args.act == "pause":
                 procedure.pause(session, case, reason=PauseReason(args.reason), at=now, actor=actor, note=note)
@@ -238,8 +237,9 @@ def cmd_overdue(args: argparse.Namespace) -> int:
     def run(ctx: AppContext) -> int:
         as_of = _parse_time(args.as_of, field="--as-of", default=ctx.clock.now())
         with unit_of_work(ctx.sessions) as session:
-            if args.under and repo.get_jurisdiction(session, normalize_code(args.under)) is None:
-                raise NotFoundError("jurisdiction", args.under)
+            if args.under and repo.get_jurisdiction(
+                    session, normalize_code(args.under, field="--under")) is None:
+                raise NotFoundError(what="jurisdiction", key=args.under, field="--under")
             report = overdue_report(session, as_of=as_of, under=args.under,
                                     calendar=current_calendar(session))
         if args.json:
@@ -294,7 +294,7 @@ def _read_input(name: str, *, limit: int) -> bytes:
             with open(name, "rb") as handle:
                 data = handle.read(limit + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+        raise InputError(field=name, reason=f"cannot read the file ({exc.strerror})") from None
     return data  # parse_intake reports a document over the limit by size
 
 
@@ -336,10 +336,7 @@ def _print_case(view: dict[str, Any], *, as_json: bool, note: str | None = None)
 def cmd_case_show(args: argparse.Namespace) -> int:
     def run(ctx: AppContext) -> int:
         with unit_of_work(ctx.sessions) as session:
-            case = repo.case_by_key(session, args.case)
-            if case is None:
-                raise NotFoundError("case", args.case)
-            _print_case(case_view(session, case), as_json=args.json)
+            _print_case(case_view(session, _case(session, args.case)), as_json=args.json)
         return 0
 
     return _with_context(run)
@@ -347,7 +344,7 @@ def cmd_case_show(args: argparse.Namespace) -> int:
 
 def cmd_registry_load(args: argparse.Namespace) -> int:
     if args.jurisdictions is None and args.contacts is None:
-        raise UsageError("give --jurisdictions and/or --contacts")
+        raise InputError(field="--jurisdictions/--contacts", reason="give one or both")
     return _load_registry(jurisdictions=args.jurisdictions, contacts=args.contacts)
 
 

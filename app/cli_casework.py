@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from datetime import date, datetime
 
-from app.cli import _actor, _parse_time, _print_case, _with_context
+from app.cli import _actor, _case, _parse_time, _print_case, _with_context
 from app.context import AppContext
-from app.errors import NotFoundError, UsageError
 from models.db import repositories as repo
 from models.db.session import unit_of_work
+from models.domain.errors import InputError, NotFoundError, parse_date
 from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS
 from models.domain.risk import RiskLevel
 from models.service import referrals, visits
@@ -122,25 +122,13 @@ def _case_commands(case: argparse._SubParsersAction) -> None:
     safe.set_defaults(handler=cmd_case_casework, act="safe_contact")
 
 
-def _case(session, key: str):
-    case = repo.case_by_key(session, key)
-    if case is None:
-        raise NotFoundError("case", key)
-    return case
-
-
 def _date(value: str | None, *, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{field}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return None if value is None else parse_date(value, field=field)
 
 
 def _not_future(at: datetime, *, now: datetime, ctx: AppContext, field: str) -> datetime:
     if at > now + ctx.intake_limits.clock_skew:
-        raise UsageError(f"{field}: {at.isoformat()} lies in the future")
+        raise InputError(field=field, reason=f"{at.isoformat()} lies in the future")
     return at
 
 
@@ -158,7 +146,7 @@ def cmd_referral(args: argparse.Namespace) -> int:
             else:
                 referral = referrals.referral_by_key(session, args.referral)
                 if referral is None:
-                    raise NotFoundError("referral", args.referral)
+                    raise NotFoundError(what="referral", key=args.referral)
                 case = _case(session, str(referral.case_id))
                 if args.act in ("ack", "result"):
                     at = _not_future(_parse_time(args.at, field="--at", default=now), now=now,
@@ -230,8 +218,8 @@ def cmd_case_casework(args: argparse.Namespace) -> int:
             else:
                 if args.do_not_contact is None and args.safe_channel is None \
                         and args.quiet_hours is None:
-                    raise UsageError("give --do-not-contact/--allow-direct, --safe-channel "
-                                     "and/or --quiet-hours")
+                    raise InputError(field="--do-not-contact/--safe-channel/--quiet-hours",
+                                     reason="give at least one")
                 visits.set_safe_contact(session, case=case, do_not_contact=args.do_not_contact,
                                         safe_channel=args.safe_channel,
                                         quiet_hours=args.quiet_hours, now=now, actor=actor)
@@ -248,6 +236,6 @@ def _indicators(codes: list[str]) -> list[str]:
     known = vocabulary().codes("risk_indicators")
     for code in codes:
         if code not in known:
-            raise UsageError(f"--indicator: unknown risk indicator {code!r} "
+            raise InputError(field="--indicator", reason=f"unknown risk indicator {code!r} "
                              "(see vocabulary.yaml: risk_indicators)")
     return list(dict.fromkeys(codes))

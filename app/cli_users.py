@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from app.cli import CLI_ACTOR, _with_context
 from app.context import AppContext
-from app.errors import UsageError
 from models.db import repositories as repo
 from models.db.orm import User
 from models.db.session import unit_of_work
 from models.domain.access import ROLE_LABELS, Role
+from models.domain.errors import InputError, NotFoundError
 from models.domain.jurisdiction import normalize_code
-from models.service.users import UserError, add_user
+from models.service.users import add_user
 
 
 def add_user_commands(sub: argparse._SubParsersAction) -> None:
@@ -44,11 +44,11 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise UsageError("--password-stdin: give it to read the password from standard input "
-                         "(no terminal to ask in)")
+        raise InputError(field="--password-stdin", reason="give it to read the password from "
+                         "standard input (no terminal to ask in)")
     first = getpass.getpass(f"password for {args.username}: ")
     if getpass.getpass("again: ") != first:
-        raise UsageError("password: the two entries differ")
+        raise InputError(field="password", reason="the two entries differ")
     return first
 
 
@@ -61,15 +61,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             if args.contact:
                 contact = repo.contact_by_key(session, args.contact)
                 if contact is None:
-                    raise UsageError(f"--contact: no registry contact {args.contact!r}")
+                    raise NotFoundError(what="registry contact", key=args.contact, field="--contact")
                 contact_id = contact.id
-            try:
-                user = add_user(session, username=args.username, password=password,
-                                role=args.role, jurisdiction_code=args.jurisdiction,
-                                display_name=args.name, email=args.email, contact_id=contact_id,
-                                now=ctx.clock.now(), actor=CLI_ACTOR)
-            except UserError as exc:
-                raise UsageError(str(exc)) from None
+            user = add_user(session, username=args.username, password=password,
+                            role=args.role, jurisdiction_code=args.jurisdiction,
+                            display_name=args.name, email=args.email, contact_id=contact_id,
+                            now=ctx.clock.now(), actor=CLI_ACTOR)
             print(f"user {user.username} added: {ROLE_LABELS[Role(user.role)]} ({user.role}), "
                   f"sees {user.jurisdiction_code} and below")
         return 0
@@ -79,7 +76,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     def run(ctx: AppContext) -> int:
-        prefix = normalize_code(args.under) if args.under else ""
+        prefix = normalize_code(args.under, field="--under") if args.under else ""
         with unit_of_work(ctx.sessions) as session:
             users = session.scalars(select(User).where(User.jurisdiction_code.startswith(prefix))
                                     .order_by(User.jurisdiction_code, User.username)).all()

@@ -14,7 +14,8 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.domain.visits import DEFAULT_CADENCES, CadenceConfigError, VisitCadence, parse_cadences
+from models.domain.errors import FieldProblem, InputError, InputProblems
+from models.domain.visits import DEFAULT_CADENCES, VisitCadence, parse_cadences
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
             raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:
             raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: not valid YAML ({exc})") from None
-        except CadenceConfigError as exc:
+        except InputError as exc:
             raise ValueError(f"WEIQUAN_VISIT_CADENCES_FILE {path}: {exc}") from None
         return self
 
@@ -171,19 +172,19 @@ class Settings(BaseSettings):
         return f"http://{self.prefect_host}:{self.prefect_port}"
 
 
-class ConfigError(ValueError):
-    """Settings that cannot be used: one line per problem, naming the environment variable."""
+class ConfigError(InputProblems):
+    """Settings that cannot be used: every problem, each naming its environment variable."""
 
 
 def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError("bad configuration: " + "; ".join(
-            _config_problem(error) for error in exc.errors())) from None
+        raise ConfigError([_config_problem(error) for error in exc.errors()]) from None
 
 
-def _config_problem(error) -> str:
+def _config_problem(error) -> FieldProblem:
     field = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
-    return f"WEIQUAN_{field.upper()}: {message}" if field else message
+    # A model-wide check (no field) names its variables in the message itself.
+    return FieldProblem(f"WEIQUAN_{field.upper()}" if field else "configuration", message)

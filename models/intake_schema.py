@@ -22,8 +22,9 @@ from pydantic import (
     field_validator,
 )
 
-from models.domain.jurisdiction import DivisionCodeError, normalize_code
-from models.domain.safe_contact import QuietHoursError, parse_quiet_hours
+from models.domain.errors import FieldProblem, InputError, InputProblems
+from models.domain.jurisdiction import normalize_code
+from models.domain.safe_contact import parse_quiet_hours
 from models.domain.vocabulary import vocabulary
 
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -40,19 +41,8 @@ class IntakeLimits:
     clock_skew: timedelta = timedelta(minutes=5)
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
-
-
-class IntakeValidationError(ValueError):
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
+class IntakeValidationError(InputProblems):
+    """Every problem of one intake document, each naming its dotted field path."""
 
 
 def _in_vocabulary(group: str, value: str) -> str:
@@ -94,8 +84,8 @@ class PartyIn(BaseModel):
             return None
         try:
             return str(parse_quiet_hours(value))
-        except QuietHoursError as exc:
-            raise ValueError(str(exc).removeprefix("quiet_hours: ")) from None
+        except InputError as exc:  # pydantic names the field (parties.N.quiet_hours)
+            raise ValueError(exc.reason) from None
 
 
 class ReporterIn(BaseModel):
@@ -152,7 +142,7 @@ class IntakeIn(BaseModel):
     def _jurisdiction(cls, value: str) -> str:
         try:
             return normalize_code(value)
-        except DivisionCodeError as exc:
+        except InputError as exc:  # pydantic names the field
             raise ValueError(exc.reason) from None
 
     @field_validator("received_at", "due_at")

@@ -22,6 +22,7 @@ from app.context import AppContext
 from app.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.vocabulary import vocabulary
@@ -78,6 +79,14 @@ def _error_pages(app: FastAPI) -> None:
     async def forbidden(request: Request, exc: Forbidden) -> HTMLResponse:
         return render(request, "error.html", {"title": "无权查看", "message": exc.message},
                       status_code=403)
+
+    # Input a page did not show beside its form field (a refused move, a bad value in a link):
+    # a page naming each field and reason. Nothing was stored: the unit of work rolled back.
+    @app.exception_handler(InputError)
+    async def bad_input(request: Request, exc: InputError) -> HTMLResponse:
+        return render(request, "error.html", {
+            "title": "输入有误", "message": "；".join(f"{p.field}：{p.reason}" for p in exc.problems)},
+            status_code=422)
 
     @app.exception_handler(CsrfError)
     async def csrf(request: Request, exc: CsrfError) -> HTMLResponse:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from models.domain.calendar import SHANGHAI
-from models.intake_schema import FieldProblem
+from models.domain.errors import FieldProblem
 
 PARTY_ROWS = 3
 PARTY_FIELDS = ("role", "name", "phone", "age", "address")

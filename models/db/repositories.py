@@ -77,10 +77,21 @@ def contacts_for_role(session: Session, *, jurisdiction_code: str, role: str) ->
     return []
 
 
+MAX_ROW_ID_DIGITS = 18  # below 2**63: a longer key is no row id (and would overflow the driver)
+
+
+def row_id(key: str) -> int | None:
+    """The row id a key such as '42' names, or None when it names none (str.isdigit alone
+    would take '²' or 30 digits, which int() or the database driver refuse)."""
+    if key.isascii() and key.isdigit() and len(key) <= MAX_ROW_ID_DIGITS:
+        return int(key)
+    return None
+
+
 def contact_by_key(session: Session, key: str) -> Contact | None:
     """A registry contact by id or email."""
-    if key.isdigit():
-        return session.get(Contact, int(key))
+    if (contact_id := row_id(key)) is not None:
+        return session.get(Contact, contact_id)
     return session.scalar(select(Contact).where(Contact.email == key).order_by(Contact.id).limit(1))
 
 
@@ -90,8 +101,8 @@ def case_by_external_ref(session: Session, external_ref: str) -> Case | None:
 
 def case_by_key(session: Session, key: str) -> Case | None:
     """A case by its number (WQ-2026-000001) or its numeric id."""
-    if key.isdigit():
-        return session.get(Case, int(key))
+    if (case_id := row_id(key)) is not None:
+        return session.get(Case, case_id)
     return session.scalar(select(Case).where(Case.number == key))
 
 

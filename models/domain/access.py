@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from models.domain.jurisdiction import DivisionCodeError, is_within, normalize_code
+from models.domain.errors import InputError, parse_choice
+from models.domain.jurisdiction import is_within, normalize_code
 
 
 class Role(StrEnum):
@@ -32,15 +33,6 @@ ROLE_LABELS = {
 CASEWORK_ROLES = frozenset({Role.CADRE, Role.SUPERVISOR})
 
 
-class AccessError(ValueError):
-    """An unknown role or a malformed jurisdiction on a user; names the field."""
-
-    def __init__(self, *, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 @dataclass(frozen=True)
 class Principal:
     """The signed-in user as access rules see her."""
@@ -56,18 +48,11 @@ class Principal:
 
 
 def parse_role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise AccessError(field="role", reason=(
-            f"unknown role {value!r} (one of: {', '.join(r.value for r in Role)})")) from None
+    return Role(parse_choice(value, field="role", what="role", choices=(r.value for r in Role)))
 
 
 def _code(value: str) -> str:
-    try:
-        return normalize_code(value)
-    except DivisionCodeError as exc:
-        raise AccessError(field="jurisdiction", reason=exc.reason) from None
+    return normalize_code(value, field="jurisdiction")
 
 
 def scope_prefix(principal: Principal) -> str:
@@ -79,7 +64,7 @@ def within_scope(principal: Principal, jurisdiction_code: str) -> bool:
     """Is this node in her subtree? Malformed codes are outside everything."""
     try:
         return is_within(jurisdiction_code, under=principal.jurisdiction_code)
-    except DivisionCodeError:
+    except InputError:
         return False
 
 

@@ -23,6 +23,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from models.domain.errors import InputError, is_iso_date
+
 if TYPE_CHECKING:
     import yaml
 
@@ -35,18 +37,15 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 # The longest official break so far is about ten days; a longer range is almost surely a typo
 # (a wrong month), and accepting it would silently erase weeks of working days.
 MAX_RANGE_DAYS = 31
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 RANGE_SEPARATOR = ".."
 
 
-class YearScheduleError(ValueError):
+class YearScheduleError(InputError):
     """A YearSchedule built in code contradicts itself (files get CalendarFileError instead)."""
 
     def __init__(self, *, year: int, field: str, reason: str) -> None:
-        super().__init__(f"schedule {year}: {field}: {reason}")
+        super().__init__(field=field, reason=f"{reason} (schedule {year})")
         self.year = year
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,10 @@ class YearSchedule:
         return not _is_weekend(day)
 
 
-class CalendarFileError(ValueError):
+class CalendarFileError(InputError):
     """A calendar file an operator can fix: names the file, the line and what is wrong.
 
+    `field` is `file:line: key` as far as known; `key` alone is the file's own field name.
     `line` is None only when the problem is not on a line (e.g. the file cannot be read).
     """
 
@@ -102,13 +102,13 @@ class CalendarFileError(ValueError):
         line: int | None = None,
         field: str | None = None,
     ) -> None:
-        self.reason = reason
+        where = ":".join(part for part in (source, None if line is None else str(line)) if part)
+        super().__init__(field=": ".join(part for part in (where, field) if part), reason=reason)
         self.source = source
         self.line = line
-        self.field = field
-        where = ":".join(part for part in (source, None if line is None else str(line)) if part)
-        what = f"{field}: {reason}" if field else reason
-        super().__init__(f"{where}: {what}" if where else what)
+        self.key = field
+        # A reason that says it all (e.g. "x.yaml: file not found") is printed as it is.
+        self.args = (f"{self.field}: {reason}" if self.field else reason,)
 
 
 class WorkCalendar:
@@ -339,11 +339,8 @@ def _parse_span(
 def _parse_date(text: str, *, raw: str, line: int, field: str, source: str) -> date:
     # Only the plain ISO form: date.fromisoformat would also take '20270101' or '2027-W05-1',
     # which in a hand-written file are more likely slips than intent.
-    if ISO_DATE.match(text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
+    if is_iso_date(text):
+        return date.fromisoformat(text)
     raise CalendarFileError(
         f"not a date: {raw.strip()!r} (expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD)",
         source=source, line=line, field=field)

@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.errors import InputError
 
 ORDINARY_WORKING_DAYS = 7
 DIFFICULT_WORKING_DAYS = 1
@@ -35,13 +36,6 @@ class Tier(StrEnum):
     ORDINARY = "ordinary"  # 一般个案
     COMPLEX = "complex"  # 复杂个案
     DIFFICULT = "difficult"  # 疑难个案
-
-
-class DeadlineInputError(ValueError):
-    def __init__(self, *, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -164,6 +158,6 @@ def _days_in_month(year: int, month: int) -> int:
 def _in_shanghai(moment: datetime, *, field: str) -> datetime:
     # A naive time could be UTC (a server) or local (a cadre's form); guessing shifts the day.
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise DeadlineInputError(field=field,
-                                 reason="must carry a time zone (e.g. +08:00), got a naive time")
+        raise InputError(field=field,
+                         reason="must carry a time zone (e.g. +08:00), got a naive time")
     return moment.astimezone(SHANGHAI)

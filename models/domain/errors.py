@@ -1,10 +1,122 @@
-"""An input a person can fix, naming the field and the reason (the edge shows it, exit 2)."""
+"""Input a person can fix: the one error type the edges map (exit 2 on the CLI, 4xx on the web).
+
+`InputError` names one field and the reason. `InputProblems` carries every problem one pass
+over a document or file found, so the person fixes them all at once; its `field`/`reason`
+are the first problem's. Subclasses exist only where their name tells the reader something.
+"""
 
 from __future__ import annotations
 
+import re
+from calendar import monthrange
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
 
-class FieldError(ValueError):
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong in a document or file: `field` may carry a place (`file:line`)."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class Problem(Protocol):
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+# A ValueError, so that raised inside a pydantic validator it becomes one of that model's
+# field problems rather than escaping it.
+class InputError(ValueError):
     def __init__(self, *, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return (FieldProblem(self.field, self.reason),)
+
+
+class InputProblems(InputError):
+    """Several problems at once; printed one after the other, joined by `separator`."""
+
+    separator = "; "
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise TypeError("InputProblems needs at least one problem")
+        super().__init__(field=problems[0].field, reason=problems[0].reason)
+        self._problems = tuple(problems)
+        self.args = (self.separator.join(str(p) for p in self._problems),)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return self._problems
+
+
+class NotFoundError(InputError):
+    """A key (case number, referral, contact, jurisdiction) that names nothing stored."""
+
+    def __init__(self, *, what: str, key: str, field: str | None = None) -> None:
+        super().__init__(field=field or what, reason=f"{what} {key!r} not found")
+        self.key = key
+
+
+# --- typed values from text, each refusal naming the field -----------------------------------
+# Patterns rather than try/except around fromisoformat: every refusal is an explicit decision
+# with its own reason, and only the plain forms people type are taken ('20270101' and
+# '2027-W05-1', which fromisoformat also takes, are more likely slips than intent).
+
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_ISO_TIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?"
+    r"(Z|[+-](\d{2}):(\d{2}))?$")
+
+
+def is_iso_date(text: str) -> bool:
+    """YYYY-MM-DD naming a day that exists."""
+    match = ISO_DATE.match(text)
+    if match is None:
+        return False
+    year, month, day = (int(part) for part in match.groups())
+    return year >= 1 and 1 <= month <= 12 and 1 <= day <= monthrange(year, month)[1]
+
+
+def parse_date(value: str, *, field: str, reason: str | None = None) -> date:
+    text = value.strip()
+    if not is_iso_date(text):
+        raise InputError(field=field, reason=reason or f"{value!r} is not a date (YYYY-MM-DD)")
+    return date.fromisoformat(text)
+
+
+def parse_aware_time(value: str, *, field: str, reason: str | None = None) -> datetime:
+    """An ISO 8601 time that carries its UTC offset: a naive time could be UTC (a server) or
+    local (a cadre's terminal), and guessing shifts the day."""
+    text = value.strip()
+    match = _ISO_TIME.match(text)
+    if match is None or not is_iso_date(match[1]) or int(match[2]) > 23 or int(match[3]) > 59 \
+            or int(match[4] or 0) > 59 or int(match[6] or 0) > 23 or int(match[7] or 0) > 59:
+        raise InputError(field=field, reason=reason or (
+            f"{value!r} is not an ISO 8601 time (e.g. 2026-09-30T10:15:00+08:00)"))
+    if match[5] is None:
+        raise InputError(field=field, reason=f"{value!r} needs a UTC offset, e.g. +08:00")
+    return datetime.fromisoformat(text)
+
+
+def parse_choice(value: str, *, field: str, choices: Iterable[str], what: str = "value") -> str:
+    """One of a fixed set of codes (an enum's values, a vocabulary group)."""
+    allowed = list(choices)
+    if value not in allowed:
+        raise InputError(field=field,
+                         reason=f"unknown {what} {value!r} (one of: {', '.join(allowed)})")
+    return value

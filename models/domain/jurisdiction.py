@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from models.domain.errors import InputError
+
 PREFIX_LENGTHS = (2, 4, 6, 9, 12)
 
 
@@ -22,22 +24,16 @@ class Level(StrEnum):
 LEVEL_BY_LENGTH = dict(zip(PREFIX_LENGTHS, Level, strict=True))
 
 
-class DivisionCodeError(ValueError):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(f"division code {code!r}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-def normalize_code(code: str) -> str:
-    """The significant prefix: '990102000000' → '990102'."""
+def normalize_code(code: str, *, field: str = "division code") -> str:
+    """The significant prefix: '990102000000' → '990102'. `field` names where the code was
+    given, for the error."""
     code = code.strip()
-    if not code.isdigit():
-        raise DivisionCodeError(code, "must be digits only")
+    if not (code.isascii() and code.isdigit()):
+        raise InputError(field=field, reason=f"{code!r} must be digits only")
     if len(code) == 12:
         code = _strip_zero_groups(code)
     if len(code) not in PREFIX_LENGTHS:
-        raise DivisionCodeError(code, "must have 2, 4, 6, 9 or 12 digits")
+        raise InputError(field=field, reason=f"{code!r} must have 2, 4, 6, 9 or 12 digits")
     return code
 
 

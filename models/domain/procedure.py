@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from models.domain.errors import InputError
+
 
 class Status(StrEnum):
     ACCEPTED = "accepted"  # 受理
@@ -54,11 +56,12 @@ PAUSE_LABELS = {
 }
 
 
-class IllegalMoveError(ValueError):
+class IllegalMoveError(InputError):
+    """A move the procedure does not allow in the case's state; the case is the field."""
+
     def __init__(self, *, case_number: str, move: str, reason: str) -> None:
-        super().__init__(f"{case_number}: cannot {move}: {reason}")
+        super().__init__(field=case_number, reason=f"cannot {move}: {reason}")
         self.move = move
-        self.reason = reason
 
 
 @dataclass(frozen=True)

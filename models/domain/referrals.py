@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import end_of_day
-from models.domain.errors import FieldError
+from models.domain.errors import InputError
 from models.domain.notice_keys import (
     referral_overdue_key,
     referral_reminder_key,
@@ -28,10 +28,6 @@ from models.domain.reminders import OwedNotice, ReminderPolicy, escalation_chain
 
 DEFAULT_FEEDBACK_WORKING_DAYS = 7
 MAX_FEEDBACK_WORKING_DAYS = 60
-
-
-class ReferralInputError(FieldError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def feedback_deadline(*, sent_at: datetime, working_days: int,
     """(24:00 of the Nth working day after the day sent, provisional?) — the day sent is
     not counted, as for response deadlines."""
     if not 1 <= working_days <= MAX_FEEDBACK_WORKING_DAYS:
-        raise ReferralInputError(
+        raise InputError(
             field="working_days",
             reason=f"must be between 1 and {MAX_FEEDBACK_WORKING_DAYS}, got {working_days}")
     day, covered = calendar.add_working_days(start=sent_at.astimezone(SHANGHAI).date(),

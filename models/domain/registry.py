@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from models.domain.jurisdiction import DivisionCodeError, level_of, normalize_code, parent_of
+from models.domain.errors import InputError, InputProblems
+from models.domain.jurisdiction import level_of, normalize_code, parent_of
 from models.domain.vocabulary import vocabulary
 
 JURISDICTION_COLUMNS = ("code", "name", "level")
@@ -27,14 +28,18 @@ class RowProblem:
     line: int
     reason: str
 
+    @property
+    def field(self) -> str:
+        return f"{self.file}:{self.line}"
+
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
+        return f"{self.field}: {self.reason}"
 
 
-class RegistryFileError(ValueError):
-    def __init__(self, problems: list[RowProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+class RegistryFileError(InputProblems):
+    """Every bad row of a registry file, each naming `file:line` and then the column."""
+
+    separator = "\n"
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,9 @@ def parse_jurisdictions(
     levels = vocabulary().codes("levels")
     for line, row in _rows(text, file=file, columns=JURISDICTION_COLUMNS, problems=problems):
         try:
-            code = normalize_code(row["code"])
-        except DivisionCodeError as exc:
-            problems.append(RowProblem(file, line, f"code: {exc.reason}"))
+            code = normalize_code(row["code"], field="code")
+        except InputError as exc:
+            problems.append(RowProblem(file, line, str(exc)))
             continue
         if not row["name"]:
             problems.append(RowProblem(file, line, "name: is empty"))
@@ -117,7 +122,7 @@ def parse_contacts(text: str, *, file: str, known_codes: Iterable[str]) -> list[
         reasons = _contact_problems(row, known=known, roles=roles)
         try:
             code = normalize_code(row["jurisdiction_code"])
-        except DivisionCodeError:
+        except InputError:  # reported by _contact_problems; the raw code still finds repeats
             code = row["jurisdiction_code"]
         key = (code, row["role"], row["name"])
         if key in seen:
@@ -136,11 +141,11 @@ def parse_contacts(text: str, *, file: str, known_codes: Iterable[str]) -> list[
 def _contact_problems(row: dict[str, str], *, known: set[str], roles: frozenset[str]) -> list[str]:
     reasons: list[str] = []
     try:
-        code = normalize_code(row["jurisdiction_code"])
+        code = normalize_code(row["jurisdiction_code"], field="jurisdiction_code")
         if code not in known:
             reasons.append(f"jurisdiction_code: {code} is not in the jurisdiction registry")
-    except DivisionCodeError as exc:
-        reasons.append(f"jurisdiction_code: {exc.reason}")
+    except InputError as exc:
+        reasons.append(str(exc))
     if row["role"] not in roles:
         reasons.append(f"role: unknown contact role {row['role']!r}")
     if not row["name"]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -21,11 +22,6 @@ PREFERRED_VISIT_TIME = time(10, 0)
 VISIT_DAY_START = time(8, 0)
 VISIT_DAY_END = time(20, 0)
 SLOT = timedelta(minutes=30)
-
-
-class QuietHoursError(ValueError):
-    def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"quiet_hours: {reason} (got {value!r}; expected HH:MM-HH:MM, e.g. 20:00-08:00)")
 
 
 @dataclass(frozen=True)
@@ -42,15 +38,20 @@ class QuietHours:
         return moment >= self.start or moment < self.end
 
 
-def parse_quiet_hours(value: str) -> QuietHours:
+def parse_quiet_hours(value: str, *, field: str = "quiet_hours") -> QuietHours:
     match = _QUIET.match(value.strip())
     if not match:
-        raise QuietHoursError(value, "not a time span")
+        raise _quiet_hours_error(value, "not a time span", field=field)
     start = time(int(match[1]), int(match[2]))
     end = time(int(match[3]), int(match[4]))
     if start == end:
-        raise QuietHoursError(value, "start and end are the same")
+        raise _quiet_hours_error(value, "start and end are the same", field=field)
     return QuietHours(start=start, end=end)
+
+
+def _quiet_hours_error(value: str, reason: str, *, field: str) -> InputError:
+    return InputError(field=field, reason=(
+        f"{reason} (got {value!r}; expected HH:MM-HH:MM, e.g. 20:00-08:00)"))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.errors import InputError, parse_choice
 from models.domain.notice_keys import visit_key
 from models.domain.notice_kinds import NoticeKind
 from models.domain.reminders import ReminderPolicy, escalation_chain, sending_instant
@@ -87,10 +88,6 @@ PLAN_LEVELS = ("critical", "high", "focus")
 MAX_CADENCE_DAYS = 366
 
 
-class CadenceConfigError(ValueError):
-    """A cadence file that cannot be used; the message names the level and field."""
-
-
 def parse_cadences(data: object) -> Mapping[str, VisitCadence]:
     """Cadences from plain data (a parsed YAML file), one entry per plan level:
 
@@ -104,56 +101,58 @@ def parse_cadences(data: object) -> Mapping[str, VisitCadence]:
     unvisited) and every number is whole days, 1 to 366.
     """
     if not isinstance(data, Mapping):
-        raise CadenceConfigError("expected a mapping of plan level → cadence")
+        raise InputError(field="(file)", reason="expected a mapping of plan level → cadence")
     unknown = sorted(set(map(str, data)) - set(PLAN_LEVELS))
     if unknown:
-        raise CadenceConfigError(
-            f"{unknown[0]}: unknown plan level (expected {', '.join(PLAN_LEVELS)})")
+        raise InputError(field=unknown[0],
+                         reason=f"unknown plan level (expected {', '.join(PLAN_LEVELS)})")
     missing = [level for level in PLAN_LEVELS if level not in data]
     if missing:
-        raise CadenceConfigError(f"{missing[0]}: missing (every plan level needs a cadence)")
+        raise InputError(field=missing[0], reason="missing (every plan level needs a cadence)")
     return MappingProxyType({level: _cadence(level, data[level]) for level in PLAN_LEVELS})
 
 
 def _cadence(level: str, entry: object) -> VisitCadence:
     if not isinstance(entry, Mapping):
-        raise CadenceConfigError(f"{level}: expected first_within_days and steps")
+        raise InputError(field=level, reason="expected first_within_days and steps")
     extra = sorted(set(map(str, entry)) - {"first_within_days", "steps"})
     if extra:
-        raise CadenceConfigError(f"{level}.{extra[0]}: unknown field")
+        raise InputError(field=f"{level}.{extra[0]}", reason="unknown field")
     first = _days(entry.get("first_within_days"), field=f"{level}.first_within_days")
     raw_steps = entry.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise CadenceConfigError(f"{level}.steps: expected a non-empty list")
+        raise InputError(field=f"{level}.steps", reason="expected a non-empty list")
     steps = tuple(_step(f"{level}.steps[{i}]", raw, last=i == len(raw_steps) - 1)
                   for i, raw in enumerate(raw_steps))
     untils = [s.until for s in steps[:-1]]
     if untils != sorted(untils) or len(set(untils)) != len(untils):
-        raise CadenceConfigError(f"{level}.steps: until_days must increase from step to step")
+        raise InputError(field=f"{level}.steps",
+                         reason="until_days must increase from step to step")
     return VisitCadence(first_within=first, steps=steps)
 
 
 def _step(where: str, raw: object, *, last: bool) -> PlanStep:
     if not isinstance(raw, Mapping):
-        raise CadenceConfigError(f"{where}: expected every_days (and until_days but on the last)")
+        raise InputError(field=where,
+                         reason="expected every_days (and until_days but on the last)")
     extra = sorted(set(map(str, raw)) - {"every_days", "until_days"})
     if extra:
-        raise CadenceConfigError(f"{where}.{extra[0]}: unknown field")
+        raise InputError(field=f"{where}.{extra[0]}", reason="unknown field")
     every = _days(raw.get("every_days"), field=f"{where}.every_days")
     if last and raw.get("until_days") is not None:
-        raise CadenceConfigError(
-            f"{where}.until_days: the last step must be open-ended, or visits would stop")
+        raise InputError(field=f"{where}.until_days",
+                         reason="the last step must be open-ended, or visits would stop")
     if not last and raw.get("until_days") is None:
-        raise CadenceConfigError(f"{where}.until_days: required on every step but the last")
+        raise InputError(field=f"{where}.until_days", reason="required on every step but the last")
     until = None if last else _days(raw.get("until_days"), field=f"{where}.until_days")
     return PlanStep(every=every, until=until)
 
 
 def _days(value: object, *, field: str) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CadenceConfigError(f"{field}: expected a whole number of days, got {value!r}")
+        raise InputError(field=field, reason=f"expected a whole number of days, got {value!r}")
     if not 1 <= value <= MAX_CADENCE_DAYS:
-        raise CadenceConfigError(f"{field}: must be 1 to {MAX_CADENCE_DAYS} days, got {value}")
+        raise InputError(field=field, reason=f"must be 1 to {MAX_CADENCE_DAYS} days, got {value}")
     return timedelta(days=value)
 
 
@@ -166,10 +165,8 @@ INCIDENT_WINDOW = timedelta(days=365)
 
 
 def _rank(level: str) -> int:
-    try:
-        return LEVEL_ORDER.index(RiskLevel(level))
-    except ValueError:
-        raise ValueError(f"unknown risk level {level!r}") from None
+    return LEVEL_ORDER.index(RiskLevel(parse_choice(
+        level, field="level", what="risk level", choices=(known.value for known in LEVEL_ORDER))))
 
 
 def tighten(*, current_level: str, new_level: str) -> str:
@@ -209,11 +206,13 @@ def next_visit_due(*, plan_started_at: datetime, last_visit_at: datetime,
 
 # --- changes by hand -------------------------------------------------------------------------
 
-class RiskLoweringError(ValueError):
+class RiskLoweringError(InputError):
+    """Lowering the risk below the rules' level without saying why (the audit needs it)."""
+
     def __init__(self, *, rule_level: str, requested: str) -> None:
-        super().__init__(
+        super().__init__(field="reason", reason=(
             f"lowering the risk level from {rule_level} (set by the rules) to {requested} "
-            "needs a recorded reason")
+            "needs a recorded reason"))
         self.rule_level = rule_level
         self.requested = requested
 
@@ -225,18 +224,14 @@ def change_level(*, rule_level: str, requested: str, reason: str | None) -> str:
     return requested
 
 
-class PlanEndError(ValueError):
-    pass
-
-
 MIN_END_REASON_CHARS = 4  # keeps out "ok" / "x"; 4 characters is a short Chinese phrase
 
 
 def check_end(*, reason: str | None) -> None:
     """Ending a visit plan stops the visits to a family at risk: it needs a real reason."""
     if len((reason or "").strip()) < MIN_END_REASON_CHARS:
-        raise PlanEndError(
-            f"ending a visit plan needs a reason of at least {MIN_END_REASON_CHARS} characters")
+        raise InputError(field="reason", reason=(
+            f"ending a visit plan needs a reason of at least {MIN_END_REASON_CHARS} characters"))
 
 
 # --- notices ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case, Notice, Referral
-from models.domain.errors import FieldError
+from models.domain.errors import InputError
 from models.domain.notice_kinds import kinds_where
 from models.service.referrals import acknowledge_referral, record_referral_result
 
@@ -64,15 +64,6 @@ class AckLinkMismatch(AckError):
     """Signed correctly, but the notice does not exist or belongs to another case."""
 
     reason = "此链接与通知记录不符，无法使用。"
-
-
-class AckInputError(AckError):
-    """The form was filled in wrongly; names the field."""
-
-    def __init__(self, *, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -150,9 +141,9 @@ def check_form_nonce(nonce: str, *, token: str, secret: str, now: datetime) -> N
     issued, _, mac = nonce.partition(".")
     if not issued.isdigit() or not hmac.compare_digest(
             mac, _mac(secret, _NONCE_PURPOSE, f"{token}|{issued}")):
-        raise AckInputError(field="nonce", reason="表单校验失败，请重新打开链接后再提交。")
+        raise InputError(field="nonce", reason="表单校验失败，请重新打开链接后再提交。")
     if now - datetime.fromtimestamp(int(issued), UTC) > FORM_NONCE_VALIDITY:
-        raise AckInputError(field="nonce", reason="表单已打开太久，请刷新页面后再提交。")
+        raise InputError(field="nonce", reason="表单已打开太久，请刷新页面后再提交。")
 
 
 # --- acting on it ----------------------------------------------------------------------------
@@ -173,13 +164,13 @@ def acknowledge_notice(session: Session, *, notice: Notice, case: Case, action: 
     by = " ".join(by.split())
     note = note.strip()
     if action not in ("receipt", "result"):
-        raise AckInputError(field="action", reason=f"unknown action {action!r}")
+        raise InputError(field="action", reason=f"unknown action {action!r}")
     if len(by) > MAX_NAME_CHARS:
-        raise AckInputError(field="by", reason=f"不超过 {MAX_NAME_CHARS} 个字符")
+        raise InputError(field="by", reason=f"不超过 {MAX_NAME_CHARS} 个字符")
     if action == "result" and not note:
-        raise AckInputError(field="note", reason="请填写办理结果")
+        raise InputError(field="note", reason="请填写办理结果")
     if len(note) > MAX_NOTE_CHARS:
-        raise AckInputError(field="note", reason=f"不超过 {MAX_NOTE_CHARS} 个字符")
+        raise InputError(field="note", reason=f"不超过 {MAX_NOTE_CHARS} 个字符")
     by = by or notice.to_address or notice.recipient_role
     actor = f"ack-link:{notice.recipient_role}@{notice.recipient_jurisdiction}"[:100]
 
@@ -196,13 +187,13 @@ def acknowledge_notice(session: Session, *, notice: Notice, case: Case, action: 
     referral = session.get(Referral, notice.referral_id) if notice.referral_id else None
     if action == "result":
         if referral is not None:
-            _referral_result(session, referral=referral, note=note, by=by, now=now, actor=actor)
+            record_referral_result(session, referral=referral, note=note, by=by, at=now, actor=actor)
         else:
             repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="notice_result",
                            note=note, detail={"notice_id": notice.id, "by": by,
                                               "notice_kind": notice.kind})
     elif referral is not None:
-        _referral_receipt(session, referral=referral, by=by, now=now, actor=actor)
+        acknowledge_referral(session, referral=referral, by=by, at=now, actor=actor)
     # The sweep re-reads the case at once: an acknowledged notice is not sent again.
     case.next_check_at = now
     session.flush()
@@ -225,19 +216,3 @@ def _same_report(session: Session, notice: Notice) -> list[Notice]:
         return []
     return list(session.scalars(select(Notice).where(
         same, Notice.acknowledged_at.is_(None), Notice.id != notice.id).order_by(Notice.id)))
-
-
-def _referral_receipt(session: Session, *, referral: Referral, by: str, now: datetime,
-                      actor: str) -> None:
-    try:
-        acknowledge_referral(session, referral=referral, by=by, at=now, actor=actor)
-    except FieldError as exc:
-        raise AckInputError(field=exc.field, reason=exc.reason) from None
-
-
-def _referral_result(session: Session, *, referral: Referral, note: str, by: str, now: datetime,
-                     actor: str) -> None:
-    try:
-        record_referral_result(session, referral=referral, note=note, by=by, at=now, actor=actor)
-    except FieldError as exc:
-        raise AckInputError(field=exc.field, reason=exc.reason) from None

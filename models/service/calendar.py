@@ -45,9 +45,11 @@ def read_schedule_file(path: Path) -> YearSchedule:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise CalendarFileError(f"{path}: file not found") from None
+        raise CalendarFileError("file not found", source=str(path)) from None
+    except OSError as exc:  # a directory, no permission…
+        raise CalendarFileError(f"cannot read the file ({exc.strerror})", source=str(path)) from None
     except UnicodeDecodeError as exc:
-        raise CalendarFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise CalendarFileError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
     return parse_schedule(text=text, fmt=fmt, source=path.name)
 
 

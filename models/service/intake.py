@@ -15,7 +15,8 @@ from models.domain.deadlines import Tier, response_deadline
 from models.domain.risk import assess_risk
 from models.domain.tiering import propose_tier
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
-from models.intake_schema import FieldProblem, IntakeIn, IntakeValidationError
+from models.domain.errors import FieldProblem
+from models.intake_schema import IntakeIn, IntakeValidationError
 from models.service.routing import route_at_intake
 from models.service.visits import open_plan_at_intake
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Referral
 from models.domain.calendar import WorkCalendar
-from models.domain.errors import FieldError
+from models.domain.errors import InputError
 from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS, ReferralClock, feedback_deadline
 from models.domain.vocabulary import vocabulary
 
@@ -46,14 +46,14 @@ def refer(session: Session, *, case: Case, role: str, contact_key: str | None = 
     """Send the case to a department: the named contact, or the contact holding `role` at
     the case's level (or the nearest level above that has one)."""
     if role not in vocabulary().codes("contact_roles"):
-        raise FieldError(field="role", reason=f"unknown contact role {role!r} (see vocabulary.yaml: contact_roles)")
+        raise InputError(field="role", reason=f"unknown contact role {role!r} (see vocabulary.yaml: contact_roles)")
     contact = _contact(session, case=case, role=role, contact_key=contact_key)
     if not contact.email:
-        raise FieldError(field="contact", reason=(
+        raise InputError(field="contact", reason=(
             f"{contact.post or contact.name} ({contact.jurisdiction_code}) has no email address "
             "in the registry; a referral must be able to reach its recipient"))
     if len(purpose) > 500:
-        raise FieldError(field="purpose", reason="longer than 500 characters")
+        raise InputError(field="purpose", reason="longer than 500 characters")
     due_at, provisional = feedback_deadline(sent_at=now, working_days=working_days,
                                             calendar=calendar)
     referral = Referral(
@@ -77,22 +77,23 @@ def _contact(session: Session, *, case: Case, role: str, contact_key: str | None
     if contact_key:
         contact = repo.contact_by_key(session, contact_key)
         if contact is None:
-            raise FieldError(field="contact", reason=f"{contact_key!r} is not in the contact registry")
+            raise InputError(field="contact", reason=f"{contact_key!r} is not in the contact registry")
         if contact.role != role:
-            raise FieldError(field="contact", reason=(
+            raise InputError(field="contact", reason=(
                 f"{contact_key!r} is registered as {contact.role}, not {role}"))
         return contact
     found = [c for c in repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
                                                role=role) if c.email]
     if not found:
-        raise FieldError(field="role", reason=(
+        raise InputError(field="role", reason=(
             f"no {role} contact with an email at {case.jurisdiction_code} or any level above; "
             "add one to the registry or name a contact"))
     return found[0]
 
 
 def referral_by_key(session: Session, key: str) -> Referral | None:
-    return session.get(Referral, int(key)) if str(key).isdigit() else None
+    referral_id = repo.row_id(key)
+    return None if referral_id is None else session.get(Referral, referral_id)
 
 
 def acknowledge_referral(session: Session, *, referral: Referral, by: str, at: datetime,
@@ -100,7 +101,7 @@ def acknowledge_referral(session: Session, *, referral: Referral, by: str, at: d
     """Receipt confirmed. False when it already was (nothing changes: links get re-opened)."""
     _check_time(referral, at=at, field="at")
     if referral.status == "withdrawn":
-        raise FieldError(field="referral", reason=f"referral {referral.id} was withdrawn")
+        raise InputError(field="referral", reason=f"referral {referral.id} was withdrawn")
     if referral.acknowledged_at is not None:
         return False
     referral.acknowledged_at, referral.acknowledged_by = at, by.strip()
@@ -116,13 +117,13 @@ def record_referral_result(session: Session, *, referral: Referral, note: str, b
     """The department reported back: reminders and escalation stop."""
     _check_time(referral, at=at, field="at")
     if not note.strip():
-        raise FieldError(field="note", reason="the result must be described")
+        raise InputError(field="note", reason="the result must be described")
     if len(note) > 4000:
-        raise FieldError(field="note", reason="longer than 4000 characters")
+        raise InputError(field="note", reason="longer than 4000 characters")
     if referral.status == "resulted":
-        raise FieldError(field="referral", reason=f"referral {referral.id} already has a result")
+        raise InputError(field="referral", reason=f"referral {referral.id} already has a result")
     if referral.status == "withdrawn":
-        raise FieldError(field="referral", reason=f"referral {referral.id} was withdrawn")
+        raise InputError(field="referral", reason=f"referral {referral.id} was withdrawn")
     if referral.acknowledged_at is None:
         referral.acknowledged_at, referral.acknowledged_by = at, by.strip()
     referral.status, referral.result_at = "resulted", at
@@ -136,18 +137,18 @@ def record_referral_result(session: Session, *, referral: Referral, note: str, b
 def withdraw_referral(session: Session, *, referral: Referral, reason: str, at: datetime,
                       actor: str) -> None:
     if referral.status not in AWAITING:
-        raise FieldError(field="referral", reason=f"referral {referral.id} is {referral.status}")
+        raise InputError(field="referral", reason=f"referral {referral.id} is {referral.status}")
     if len(reason.strip()) < 4:
-        raise FieldError(field="reason", reason="withdrawing a referral needs a reason")
+        raise InputError(field="reason", reason="withdrawing a referral needs a reason")
     referral.status = "withdrawn"
     _touch_case(session, referral, at=at, actor=actor, kind="referral_withdrawn", note=reason.strip())
 
 
 def _check_time(referral: Referral, *, at: datetime, field: str) -> None:
     if at.tzinfo is None:
-        raise FieldError(field=field, reason="must carry its UTC offset")
+        raise InputError(field=field, reason="must carry its UTC offset")
     if at < referral.sent_at:
-        raise FieldError(field=field, reason="is before the referral was sent")
+        raise InputError(field=field, reason="is before the referral was sent")
 
 
 def _touch_case(session: Session, referral: Referral, *, at: datetime, actor: str, kind: str,

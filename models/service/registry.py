@@ -25,6 +25,8 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise RegistryFileError([RowProblem(str(path), 0, "file not found")]) from None
+    except OSError as exc:  # a directory, no permission…
+        raise RegistryFileError([RowProblem(str(path), 0, f"cannot read the file ({exc.strerror})")]) from None
     except UnicodeDecodeError as exc:
         raise RegistryFileError([RowProblem(str(path), 0, f"not UTF-8 text ({exc.reason})")]) from None
 

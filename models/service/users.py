@@ -23,23 +23,15 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Contact, User
-from models.domain.access import AccessError, Principal, parse_role
-from models.domain.jurisdiction import DivisionCodeError, normalize_code
+from models.domain.access import Principal, parse_role
+from models.domain.errors import InputError
+from models.domain.jurisdiction import normalize_code
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024  # hashing cost grows with length; nobody types more
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-class UserError(ValueError):
-    """A user cannot be added as asked; names the field."""
-
-    def __init__(self, *, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @lru_cache(maxsize=1)
@@ -61,9 +53,9 @@ def hash_password(password: str) -> str:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise UserError(field="password", reason=f"needs at least {MIN_PASSWORD_CHARS} characters")
+        raise InputError(field="password", reason=f"needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
-        raise UserError(field="password", reason=f"longer than {MAX_PASSWORD_CHARS} characters")
+        raise InputError(field="password", reason=f"longer than {MAX_PASSWORD_CHARS} characters")
 
 
 def add_user(session: Session, *, username: str, password: str, role: str, jurisdiction_code: str,
@@ -71,23 +63,18 @@ def add_user(session: Session, *, username: str, password: str, role: str, juris
              contact_id: int | None = None) -> User:
     username = username.strip().lower()
     if not username or not set(username) <= USERNAME_CHARS or len(username) > 64:
-        raise UserError(field="username", reason=(
+        raise InputError(field="username", reason=(
             "1–64 characters: lower-case letters, digits, '.', '_' or '-'"))
-    try:
-        role = parse_role(role).value
-        code = normalize_code(jurisdiction_code)
-    except AccessError as exc:
-        raise UserError(field=exc.field, reason=exc.reason) from None
-    except DivisionCodeError as exc:
-        raise UserError(field="jurisdiction", reason=exc.reason) from None
+    role = parse_role(role).value
+    code = normalize_code(jurisdiction_code, field="jurisdiction")
     if repo.get_jurisdiction(session, code) is None:
-        raise UserError(field="jurisdiction", reason=f"{code} is not in the jurisdiction registry")
+        raise InputError(field="jurisdiction", reason=f"{code} is not in the jurisdiction registry")
     if email and ("@" not in email or any(c.isspace() for c in email)):
-        raise UserError(field="email", reason=f"{email!r} is not an email address")
+        raise InputError(field="email", reason=f"{email!r} is not an email address")
     if contact_id is not None and session.get(Contact, contact_id) is None:
-        raise UserError(field="contact", reason=f"no registry contact with id {contact_id}")
+        raise InputError(field="contact", reason=f"no registry contact with id {contact_id}")
     if user_by_username(session, username) is not None:
-        raise UserError(field="username", reason=f"{username!r} already exists")
+        raise InputError(field="username", reason=f"{username!r} already exists")
     user = User(username=username, display_name=display_name.strip() or username,
                 password_hash=hash_password(password), role=role, jurisdiction_code=code,
                 contact_id=contact_id, email=email.strip(), active=True, created_at=now)
@@ -148,8 +135,8 @@ def load_demo_users(session: Session, *, path: Path, now: datetime, actor: str) 
                          role=row["role"], jurisdiction_code=row["jurisdiction_code"],
                          display_name=row.get("display_name") or "", email=row.get("email") or "",
                          now=now, actor=actor)
-            except UserError as exc:
-                raise UserError(field=f"{path.name} line {line}: {exc.field}",
+            except InputError as exc:
+                raise InputError(field=f"{path.name} line {line}: {exc.field}",
                                 reason=exc.reason) from None
             added += 1
     return DemoUsersResult(added=added, kept=kept)

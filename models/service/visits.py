@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from models.db import repositories as repo
 from models.db.orm import AuditEvent, Case, Incident, Party, Visit, VisitPlan
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import FieldError
+from models.domain.errors import InputError, parse_choice
 from models.domain.notice_keys import incident_round
 from models.domain.risk import RiskLevel, assess_risk
 from models.domain.safe_contact import SafeContact, parse_quiet_hours
@@ -122,7 +122,7 @@ def record_visit(session: Session, *, case: Case, visited_at: datetime, visited_
     date; the cadre may bring it forward (`next_visit_on`), never push it back."""
     plan = active_plan(session, case)
     if plan is None:
-        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
+        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
     _check_visit_input(case=case, visited_at=visited_at, visited_by=visited_by, mode=mode,
                        now=now, texts={"needs": needs, "condition": condition,
                                        "help_given": help_given})
@@ -166,25 +166,25 @@ def _plan_changed_since(session: Session, case: Case, *, since: datetime) -> boo
 def _check_visit_input(*, case: Case, visited_at: datetime, visited_by: str, mode: str,
                        now: datetime, texts: dict[str, str]) -> None:
     if mode not in VISIT_MODES:
-        raise FieldError(field="mode", reason=f"unknown mode {mode!r} (one of: {', '.join(VISIT_MODES)})")
+        raise InputError(field="mode", reason=f"unknown mode {mode!r} (one of: {', '.join(VISIT_MODES)})")
     if not visited_by.strip():
-        raise FieldError(field="visited_by", reason="who visited must be recorded")
+        raise InputError(field="visited_by", reason="who visited must be recorded")
     if visited_at.tzinfo is None:
-        raise FieldError(field="visited_at", reason="must carry its UTC offset")
+        raise InputError(field="visited_at", reason="must carry its UTC offset")
     if visited_at > now + FUTURE_SKEW:
-        raise FieldError(field="visited_at", reason="a visit cannot be recorded before it happens")
+        raise InputError(field="visited_at", reason="a visit cannot be recorded before it happens")
     if visited_at < case.received_at:
-        raise FieldError(field="visited_at", reason="is before the case was received")
+        raise InputError(field="visited_at", reason="is before the case was received")
     for name, text in texts.items():
         if len(text) > MAX_NOTE_CHARS:
-            raise FieldError(field=name, reason=f"longer than {MAX_NOTE_CHARS} characters")
+            raise InputError(field=name, reason=f"longer than {MAX_NOTE_CHARS} characters")
 
 
 def _brought_forward(due: datetime, *, to: date, field: str, now: datetime) -> datetime:
     if to < now.astimezone(SHANGHAI).date():
-        raise FieldError(field=field, reason=f"{to.isoformat()} is in the past")
+        raise InputError(field=field, reason=f"{to.isoformat()} is in the past")
     if to > due.astimezone(SHANGHAI).date():
-        raise FieldError(field=field, reason=(
+        raise InputError(field=field, reason=(
             f"{to.isoformat()} is later than the plan allows ({due.astimezone(SHANGHAI).date()}); "
             "a visit can be brought forward, not put off"))
     return datetime.combine(to, due.astimezone(SHANGHAI).timetz())
@@ -194,7 +194,7 @@ def bring_forward(session: Session, *, case: Case, to: date, now: datetime, acto
                   reason: str = "") -> VisitPlan:
     plan = active_plan(session, case)
     if plan is None or plan.next_due_at is None:
-        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
+        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
     before = plan.next_due_at
     plan.next_due_at = _brought_forward(before, to=to, field="to", now=now)
     case.next_check_at = now
@@ -208,11 +208,8 @@ def bring_forward(session: Session, *, case: Case, to: date, now: datetime, acto
 def end_plan(session: Session, *, case: Case, reason: str, now: datetime, actor: str) -> VisitPlan:
     plan = active_plan(session, case)
     if plan is None:
-        raise FieldError(field="case", reason=f"{case.number} has no active return-visit plan")
-    try:
-        check_end(reason=reason)
-    except ValueError as exc:
-        raise FieldError(field="reason", reason=str(exc)) from None
+        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
+    check_end(reason=reason)
     plan.status, plan.ended_at, plan.end_reason, plan.ended_by = "ended", now, reason.strip(), actor
     plan.next_due_at = None
     case.next_check_at = now
@@ -232,11 +229,11 @@ def record_incident(session: Session, *, case: Case, occurred_at: datetime,
     from models.service.routing import route_at_intake  # routing imports nothing of this
 
     if occurred_at.tzinfo is None:
-        raise FieldError(field="occurred_at", reason="must carry its UTC offset")
+        raise InputError(field="occurred_at", reason="must carry its UTC offset")
     if occurred_at > now + FUTURE_SKEW:
-        raise FieldError(field="occurred_at", reason="is in the future")
+        raise InputError(field="occurred_at", reason="is in the future")
     if len(note) > MAX_NOTE_CHARS:
-        raise FieldError(field="note", reason=f"longer than {MAX_NOTE_CHARS} characters")
+        raise InputError(field="note", reason=f"longer than {MAX_NOTE_CHARS} characters")
     assessed = assess_risk(category=case.category, risk_indicators=risk_indicators,
                            mediation_attempts=case.mediation_attempts)
     incident = Incident(case_id=case.id, occurred_at=occurred_at,
@@ -287,15 +284,8 @@ def _plan_after_incident(session: Session, case: Case, *, incident: Incident, co
 def set_risk_level(session: Session, *, case: Case, level: str, reason: str | None,
                    now: datetime, actor: str, cadences: Cadences = DEFAULT_CADENCES) -> None:
     """Raising is free; lowering below what the rules set needs a reason, which is audited."""
-    try:
-        RiskLevel(level)
-    except ValueError:
-        raise FieldError(field="level", reason=f"unknown risk level {level!r} "
-                         f"(one of: {', '.join(v.value for v in RiskLevel)})") from None
-    try:
-        change_level(rule_level=case.rule_risk_level, requested=level, reason=reason)
-    except ValueError as exc:
-        raise FieldError(field="reason", reason=str(exc)) from None
+    parse_choice(level, field="level", what="risk level", choices=(v.value for v in RiskLevel))
+    change_level(rule_level=case.rule_risk_level, requested=level, reason=reason)
     before = case.risk_level
     case.risk_level = level
     case.risk_reason = (reason or "").strip() or f"人工调整为 {level}"
@@ -348,14 +338,11 @@ def set_safe_contact(session: Session, *, case: Case, do_not_contact: bool | Non
                      actor: str) -> SafeContact:
     people = victims(case)
     if not people:
-        raise FieldError(field="case", reason=f"{case.number} has no victim party to protect")
+        raise InputError(field="case", reason=f"{case.number} has no victim party to protect")
     if quiet_hours:
-        try:
-            parse_quiet_hours(quiet_hours)
-        except ValueError as exc:
-            raise FieldError(field="quiet_hours", reason=str(exc)) from None
+        parse_quiet_hours(quiet_hours)
     if safe_channel is not None and len(safe_channel) > 300:
-        raise FieldError(field="safe_channel", reason="longer than 300 characters")
+        raise InputError(field="safe_channel", reason="longer than 300 characters")
     for person in people:
         if do_not_contact is not None:
             person.do_not_contact = do_not_contact

@@ -14,7 +14,7 @@ from models.db import repositories as repo
 from models.db.orm import AuditEvent, Notice, Referral, Visit, VisitPlan
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import FieldError
+from models.domain.errors import InputError
 from models.intake_schema import IntakeValidationError, parse_intake
 from models.service import referrals, visits
 from models.service.calendar import current_calendar
@@ -172,7 +172,7 @@ def test_referral_bad_input_names_the_field_and_stores_nothing(demo_ctx):
     case_id = take_in_doc(demo_ctx, "land_rights_ordinary", **LAND)
     for role, days, field in (("no_such_role", 7, "role"), ("civil_affairs", 0, "working_days"),
                               ("trade_union", 7, "role")):  # nobody holds trade_union
-        with pytest.raises(FieldError) as caught, unit_of_work(demo_ctx.sessions) as session:
+        with pytest.raises(InputError) as caught, unit_of_work(demo_ctx.sessions) as session:
             referrals.refer(session, case=repo.case_by_key(session, str(case_id)), role=role,
                             working_days=days, now=demo_ctx.clock.now(), actor="test",
                             calendar=current_calendar(session))
@@ -249,7 +249,7 @@ def test_visit_input_is_checked_field_by_field_and_nothing_is_half_stored(demo_c
            ({"visited_at": at("2026-10-01T10:00:00")}, "visited_at"),
            ({"next_visit_on": at("2026-12-31T00:00:00").date()}, "next_visit_on")]
     for overrides, field in bad:
-        with pytest.raises(FieldError) as caught:
+        with pytest.raises(InputError) as caught:
             record(demo_ctx, case_id, "2026-10-14T10:00:00", **overrides)
         assert caught.value.field == field
     with unit_of_work(demo_ctx.sessions) as session:
@@ -264,7 +264,7 @@ def test_a_cadre_may_bring_the_next_visit_forward_not_put_it_off(demo_ctx):
 
 def test_ending_a_plan_needs_a_reason_and_is_audited(demo_ctx):
     case_id = take_in_doc(demo_ctx, "dv_strangulation", **DV)
-    with pytest.raises(FieldError, match="reason"):
+    with pytest.raises(InputError, match="reason"):
         with_case(demo_ctx, case_id, visits.end_plan, reason="ok", now=demo_ctx.clock.now(), actor="test")
     with_case(demo_ctx, case_id, visits.end_plan, reason="当事人已迁居外省，转当地妇联跟进",
               now=demo_ctx.clock.now(), actor="test")
@@ -326,7 +326,7 @@ def test_incidents_spread_over_more_than_a_year_do_not_count_together(demo_ctx):
 
 def test_a_level_set_by_the_rules_is_lowered_by_hand_only_with_a_reason(demo_ctx):
     case_id = take_in_doc(demo_ctx, "dv_strangulation", **DV)
-    with pytest.raises(FieldError, match="reason"):
+    with pytest.raises(InputError, match="reason"):
         with_case(demo_ctx, case_id, visits.set_risk_level, level="high", reason=None,
                   now=demo_ctx.clock.now(), actor="test")
     assert view(demo_ctx, case_id)["risk_level"] == "critical"
@@ -368,7 +368,7 @@ async def test_do_not_contact_and_quiet_hours_shape_every_mail_and_the_visit_tim
 
 def test_safe_contact_is_set_later_and_audited_without_the_channel(demo_ctx):
     case_id = take_in_doc(demo_ctx, "dv_strangulation", **DV)
-    with pytest.raises(FieldError) as caught:
+    with pytest.raises(InputError) as caught:
         with_case(demo_ctx, case_id, visits.set_safe_contact, do_not_contact=True,
                   safe_channel=None, quiet_hours="after dark", now=demo_ctx.clock.now(), actor="test")
     assert caught.value.field == "quiet_hours"

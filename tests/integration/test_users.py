@@ -15,7 +15,8 @@ from app import cli
 from app.secret_key import load_secret_key, secret_key_path
 from models.db.orm import AuditEvent, User
 from models.db.session import unit_of_work
-from models.service.users import UserError, add_user, authenticate, load_demo_users
+from models.domain.errors import InputError
+from models.service.users import add_user, authenticate, load_demo_users
 from tests.conftest import DEMO
 
 
@@ -65,14 +66,14 @@ def test_an_inactive_user_cannot_sign_in(demo_ctx) -> None:
     pytest.param({"contact_id": 9999}, "contact", id="unknown-contact"),
 ])
 def test_bad_input_names_the_field(demo_ctx, changes, field) -> None:
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(InputError) as caught:
         add(demo_ctx, **changes)
     assert caught.value.field == field
 
 
 def test_a_username_exists_once(demo_ctx) -> None:
     add(demo_ctx)
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(InputError, match="already exists"):
         add(demo_ctx, username="MEI")
 
 

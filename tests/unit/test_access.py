@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from models.domain.access import (
-    AccessError,
     Principal,
     can_open_case,
     can_see_case_rows,
@@ -13,6 +12,7 @@ from models.domain.access import (
     can_take_in,
     within_scope,
 )
+from models.domain.errors import InputError
 
 DONGHU, XILING, TOWNSHIP, NANSHAN, COUNTY = (
     "990102001001", "990102001002", "990102001", "990102002001", "990102")
@@ -38,7 +38,7 @@ def who(role: str, code: str) -> Principal:
 def test_who_may_open_a_case(role, home, case, opens) -> None:
     try:
         principal = who(role, home)
-    except AccessError:
+    except InputError:
         assert not opens
         return
     assert can_open_case(principal, case_jurisdiction=case) is opens
@@ -60,7 +60,7 @@ def test_rows_and_intake_are_for_casework_roles() -> None:
 
 
 def test_unknown_roles_and_codes_name_the_field() -> None:
-    with pytest.raises(AccessError, match="^role: unknown role 'chief'"):
+    with pytest.raises(InputError, match="^role: unknown role 'chief'"):
         who("chief", DONGHU)
-    with pytest.raises(AccessError, match="^jurisdiction:"):
+    with pytest.raises(InputError, match="^jurisdiction:"):
         who("cadre", "99x")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.db.orm import Notice
+from models.domain.errors import InputError
 from models.service.ack import (
-    AckInputError,
     AckLinkExpired,
     AckLinkInvalid,
     ack_url_for,
@@ -74,5 +74,5 @@ def test_the_form_nonce_is_for_one_token_and_twelve_hours() -> None:
     nonce = form_nonce("a.token", secret=SECRET, now=NOW)
     check_form_nonce(nonce, token="a.token", secret=SECRET, now=NOW + timedelta(hours=11))
     for bad_token, when in (("another.token", NOW), ("a.token", NOW + timedelta(hours=13))):
-        with pytest.raises(AckInputError):
+        with pytest.raises(InputError):
             check_form_nonce(nonce, token=bad_token, secret=SECRET, now=when)

@@ -9,12 +9,12 @@ import pytest
 
 from models.domain.calendar import SHANGHAI, WorkCalendar, parse_schedule
 from models.domain.deadlines import (
-    DeadlineInputError,
     Tier,
     end_of_day,
     response_deadline,
     working_days_between,
 )
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 
 # The README's format example. Illustrative only: NOT the real 2027 notice.
@@ -192,7 +192,7 @@ def test_receipt_is_dated_in_shanghai(tier, received_at, last_day):
                  id="naive-assigner-rejected"),
 ])
 def test_naive_times_are_rejected(field, received_at, assigner):
-    with pytest.raises(DeadlineInputError) as error:
+    with pytest.raises(InputError) as error:
         response_deadline(tier=Tier.ORDINARY, received_at=received_at,
                           calendar=builtin_calendar(), assigner_due_at=assigner)
     assert error.value.field == field

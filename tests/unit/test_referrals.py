@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 from models.domain.referrals import (
     ReferralClock,
-    ReferralInputError,
     feedback_deadline,
     next_referral_check,
     owed_referral_notices,
@@ -41,7 +41,7 @@ def test_feedback_deadline_counts_working_days_after_the_day_sent(sent, days, du
 
 @pytest.mark.parametrize("days", [0, -1, 61])
 def test_feedback_deadline_refuses_nonsense_naming_the_field(days):
-    with pytest.raises(ReferralInputError, match="working_days"):
+    with pytest.raises(InputError, match="working_days"):
         feedback_deadline(sent_at=at("2026-10-12T10:00"), working_days=days, calendar=CAL)
 
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from app.settings import ConfigError, load_settings
+from models.domain.errors import InputError
 from models.domain.visits import (
     DEFAULT_CADENCES,
-    CadenceConfigError,
     describe_cadence,
     next_visit_due,
     parse_cadences,
@@ -66,12 +66,12 @@ def _with(change) -> dict:
                  "high.steps: until_days must increase", id="steps-out-of-order"),
 ])
 def test_bad_cadences_name_the_field(change, names):
-    with pytest.raises(CadenceConfigError, match=names.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(InputError, match=names.replace("[", r"\[").replace("]", r"\]")):
         parse_cadences(_with(change))
 
 
 def test_not_a_mapping_is_refused():
-    with pytest.raises(CadenceConfigError, match="expected a mapping"):
+    with pytest.raises(InputError, match="expected a mapping"):
         parse_cadences(["critical"])
 
 

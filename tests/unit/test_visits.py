@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
 from models.domain.official_calendar import builtin_calendar
 from models.domain.reminders import ReminderPolicy
 from models.domain.visits import (
     DEFAULT_CADENCES,
     Ledger,
-    PlanEndError,
     PlanStep,
     RiskLoweringError,
     VisitCadence,
@@ -171,7 +171,7 @@ def test_change_level_lowering_needs_reason(reason):
     pytest.param("ok", id="too-short"), pytest.param("  迁出  ", id="short-padded"),
 ])
 def test_check_end_refuses(reason):
-    with pytest.raises(PlanEndError):
+    with pytest.raises(InputError):
         check_end(reason=reason)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.intake_schema import FieldProblem
+from models.domain.errors import FieldProblem
 from web.forms import form_errors, intake_document, party_row_of, with_beijing_offset
 
 

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
 from models.db.session import unit_of_work
+from models.domain.errors import InputError
 from models.service.ack import (
     AckError,
-    AckInputError,
     AckLinkExpired,
     AckLinkInvalid,
     acknowledge_notice,
@@ -90,10 +90,10 @@ def ack_submit(request: Request, token: str, action: str = Form("receipt"), by: 
             with session.begin_nested():  # a refused result leaves the receipt untouched too
                 outcome = acknowledge_notice(session, notice=notice, case=case, action=action,
                                              by=by, note=note, now=now)
-        except AckInputError as error:
+        except InputError as error:
             facts = _page_facts(session, notice=notice, case=case)
             return render(request, "ack.html", {
-                **facts, "token": token, "done": "", "errors": {error.field: error.reason},
+                **facts, "token": token, "done": "", "errors": {p.field: p.reason for p in error.problems},
                 "nonce": form_nonce(token, secret=secret, now=now),
                 "values": {"by": by, "note": note, "action": action}}, status_code=422)
     done = "already" if outcome.already else outcome.action

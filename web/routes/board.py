@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse
 from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.domain.access import within_scope
-from models.domain.jurisdiction import DivisionCodeError, Level, normalize_code, parent_of
+from models.domain.errors import InputError
+from models.domain.jurisdiction import Level, normalize_code, parent_of
 from models.service.board import KIND_LABELS, SORT_KEYS, BoardFilter, Kind, overdue_board
 from models.service.calendar import current_calendar
 from web.deps import Viewer, context_of, current_viewer, render
@@ -36,7 +37,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
     ctx = context_of(request)
     try:
         node_code = normalize_code(under) if under else viewer.jurisdiction_code
-    except DivisionCodeError:
+    except InputError:  # a malformed place is no place: the same answer as an unknown one
         raise HTTPException(404) from None
     if not within_scope(viewer.principal, node_code):
         raise HTTPException(404)  # not hers: the same answer as "no such place"

@@ -18,7 +18,7 @@ from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
-from models.domain.errors import FieldError
+from models.domain.errors import InputError, parse_aware_time, parse_date
 from models.service import case_page
 from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.views import case_view
@@ -108,24 +108,18 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
                              needs=needs, condition=condition, help_given=help_given,
                              next_visit_on=_day(next_visit_on), now=ctx.clock.now(),
                              actor=viewer.actor, cadences=ctx.settings.visit_cadences)
-        except FieldError as error:
+        except InputError as error:
             return _visit_form(request, case=case, plan=active_plan(session, case), values=values,
-                               errors={error.field: error.reason}, status_code=422)
+                               errors={p.field: p.reason for p in error.problems}, status_code=422)
     return RedirectResponse(f"/cases/{number}?visit=1", status_code=303)
 
 
 def _time(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(with_beijing_offset(value))
-    except ValueError:
-        raise FieldError(field="visited_at", reason="请填写回访时间（年-月-日 时:分）") from None
-    return parsed
+    return parse_aware_time(with_beijing_offset(value), field="visited_at",
+                            reason="请填写回访时间（年-月-日 时:分）")
 
 
 def _day(value: str) -> date | None:
     if not value.strip():
         return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise FieldError(field="next_visit_on", reason="请填写日期（年-月-日）") from None
+    return parse_date(value, field="next_visit_on", reason="请填写日期（年-月-日）")

@@ -21,7 +21,8 @@ from app.context import AppContext
 from models.db.orm import Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import can_open_case, can_take_in
-from models.intake_schema import FieldProblem, IntakeValidationError, parse_intake
+from models.domain.errors import FieldProblem
+from models.intake_schema import IntakeValidationError, parse_intake
 from models.service.calendar import current_calendar
 from models.service.intake import take_in
 from web.deps import Viewer, context_of, current_viewer, render
