@@ -25,6 +25,11 @@ from models.domain.reminders import ReminderPolicy, escalation_chain, sending_in
 from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
 
 
+class PlanStatus(StrEnum):
+    ACTIVE = "active"  # visits are owed
+    ENDED = "ended"  # taken off the ledger (with a reason)
+
+
 class Ledger(StrEnum):
     HIGH_RISK = "high_risk"  # 附表3 高风险家庭
     FOCUS = "focus"  # 附表3 重点关注家庭
