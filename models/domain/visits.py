@@ -408,11 +408,6 @@ def next_visit_check(*, plan_id: int, visit_due_at: datetime, jurisdiction_code:
     return min((n.due_at for n in candidates if n.due_at > after), default=None)
 
 
-def visit_overdue_from(visit_due_at: datetime) -> datetime:
-    """A visit is due on a day and overdue from 24:00 of it, as a deadline is."""
-    return _at(visit_due_at.astimezone(SHANGHAI).date() + timedelta(days=1), time(0))
-
-
 _SPANS = {7: "周", 14: "两周", 30: "月", 91: "季度"}
 
 

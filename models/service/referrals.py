@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
@@ -37,11 +36,6 @@ def governance_center_reachable(session: Session, case: Case) -> bool:
     """A 综治中心 with an email at the case's level or above (the escalation's first stop)."""
     return any(c.email for c in repo.contacts_for_role(
         session, jurisdiction_code=case.jurisdiction_code, role="governance_center"))
-
-
-def open_referrals(session: Session, case: Case) -> list[Referral]:
-    return list(session.scalars(select(Referral).where(
-        Referral.case_id == case.id, Referral.status.in_(AWAITING_FEEDBACK)).order_by(Referral.id)))
 
 
 def refer(session: Session, *, case: Case, role: str, contact_key: str | None = None,
