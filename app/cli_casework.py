@@ -10,7 +10,6 @@ from datetime import date, datetime
 
 from app.cli import _actor, _case, _parse_time, _print_case, _with_context
 from app.context import AppContext
-from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.domain.errors import InputError, NotFoundError, parse_date
 from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS

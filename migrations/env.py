@@ -39,13 +39,32 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode rebuilds a SQLite table (create, copy, drop, rename); dropping a table that
+        # others point at (cases, jurisdictions) would trip the foreign keys. SQLite's own recipe
+        # for such changes: foreign keys off around them (the pragma is ignored inside a
+        # transaction: it goes to the driver's connection between transactions), then checked.
+        _pragma(connection, "foreign_keys=OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if sqlite:
+            _pragma(connection, "foreign_keys=ON")
+    if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+        raise RuntimeError(f"rows point at rows that do not exist after migrating: {broken[:10]}")
+
+
+def _pragma(connection, setting: str) -> None:
+    if connection.in_transaction():
+        connection.commit()
+    connection.connection.dbapi_connection.execute(f"PRAGMA {setting}")
 
 
 if context.is_offline_mode():

@@ -25,6 +25,7 @@ from models.domain.calendar import SHANGHAI
 from models.domain.errors import InputError
 from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
+from models.domain.referrals import AWAITING_FEEDBACK
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
 from web.routes import ack, auth, board, cases, intake, users
@@ -117,6 +118,7 @@ def _templates() -> Jinja2Templates:
     env.filters["local_day"] = lambda value: value.astimezone(SHANGHAI).strftime("%Y-%m-%d") if value else ""
     env.filters["label"] = lambda code, group: voc.label(group, code) if code else ""
     env.globals["vocabulary"] = voc
+    env.globals["awaiting_feedback"] = AWAITING_FEEDBACK  # the one definition, as the board's
     env.globals["labels"] = {
         "status": {s.value: label for s, label in STATUS_LABELS.items()},
         "pause": {r.value: label for r, label in PAUSE_LABELS.items()},

@@ -19,7 +19,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from models.db.types import UTCDateTime
+from models.db.types import UTCDateTime, enum_of
+from models.domain.access import Role
+from models.domain.deadlines import Tier
+from models.domain.jurisdiction import Level
+from models.domain.procedure import PauseReason, Status
+from models.domain.referrals import ReferralStatus
+from models.domain.risk import RiskLevel
+from models.domain.statuses import NoticeStatus, TriggerStatus
+from models.domain.visits import Ledger, PlanStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -40,7 +48,7 @@ class Jurisdiction(Base):
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    level: Mapped[str] = mapped_column(String(16))
+    level: Mapped[Level] = mapped_column(enum_of(Level, column="level"))
     parent_code: Mapped[str | None] = mapped_column(
         String(12), ForeignKey("jurisdictions.code"), index=True
     )
@@ -69,21 +77,23 @@ class Case(Base):
     external_ref: Mapped[str | None] = mapped_column(String(128), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(40))
-    tier: Mapped[str] = mapped_column(String(16))
+    tier: Mapped[Tier] = mapped_column(enum_of(Tier, column="tier"))
     tier_proposed: Mapped[bool] = mapped_column(Boolean, default=False)
     tier_reason: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[Status] = mapped_column(enum_of(Status, column="status"), index=True)
     jurisdiction_code: Mapped[str] = mapped_column(
         String(12), ForeignKey("jurisdictions.code"), index=True
     )
     received_at: Mapped[datetime]
     summary: Mapped[str] = mapped_column(Text)
     risk_indicators: Mapped[list[str]] = mapped_column(default=list)
-    risk_level: Mapped[str] = mapped_column(String(16), default="none")
+    risk_level: Mapped[RiskLevel] = mapped_column(enum_of(RiskLevel, column="risk_level"),
+                                                  default=RiskLevel.NONE)
     risk_reason: Mapped[str] = mapped_column(Text, default="")
     # The level the rules set (intake, incidents). `risk_level` may be raised by hand freely;
     # lowering it below this needs a recorded reason.
-    rule_risk_level: Mapped[str] = mapped_column(String(16), default="none")
+    rule_risk_level: Mapped[RiskLevel] = mapped_column(
+        enum_of(RiskLevel, column="rule_risk_level"), default=RiskLevel.NONE)
     mediation_attempts: Mapped[int] = mapped_column(Integer, default=0)
     assigned_by: Mapped[str | None] = mapped_column(String(200))
     assigner_due_at: Mapped[datetime | None]
@@ -97,7 +107,8 @@ class Case(Base):
     # jurisdiction (nearest level up).
     responsible_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     paused_at: Mapped[datetime | None]
-    pause_reason: Mapped[str | None] = mapped_column(String(40))
+    pause_reason: Mapped[PauseReason | None] = mapped_column(
+        enum_of(PauseReason, column="pause_reason", length=40))
     paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
     upper_result_at: Mapped[datetime | None]  # difficult cases: the upper level reported back
     closed_at: Mapped[datetime | None]
@@ -176,7 +187,7 @@ class Notice(Base):
     to_address: Mapped[str] = mapped_column(String(254), default="")
     reason: Mapped[str] = mapped_column(Text, default="")  # at-once notices: why, in words
     due_at: Mapped[datetime]  # when it fell due (before sane-hours shifting)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[NoticeStatus] = mapped_column(enum_of(NoticeStatus, column="status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
@@ -213,7 +224,7 @@ class Referral(Base):
     sent_at: Mapped[datetime]
     feedback_working_days: Mapped[int] = mapped_column(Integer)
     feedback_due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open|acknowledged|resulted|withdrawn
+    status: Mapped[ReferralStatus] = mapped_column(enum_of(ReferralStatus, column="status"), index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
     result_at: Mapped[datetime | None]
@@ -229,12 +240,12 @@ class VisitPlan(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
-    ledger: Mapped[str] = mapped_column(String(16))  # high_risk | focus
+    ledger: Mapped[Ledger] = mapped_column(enum_of(Ledger, column="ledger"))
     level: Mapped[str] = mapped_column(String(16))  # critical | high | focus (the cadence)
     reason: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime]
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # active | ended
+    status: Mapped[PlanStatus] = mapped_column(enum_of(PlanStatus, column="status"), index=True)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str] = mapped_column(Text, default="")
     ended_by: Mapped[str] = mapped_column(String(100), default="")
@@ -271,7 +282,7 @@ class Incident(Base):
     occurred_at: Mapped[datetime]
     risk_indicators: Mapped[list[str]] = mapped_column(default=list)
     note: Mapped[str] = mapped_column(Text, default="")
-    assessed_level: Mapped[str] = mapped_column(String(16))
+    assessed_level: Mapped[RiskLevel] = mapped_column(enum_of(RiskLevel, column="assessed_level"))
     recorded_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(100))
 
@@ -285,7 +296,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))  # cadre | supervisor | operator | admin
+    role: Mapped[Role] = mapped_column(enum_of(Role, column="role"))
     jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     email: Mapped[str] = mapped_column(String(254), default="")
@@ -304,7 +315,7 @@ class FlowTrigger(Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     flow: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending | running | done
+    status: Mapped[TriggerStatus] = mapped_column(enum_of(TriggerStatus, column="status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
     claimed_until: Mapped[datetime | None]

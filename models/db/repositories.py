@@ -168,7 +168,3 @@ def add_flow_trigger(
     return trigger
 
 
-def flow_triggers(session: Session, *, case_id: int) -> list[FlowTrigger]:
-    return list(session.scalars(select(FlowTrigger).where(FlowTrigger.case_id == case_id)))
-
-

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.types import TypeDecorator
 
 
@@ -29,3 +30,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def enum_of(enum: type[StrEnum], *, column: str, length: int = 16) -> Enum:
+    """A column holding one of a domain enum's values: stored as its string (VARCHAR, not a
+    native PostgreSQL type, so adding a value needs no type migration), read back as the enum
+    member, a bad string refused before it reaches the database, and a CHECK constraint
+    named `ck_<table>_<column>` (migration 0004) refusing it in the database too."""
+    return Enum(enum, name=column, native_enum=False, create_constraint=True,
+                validate_strings=True, length=length, values_callable=lambda members: [m.value for m in members])

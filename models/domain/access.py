@@ -55,11 +55,6 @@ def _code(value: str) -> str:
     return normalize_code(value, field="jurisdiction")
 
 
-def scope_prefix(principal: Principal) -> str:
-    """The division-code prefix of everything she may see (her subtree)."""
-    return principal.jurisdiction_code
-
-
 def within_scope(principal: Principal, jurisdiction_code: str) -> bool:
     """Is this node in her subtree? Malformed codes are outside everything."""
     try:
@@ -73,10 +68,6 @@ def can_open_case(principal: Principal, *, case_jurisdiction: str) -> bool:
     their own subtree. The web answers 404 outside the subtree, so a case's existence is not
     revealed either."""
     return principal.role in CASEWORK_ROLES and within_scope(principal, case_jurisdiction)
-
-
-def can_see_personal_data(principal: Principal, *, case_jurisdiction: str) -> bool:
-    return can_open_case(principal, case_jurisdiction=case_jurisdiction)
 
 
 def can_see_case_rows(principal: Principal) -> bool:

@@ -12,8 +12,9 @@ When
   it is stale.
 
 What
-- Items are the things a cadre must act on: an answer (a case's response deadline), a return
-  visit, a referral's feedback. Each is bucketed relative to `as_of` — overdue, due today,
+- Items are the things a cadre must act on: an answer (a case's response deadline), a
+  difficult case's transfer up, a return visit, a referral's feedback (which items exist is
+  decided once, in `models.service.due_items`). Each is bucketed relative to `as_of` — overdue, due today,
   due within `soon_working_days` (3) working days — and carries the command that acts on it.
 - Nothing personal: case numbers, category labels, jurisdiction names, dates and commands.
 
@@ -23,7 +24,7 @@ No clock: every function takes `as_of`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -51,6 +52,13 @@ KIND_LABELS = {
     ItemKind.TRANSFER: "疑难转报",
     ItemKind.VISIT: "回访",
     ItemKind.REFERRAL: "转介反馈",
+}
+# The supervisors' overdue board names an item by what went wrong.
+OVERDUE_LABELS = {
+    ItemKind.RESPONSE: "答复逾期",
+    ItemKind.TRANSFER: "疑难转报逾期",
+    ItemKind.VISIT: "回访逾期",
+    ItemKind.REFERRAL: "转介未反馈",
 }
 
 
@@ -88,8 +96,9 @@ BUCKET_HINTS = {
 
 @dataclass(frozen=True)
 class DueItem:
-    """One thing someone must act on. `due_at` is the instant it becomes overdue (a day's
-    24:00 is 23:59:59). `ref` is the referral or visit-plan id the action command needs."""
+    """One thing someone must act on. `due_at` is the last instant it is on time (a day's
+    24:00 is stored as 23:59:59; see `overdue_from`). `ref` is the referral or visit-plan id
+    the action command needs."""
 
     kind: ItemKind
     case_number: str
@@ -100,6 +109,9 @@ class DueItem:
     ref: int | None = None
     awaiting: str = ""  # referrals: the department's post (never a person's data)
     owner_ids: tuple[int, ...] = ()  # the cadres (registry contacts) who must act
+    case_id: int | None = None
+    category: str = ""  # the code behind `category_label`
+    risk_level: str = "none"
 
 
 @dataclass(frozen=True)
@@ -143,11 +155,6 @@ def local_date(moment: datetime) -> date:
 
 def digest_instant(day: date, *, digest_at: time = DIGEST_AT) -> datetime:
     return datetime.combine(day, digest_at, tzinfo=SHANGHAI)
-
-
-def is_digest_day(day: date, *, calendar: WorkCalendar) -> bool:
-    """A working day as the official calendar has it: make-up Saturdays yes, holidays no."""
-    return calendar.is_working_day(day)
 
 
 def _in_sending_window(as_of: datetime, *, calendar: WorkCalendar, digest_at: time,
@@ -202,10 +209,25 @@ def soon_horizon(*, as_of: datetime, calendar: WorkCalendar,
     return end_of_day(day)
 
 
+def overdue_from(due_at: datetime) -> datetime:
+    """The instant an item due by `due_at` becomes overdue: the next whole second.
+
+    Deadlines are kept to the second, and a day's deadline is its last whole second (23:59:59,
+    `deadlines.end_of_day`). So an answer or a referral's feedback due on a day, and a return
+    visit — due ON a day, whatever hour the plan noted — are overdue from 00:00 of the next
+    day, once the day has ended; 23:59:59.5 is still the due day. The board once said 00:00
+    for visits and the digests 23:59:59; every reader now asks this one function."""
+    return due_at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def is_overdue(item: DueItem, *, as_of: datetime) -> bool:
+    return as_of >= overdue_from(item.due_at)
+
+
 def state_of(item: DueItem, *, as_of: datetime, calendar: WorkCalendar,
              soon_working_days: int = SOON_WORKING_DAYS) -> State | None:
     """Overdue, due today, due within N working days — or None (later: not worth a line)."""
-    if item.due_at < as_of:
+    if is_overdue(item, as_of=as_of):
         return State.OVERDUE
     if local_date(item.due_at) == local_date(as_of):
         return State.DUE_TODAY
@@ -465,8 +487,3 @@ def jurisdiction_table(*, items: Iterable[DueItem], nodes: Mapping[str, Node], a
             overdue=len(found["overdue"]), due_soon=len(found["soon"]),
             cases=", ".join(sorted(set(found["overdue"] + found["soon"])))))
     return rows
-
-
-def table_rows_as_dicts(rows: Sequence[TableRow]) -> list[dict[str, object]]:
-    return [row.as_dict() for row in rows]
-

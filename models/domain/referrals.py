@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import end_of_day
@@ -28,6 +29,18 @@ from models.domain.reminders import OwedNotice, ReminderPolicy, escalation_chain
 
 DEFAULT_FEEDBACK_WORKING_DAYS = 7
 MAX_FEEDBACK_WORKING_DAYS = 60
+
+
+class ReferralStatus(StrEnum):
+    OPEN = "open"  # sent, the department has not signed for it
+    ACKNOWLEDGED = "acknowledged"  # signed for (签收), no result yet
+    RESULTED = "resulted"  # the department reported the result back
+    WITHDRAWN = "withdrawn"
+
+
+# The one definition of "awaiting feedback": sent or signed for, and no result recorded. The
+# reminders, the calendar's recount, the board, `weiquan overdue` and the digests all ask this.
+AWAITING_FEEDBACK = frozenset({ReferralStatus.OPEN, ReferralStatus.ACKNOWLEDGED})
 
 
 @dataclass(frozen=True)

@@ -172,10 +172,6 @@ class RoutingPlan:
     missing: tuple[MissingRole, ...]
     call_110: bool
 
-    @property
-    def alert_operator(self) -> bool:
-        return bool(self.missing)
-
 
 def case_triggers(
     *, category: str, risk_indicators: Iterable[str], mediation_attempts: int,

@@ -27,6 +27,11 @@ from models.domain.reminders import ReminderPolicy, escalation_chain, sending_in
 from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
 
 
+class PlanStatus(StrEnum):
+    ACTIVE = "active"  # visits are owed
+    ENDED = "ended"  # taken off the ledger (with a reason)
+
+
 class Ledger(StrEnum):
     HIGH_RISK = "high_risk"  # 附表3 高风险家庭
     FOCUS = "focus"  # 附表3 重点关注家庭
@@ -395,11 +400,6 @@ def next_visit_check(*, plan_id: int, visit_due_at: datetime, jurisdiction_code:
                                as_of=after + timedelta(days=400), calendar=calendar,
                                policy=policy)
     return min((n.due_at for n in candidates if n.due_at > after), default=None)
-
-
-def visit_overdue_from(visit_due_at: datetime) -> datetime:
-    """A visit is due on a day and overdue from 24:00 of it, as a deadline is."""
-    return _at(visit_due_at.astimezone(SHANGHAI).date() + timedelta(days=1), time(0))
 
 
 _SPANS = {7: "周", 14: "两周", 30: "月", 91: "季度"}

@@ -16,9 +16,8 @@ from models.db.orm import Case, Referral
 from models.domain.calendar import SHANGHAI, CalendarFileError, WorkCalendar, YearSchedule, parse_schedule
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.official_calendar import builtin_calendar
-from models.domain.referrals import feedback_deadline
+from models.domain.referrals import AWAITING_FEEDBACK, feedback_deadline
 from models.service.procedure import extend
-from models.service.referrals import AWAITING
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def _recompute_referrals(session: Session, *, calendar: WorkCalendar, now: datet
     an unannounced year), so every referral still awaiting feedback is recounted; only those
     whose date moves change. The few open referrals make this cheap."""
     changes = []
-    for referral in session.scalars(select(Referral).where(Referral.status.in_(AWAITING))
+    for referral in session.scalars(select(Referral).where(Referral.status.in_(AWAITING_FEEDBACK))
                                     .order_by(Referral.id)):
         due_at, provisional = feedback_deadline(
             sent_at=referral.sent_at, working_days=referral.feedback_working_days,

@@ -16,24 +16,19 @@ the mail rendered at send time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import AuditEvent, Case, Contact, Jurisdiction, Notice, Referral, User, VisitPlan
+from models.db.orm import AuditEvent, Contact, Jurisdiction, Notice, User
 from models.domain.calendar import WorkCalendar
-from models.domain.deadlines import end_of_day
 from models.domain.digest import (
     DIGEST_AT,
-    SOON_WORKING_DAYS,
     WINDOW_END,
-    DueItem,
-    ItemKind,
     Node,
     build_cadre_digest,
     cadre_mail_context,
@@ -42,9 +37,7 @@ from models.domain.digest import (
     is_stale,
     items_by_owner,
     jurisdiction_table,
-    local_date,
     rollup,
-    soon_horizon,
     state_of,
     supervisor_digest_day,
     supervisor_mail_context,
@@ -53,16 +46,15 @@ from models.domain.jurisdiction import Level, normalize_code
 from models.domain.notice_keys import cadre_digest_key, digest_day_of, supervisor_digest_key
 from models.domain.notice_kinds import NoticeKind, priority_of, template_of
 from models.domain.reminders import ReminderPolicy
-from models.domain.vocabulary import vocabulary
+from models.domain.statuses import NoticeStatus
+from models.service.due_items import due_items
 from notifications.message import Mail, render_mail
 
 log = logging.getLogger(__name__)
 
-AWAITING_FEEDBACK = ("open", "acknowledged")
 PLANNED_EVENT = "digests_planned"
 SYSTEM_ACTOR = "system"
 SUPERVISOR_FALLBACK_LEVELS = (Level.TOWNSHIP.value, Level.COUNTY.value)
-_CHUNK = 500
 
 @dataclass(frozen=True)
 class DigestPlan:
@@ -70,136 +62,7 @@ class DigestPlan:
     supervisor: int
 
 
-# --- what is due, for whom ------------------------------------------------------------------------
-
-def collect_due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
-                      under: str | None = None, contact_id: int | None = None,
-                      soon_working_days: int = SOON_WORKING_DAYS) -> list[DueItem]:
-    """Every answer, transfer, visit and referral feedback that is overdue or due by 24:00 of
-    the Nth working day from `as_of`, in `under`'s subtree (or for one cadre), with the cadres
-    who must act and the escalation level already reached."""
-    horizon = soon_horizon(as_of=as_of, calendar=calendar, soon_working_days=soon_working_days)
-    scope = _scope(session, under=under, contact_id=contact_id)
-    owners = _OwnerFinder(session)
-    items = [*_response_items(session, as_of=as_of, horizon=horizon, scope=scope, owners=owners),
-             *_visit_items(session, horizon=horizon, scope=scope, owners=owners),
-             *_referral_items(session, horizon=horizon, scope=scope, owners=owners)]
-    if contact_id is not None:
-        items = [item for item in items if contact_id in item.owner_ids]
-    return items
-
-
-def _scope(session: Session, *, under: str | None, contact_id: int | None):
-    """A filter on Case: the subtree, and/or the cases a cadre answers for (assigned to her, or
-    unassigned in her subtree — the federation chair found walking up from the case)."""
-    clauses = []
-    if under:
-        clauses.append(Case.jurisdiction_code.startswith(normalize_code(under)))
-    if contact_id is not None:
-        contact = session.get(Contact, contact_id)
-        home = contact.jurisdiction_code if contact else "-"
-        clauses.append(or_(Case.responsible_contact_id == contact_id,
-                           and_(Case.responsible_contact_id.is_(None),
-                                Case.jurisdiction_code.startswith(home))))
-    return and_(true(), *clauses)
-
-
-class _OwnerFinder:
-    """The cadre(s) who act on a case: the assigned contact, else the federation chair of the
-    case's jurisdiction, nearest level up (those with an email first)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._chairs: dict[str, tuple[int, ...]] = {}
-
-    def __call__(self, case: Case) -> tuple[int, ...]:
-        if case.responsible_contact_id is not None:
-            return (case.responsible_contact_id,)
-        code = case.jurisdiction_code
-        if code not in self._chairs:
-            found = repo.contacts_for_role(self.session, jurisdiction_code=code,
-                                           role="federation_chair")
-            self._chairs[code] = tuple(c.id for c in ([c for c in found if c.email] or found))
-        return self._chairs[code]
-
-
-def _response_items(session: Session, *, as_of: datetime, horizon: datetime, scope,
-                    owners: _OwnerFinder) -> list[DueItem]:
-    cases = session.scalars(
-        select(Case).where(
-            scope, Case.status.not_in(["closed", "visiting"]), Case.paused_at.is_(None),
-            Case.response_due_at <= horizon,
-            or_(and_(Case.tier != "difficult", Case.responded_at.is_(None)),
-                # A difficult case is due until it is transferred up (the system does that at
-                # once); after that the tracking reminder speaks, not the digest.
-                and_(Case.tier == "difficult", Case.upper_result_at.is_(None),
-                     Case.response_due_at >= as_of)),
-        ).order_by(Case.response_due_at, Case.id)
-    ).all()
-    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
-    voc = vocabulary()
-    return [DueItem(
-        kind=ItemKind.TRANSFER if case.tier == "difficult" else ItemKind.RESPONSE,
-        case_number=case.number or f"case-{case.id}",
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
-        escalation_level=levels.get(case.id, 0), owner_ids=owners(case),
-    ) for case in cases]
-
-
-def _visit_items(session: Session, *, horizon: datetime, scope,
-                 owners: _OwnerFinder) -> list[DueItem]:
-    rows = session.execute(
-        select(VisitPlan, Case).join(Case, Case.id == VisitPlan.case_id).where(
-            scope, VisitPlan.status == "active", VisitPlan.next_due_at.is_not(None),
-            VisitPlan.next_due_at <= horizon,
-        ).order_by(VisitPlan.next_due_at, VisitPlan.id)
-    ).all()
-    levels = _max_escalation(session, Notice.visit_plan_id, [plan.id for plan, _ in rows])
-    voc = vocabulary()
-    return [DueItem(
-        kind=ItemKind.VISIT, case_number=case.number or f"case-{case.id}",
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code,
-        # due on that local day, overdue from its 24:00
-        due_at=end_of_day(local_date(plan.next_due_at)), ref=plan.id,
-        escalation_level=levels.get(plan.id, 0), owner_ids=owners(case),
-    ) for plan, case in rows]
-
-
-def _referral_items(session: Session, *, horizon: datetime, scope,
-                    owners: _OwnerFinder) -> list[DueItem]:
-    rows = session.execute(
-        select(Referral, Case).join(Case, Case.id == Referral.case_id).where(
-            scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= horizon,
-        ).order_by(Referral.feedback_due_at, Referral.id)
-    ).all()
-    levels = _max_escalation(session, Notice.referral_id, [ref.id for ref, _ in rows])
-    voc = vocabulary()
-    return [DueItem(
-        kind=ItemKind.REFERRAL, case_number=case.number or f"case-{case.id}",
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=ref.feedback_due_at, ref=ref.id,
-        # the department by its role, never a person's name
-        awaiting=voc.label("contact_roles", ref.role),
-        escalation_level=levels.get(ref.id, 0), owner_ids=owners(case),
-    ) for ref, case in rows]
-
-
-def _max_escalation(session: Session, column, ids: Sequence[int], *,
-                    kind: str | None = None) -> dict[int, int]:
-    """The highest escalation level sent, per case / visit plan / referral."""
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), _CHUNK):
-        query = (select(column, func.max(Notice.escalation_level))
-                 .where(column.in_(ids[start:start + _CHUNK]), Notice.status == "sent",
-                        Notice.escalation_level > 0)
-                 .group_by(column))
-        if kind is not None:
-            query = query.where(Notice.kind == kind)
-        found.update({key: level for key, level in session.execute(query).all()})
-    return found
-
+# --- what is due, for whom: `models.service.due_items` ---------------------------------------
 
 def jurisdiction_nodes(session: Session, *, under: str | None = None) -> dict[str, Node]:
     query = select(Jurisdiction)
@@ -210,7 +73,7 @@ def jurisdiction_nodes(session: Session, *, under: str | None = None) -> dict[st
 
 def overdue_table(session: Session, *, as_of: datetime, calendar: WorkCalendar) -> list[dict[str, object]]:
     """The operator's artifact: counts by jurisdiction, kind and escalation level."""
-    items = collect_due_items(session, as_of=as_of, calendar=calendar)
+    items = due_items(session, as_of=as_of, calendar=calendar)
     return [row.as_dict() for row in jurisdiction_table(
         items=items, nodes=jurisdiction_nodes(session), as_of=as_of, calendar=calendar)]
 
@@ -246,7 +109,7 @@ def plan_cadre_digests(session: Session, *, as_of: datetime, calendar: WorkCalen
                            window_end=window_end)
     if day is None or _planned(session, kind="cadre", day=day):
         return 0
-    owned = items_by_owner(collect_due_items(session, as_of=as_of, calendar=calendar))
+    owned = items_by_owner(due_items(session, as_of=as_of, calendar=calendar))
     added = skipped = 0
     for contact_id in sorted(owned):
         if build_cadre_digest(items=owned[contact_id], as_of=as_of, calendar=calendar) is None:
@@ -299,7 +162,7 @@ def plan_supervisor_digests(session: Session, *, as_of: datetime, calendar: Work
                                 window_end=window_end)
     if day is None or _planned(session, kind="supervisor", day=day):
         return 0
-    items = collect_due_items(session, as_of=as_of, calendar=calendar)
+    items = due_items(session, as_of=as_of, calendar=calendar)
     added = 0
     for person in supervisors(session):
         if not any(state_of(i, as_of=as_of, calendar=calendar) is not None
@@ -338,7 +201,7 @@ def _add(session: Session, *, key: str, kind: str, role: str, jurisdiction: str,
             session.add(Notice(
                 key=key, case_id=None, kind=kind, escalation_level=0, recipient_role=role,
                 recipient_jurisdiction=jurisdiction, contact_id=contact_id, to_address=to,
-                due_at=due_at, status="queued", attempts=0, next_attempt_at=due_at,
+                due_at=due_at, status=NoticeStatus.QUEUED, attempts=0, next_attempt_at=due_at,
                 created_at=as_of, priority=priority_of(kind)))
     except IntegrityError:
         return 0
@@ -367,13 +230,13 @@ def digest_mail(session: Session, *, notice: Notice, as_of: datetime, calendar: 
 
 
 def _cancel(notice: Notice, reason: str) -> None:
-    notice.status, notice.claimed_until, notice.last_error = "cancelled", None, reason
+    notice.status, notice.claimed_until, notice.last_error = NoticeStatus.CANCELLED, None, reason
     return None
 
 
 def cadre_context(session: Session, *, notice: Notice, as_of: datetime,
                   calendar: WorkCalendar) -> dict[str, object] | None:
-    items = collect_due_items(session, as_of=as_of, calendar=calendar, contact_id=notice.contact_id)
+    items = due_items(session, as_of=as_of, calendar=calendar, contact_id=notice.contact_id)
     digest = build_cadre_digest(items=items, as_of=as_of, calendar=calendar)
     return None if digest is None else cadre_mail_context(digest)
 
@@ -383,7 +246,7 @@ def supervisor_context(session: Session, *, notice: Notice, as_of: datetime,
     root_code = notice.recipient_jurisdiction
     nodes = jurisdiction_nodes(session, under=root_code)
     root = nodes.get(root_code) or Node(code=root_code, name=root_code, level="")
-    items = collect_due_items(session, as_of=as_of, calendar=calendar, under=root_code)
+    items = due_items(session, as_of=as_of, calendar=calendar, under=root_code)
     picture = rollup(items=items, root=root, nodes=nodes, as_of=as_of, calendar=calendar)
     if not (picture.overdue or picture.due_soon):
         return None

@@ -17,10 +17,15 @@ from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed_confirmations
 from models.domain.notice_keys import round_of
 from models.domain.notice_kinds import NoticeKind
-from models.domain.referrals import ReferralClock, next_referral_check, owed_referral_notices
+from models.domain.referrals import (
+    AWAITING_FEEDBACK,
+    ReferralClock,
+    next_referral_check,
+    owed_referral_notices,
+)
 from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
-from models.service.referrals import AWAITING, governance_center_reachable, referral_clock
+from models.service.referrals import governance_center_reachable, referral_clock
 
 
 def case_clock(case: Case) -> CaseClock:
@@ -105,7 +110,7 @@ def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
         return []
     referrals: dict[int, list[Referral]] = defaultdict(list)
     for referral in session.scalars(select(Referral).where(
-            Referral.case_id.in_(ids), Referral.status.in_(AWAITING)).order_by(Referral.id)):
+            Referral.case_id.in_(ids), Referral.status.in_(AWAITING_FEEDBACK)).order_by(Referral.id)):
         referrals[referral.case_id].append(referral)
     plans = {plan.case_id: plan for plan in session.scalars(select(VisitPlan).where(
         VisitPlan.case_id.in_(ids), VisitPlan.status == "active",

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Referral
 from models.domain.calendar import WorkCalendar
 from models.domain.errors import InputError
-from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS, ReferralClock, feedback_deadline
+from models.domain.referrals import (
+    AWAITING_FEEDBACK,
+    DEFAULT_FEEDBACK_WORKING_DAYS,
+    ReferralClock,
+    feedback_deadline,
+)
 from models.domain.vocabulary import vocabulary
 
-AWAITING = ("open", "acknowledged")
 FUTURE_SKEW = timedelta(minutes=5)
 
 
@@ -26,18 +29,13 @@ def referral_clock(referral: Referral, case: Case, *,
         referral_id=referral.id, contact_id=referral.contact_id, contact_role=referral.role,
         contact_jurisdiction=referral.jurisdiction_code, case_jurisdiction=case.jurisdiction_code,
         sent_at=referral.sent_at, feedback_due_at=referral.feedback_due_at,
-        closed=referral.status not in AWAITING, governance_center=governance_center)
+        closed=referral.status not in AWAITING_FEEDBACK, governance_center=governance_center)
 
 
 def governance_center_reachable(session: Session, case: Case) -> bool:
     """A 综治中心 with an email at the case's level or above (the escalation's first stop)."""
     return any(c.email for c in repo.contacts_for_role(
         session, jurisdiction_code=case.jurisdiction_code, role="governance_center"))
-
-
-def open_referrals(session: Session, case: Case) -> list[Referral]:
-    return list(session.scalars(select(Referral).where(
-        Referral.case_id == case.id, Referral.status.in_(AWAITING)).order_by(Referral.id)))
 
 
 def refer(session: Session, *, case: Case, role: str, contact_key: str | None = None,
@@ -136,7 +134,7 @@ def record_referral_result(session: Session, *, referral: Referral, note: str, b
 
 def withdraw_referral(session: Session, *, referral: Referral, reason: str, at: datetime,
                       actor: str) -> None:
-    if referral.status not in AWAITING:
+    if referral.status not in AWAITING_FEEDBACK:
         raise InputError(field="referral", reason=f"referral {referral.id} is {referral.status}")
     if len(reason.strip()) < 4:
         raise InputError(field="reason", reason="withdrawing a referral needs a reason")

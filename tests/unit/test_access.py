@@ -8,7 +8,6 @@ from models.domain.access import (
     Principal,
     can_open_case,
     can_see_case_rows,
-    can_see_personal_data,
     can_take_in,
     within_scope,
 )
@@ -42,7 +41,6 @@ def test_who_may_open_a_case(role, home, case, opens) -> None:
         assert not opens
         return
     assert can_open_case(principal, case_jurisdiction=case) is opens
-    assert can_see_personal_data(principal, case_jurisdiction=case) is opens
 
 
 def test_a_prefix_that_is_not_a_level_does_not_match() -> None:

@@ -112,7 +112,8 @@ def test_referral_feedback_and_missed_visits_are_on_the_board(client_for, web_ct
 
 
 def test_a_visit_is_overdue_from_midnight_after_its_day(web_ctx) -> None:
-    from models.service.board import BoardFilter, Kind, overdue_board
+    from models.domain.digest import ItemKind
+    from models.service.board import BoardFilter, overdue_board
 
     number = store_case(web_ctx, jurisdiction="990102001001", received="2026-11-02T09:00:00",
                         category="domestic_violence", tier=None, risk=["threat_to_kill"])
@@ -125,7 +126,7 @@ def test_a_visit_is_overdue_from_midnight_after_its_day(web_ctx) -> None:
 
         def visits_at(text: str) -> int:
             board = overdue_board(session, as_of=at(text), under="990102", calendar=calendar,
-                                  board_filter=BoardFilter(kinds=frozenset({Kind.VISIT})))
+                                  board_filter=BoardFilter(kinds=frozenset({ItemKind.VISIT})))
             return len(board.items)
 
         assert visits_at(f"{day}T23:59:59") == 0

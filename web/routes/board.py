@@ -12,7 +12,8 @@ from models.db.session import unit_of_work
 from models.domain.access import within_scope
 from models.domain.errors import InputError
 from models.domain.jurisdiction import Level, normalize_code, parent_of
-from models.service.board import KIND_LABELS, SORT_KEYS, BoardFilter, Kind, overdue_board
+from models.domain.digest import OVERDUE_LABELS, ItemKind
+from models.service.board import BOARD_KINDS, SORT_KEYS, BoardFilter, overdue_board
 from models.service.calendar import current_calendar
 from web.deps import Viewer, context_of, current_viewer, render
 
@@ -41,7 +42,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
         raise HTTPException(404) from None
     if not within_scope(viewer.principal, node_code):
         raise HTTPException(404)  # not hers: the same answer as "no such place"
-    kinds = frozenset(Kind(k) for k in kind if k in Kind.__members__.values()) or frozenset(Kind)
+    kinds = frozenset(ItemKind(k) for k in kind if k in set(ItemKind)) or frozenset(ItemKind)
     if level and level not in {lv.value for lv in LEVEL_CHOICES}:
         raise HTTPException(400, f"level：未知的层级 {level!r}")
     if sort not in SORT_KEYS:
@@ -67,8 +68,8 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
 
     return render(request, "board.html", {
         "board": board, "node_name": node_name, "node_code": node_code,
-        "filter": board_filter, "level": level, "kinds": kinds, "kind_labels": KIND_LABELS,
-        "all_kinds": list(Kind), "level_choices": LEVEL_CHOICES, "sort": sort, "order": order,
+        "filter": board_filter, "level": level, "kinds": kinds, "kind_labels": OVERDUE_LABELS,
+        "all_kinds": BOARD_KINDS, "level_choices": LEVEL_CHOICES, "sort": sort, "order": order,
         "sort_link": sort_link,
         "drill_link": lambda code: "/board?" + urlencode({**query, "under": code, "sort": sort,
                                                           "order": order}, doseq=True),

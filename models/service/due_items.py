@@ -1,0 +1,204 @@
+"""What is due or overdue, in a subtree, at an instant: the one read model behind the
+supervisors' board, `weiquan overdue`, the cadre and supervisor digests and the Prefect
+artifact `overdue-by-jurisdiction`. Each of them filters this list; none asks the tables
+itself.
+
+An item is one of
+- response — a case's answer: not answered, not paused, the case neither closed nor in
+  return visits, not a difficult case;
+- transfer — a difficult case (疑难) not yet transferred up. It must be transferred within 1
+  working day (its `response_due_at`); the system makes the transfer at once, as the
+  `difficult_transfer` notice, and the transfer is made when that notice has been SENT. A
+  transfer not made by its due (nobody to send to, the mail failed) is overdue work for the
+  cadre and stands on the board and in the digest alike. Once it is made the case is tracked
+  until the upper level reports back: the tracking reminders speak, and it is no longer the
+  cadre's overdue answer — in no list. (The board used to drop difficult cases altogether and
+  the digest to list them until their due day whether or not they had gone up.)
+- referral — a department's feedback: the referral awaits feedback (`AWAITING_FEEDBACK`:
+  open or acknowledged, no result);
+- visit — a return visit: the plan is active; due on the day of `next_due_at`.
+
+Each is due by `until` (default: 24:00 of the Nth working day ahead, what the digests call
+"due soon"); when it is overdue is `models.domain.digest.overdue_from`, the same instant for
+every reader (a visit: from 00:00 after its day). Items carry case numbers, categories and
+places — never a party's name, phone or address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from models.db import repositories as repo
+from models.db.orm import Case, Contact, Notice, Referral, VisitPlan
+from models.domain.notice_kinds import NoticeKind
+from models.domain.calendar import WorkCalendar
+from models.domain.deadlines import Tier, end_of_day
+from models.domain.digest import (
+    SOON_WORKING_DAYS,
+    DueItem,
+    ItemKind,
+    is_overdue,
+    local_date,
+    soon_horizon,
+)
+from models.domain.jurisdiction import normalize_code
+from models.domain.procedure import Status
+from models.domain.referrals import AWAITING_FEEDBACK
+from models.domain.statuses import NoticeStatus
+from models.domain.visits import PlanStatus
+from models.domain.vocabulary import vocabulary
+
+# A case in these states owes no answer any more.
+_SETTLED = (Status.CLOSED, Status.VISITING)
+_CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
+
+
+def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+              until: datetime | None = None, under: str | None = None,
+              contact_id: int | None = None,
+              soon_working_days: int = SOON_WORKING_DAYS) -> list[DueItem]:
+    """Every answer, transfer, visit and referral feedback due by `until` (default: the end
+    of the Nth working day from `as_of`) — overdue ones included — in `under`'s subtree, or
+    for one cadre, with the cadres who must act and the escalation level already reached."""
+    if until is None:
+        until = soon_horizon(as_of=as_of, calendar=calendar, soon_working_days=soon_working_days)
+    scope = _scope(session, under=under, contact_id=contact_id)
+    owners = _OwnerFinder(session)
+    items = [*_case_items(session, until=until, scope=scope, owners=owners),
+             *_visit_items(session, until=until, scope=scope, owners=owners),
+             *_referral_items(session, until=until, scope=scope, owners=owners)]
+    if contact_id is not None:
+        items = [item for item in items if contact_id in item.owner_ids]
+    return items
+
+
+def overdue_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+                  under: str | None = None) -> list[DueItem]:
+    """The overdue part of `due_items` at `as_of`."""
+    return [item for item in due_items(session, as_of=as_of, calendar=calendar, until=as_of,
+                                       under=under)
+            if is_overdue(item, as_of=as_of)]
+
+
+def _scope(session: Session, *, under: str | None, contact_id: int | None) -> ColumnElement[bool]:
+    """A filter on Case: the subtree, and/or the cases a cadre answers for (assigned to her, or
+    unassigned in her subtree — the federation chair found walking up from the case)."""
+    clauses = []
+    if under:
+        clauses.append(Case.jurisdiction_code.startswith(normalize_code(under)))
+    if contact_id is not None:
+        contact = session.get(Contact, contact_id)
+        home = contact.jurisdiction_code if contact else "-"
+        clauses.append(or_(Case.responsible_contact_id == contact_id,
+                           and_(Case.responsible_contact_id.is_(None),
+                                Case.jurisdiction_code.startswith(home))))
+    return and_(true(), *clauses)
+
+
+class _OwnerFinder:
+    """The cadre(s) who act on a case: the assigned contact, else the federation chair of the
+    case's jurisdiction, nearest level up (those with an email first)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._chairs: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, case: Case) -> tuple[int, ...]:
+        if case.responsible_contact_id is not None:
+            return (case.responsible_contact_id,)
+        code = case.jurisdiction_code
+        if code not in self._chairs:
+            found = repo.contacts_for_role(self.session, jurisdiction_code=code,
+                                           role="federation_chair")
+            self._chairs[code] = tuple(c.id for c in ([c for c in found if c.email] or found))
+        return self._chairs[code]
+
+
+def _case_number(case: Case) -> str:
+    return case.number or f"case-{case.id}"
+
+
+def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                owners: _OwnerFinder) -> list[DueItem]:
+    transferred = exists().where(Notice.case_id == Case.id, Notice.kind == NoticeKind.DIFFICULT_TRANSFER,
+                                 Notice.status == NoticeStatus.SENT)
+    cases = session.scalars(
+        select(Case).where(
+            scope, Case.status.not_in(_SETTLED), Case.paused_at.is_(None),
+            Case.response_due_at <= until,
+            or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
+                and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
+                     ~transferred)),
+        ).order_by(Case.response_due_at, Case.id)
+    ).all()
+    # Only the answer's escalations: a referral's or a visit plan's are theirs.
+    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind="escalation")
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.TRANSFER if case.tier == Tier.DIFFICULT else ItemKind.RESPONSE,
+        case_number=_case_number(case), category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
+        escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
+        category=case.category, risk_level=case.risk_level,
+    ) for case in cases]
+
+
+def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                 owners: _OwnerFinder) -> list[DueItem]:
+    rows = session.execute(
+        select(VisitPlan, Case).join(Case, Case.id == VisitPlan.case_id).where(
+            scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
+            VisitPlan.next_due_at <= until,
+        ).order_by(VisitPlan.next_due_at, VisitPlan.id)
+    ).all()
+    # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
+    rows = [(plan, case, end_of_day(local_date(plan.next_due_at))) for plan, case in rows]
+    rows = [(plan, case, due) for plan, case, due in rows if due <= until]
+    levels = _max_escalation(session, Notice.visit_plan_id, [plan.id for plan, _, _ in rows])
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.VISIT, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=due, ref=plan.id,
+        escalation_level=levels.get(plan.id, 0), owner_ids=owners(case), case_id=case.id,
+        category=case.category, risk_level=case.risk_level,
+    ) for plan, case, due in rows]
+
+
+def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                    owners: _OwnerFinder) -> list[DueItem]:
+    rows = session.execute(
+        select(Referral, Case).join(Case, Case.id == Referral.case_id).where(
+            scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until,
+        ).order_by(Referral.feedback_due_at, Referral.id)
+    ).all()
+    levels = _max_escalation(session, Notice.referral_id, [ref.id for ref, _ in rows])
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.REFERRAL, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=ref.feedback_due_at, ref=ref.id,
+        # the department by its role, never a person's name
+        awaiting=voc.label("contact_roles", ref.role),
+        escalation_level=levels.get(ref.id, 0), owner_ids=owners(case), case_id=case.id,
+        category=case.category, risk_level=case.risk_level,
+    ) for ref, case in rows]
+
+
+def _max_escalation(session: Session, column, ids: Sequence[int], *,
+                    kind: str | None = None) -> dict[int, int]:
+    """The highest escalation level sent, per case / visit plan / referral."""
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = (select(column, func.max(Notice.escalation_level))
+                 .where(column.in_(ids[start:start + _CHUNK]), Notice.status == NoticeStatus.SENT,
+                        Notice.escalation_level > 0)
+                 .group_by(column))
+        if kind is not None:
+            query = query.where(Notice.kind == kind)
+        found.update({key: level for key, level in session.execute(query).all()})
+    return found
