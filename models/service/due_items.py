@@ -136,7 +136,7 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
         ).order_by(Case.response_due_at, Case.id)
     ).all()
     # Only the answer's escalations: a referral's or a visit plan's are theirs.
-    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind="escalation")
+    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.TRANSFER if case.tier == Tier.DIFFICULT else ItemKind.RESPONSE,
