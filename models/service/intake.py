@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,58 +38,72 @@ def take_in(
         if existing is not None:
             return existing, False
     if repo.get_jurisdiction(session, intake.jurisdiction) is None:
-        raise IntakeValidationError([FieldProblem(
-            "jurisdiction", f"{intake.jurisdiction} is not in the jurisdiction registry")])
-
-    tier, tier_reason, proposed = _tier(intake)
-    deadline = response_deadline(tier=tier, received_at=intake.received_at, calendar=calendar,
-                                 assigner_due_at=intake.due_at)
-    risk = assess_risk(category=intake.category, risk_indicators=intake.risk_indicators,
-                       mediation_attempts=intake.mediation_attempts)
-    case = Case(
-        external_ref=intake.external_ref,
-        channel=intake.channel,
-        category=intake.category,
-        tier=tier.value,
-        tier_proposed=proposed,
-        tier_reason=tier_reason,
-        status="accepted",
-        jurisdiction_code=intake.jurisdiction,
-        received_at=intake.received_at,
-        summary=intake.summary,
-        risk_indicators=intake.risk_indicators,
-        risk_level=risk.level.value,
-        rule_risk_level=risk.level.value,
-        risk_reason=risk.reason,
-        mediation_attempts=intake.mediation_attempts,
-        assigned_by=intake.assigned_by,
-        assigner_due_at=intake.due_at,
-        response_due_at=deadline.due_at,
-        response_due_date=deadline.last_day,
-        deadline_provisional=deadline.provisional,
-        deadline_rule=deadline.rule,
-        created_at=now,
-        next_check_at=now,  # the due sweep plans its reminders (or at-once notices) now
-        parties=_parties(intake),
-    )
+        raise unknown_jurisdiction(intake.jurisdiction)
+    values = case_values(intake, calendar=calendar, now=now)
+    case = Case(**values, parties=[Party(**party) for party in party_values(intake)])
     session.add(case)
     session.flush()  # the id makes the number
     case.number = case_number(case_id=case.id, received_at=intake.received_at)
-    repo.add_audit(
-        session, case_id=case.id, at=now, actor=actor, kind="intake",
-        note=f"受理：{intake.channel}",
-        detail={
-            "tier": tier.value, "tier_proposed": proposed,
-            "response_due_at": deadline.due_at.isoformat(),
-            "deadline_provisional": deadline.provisional, "risk_level": risk.level.value,
-        },
-    )
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, **intake_audit(values))
     route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
     open_plan_at_intake(session, case, now=now, actor=actor, cadences=cadences)
     repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
                           case_id=case.id, at=now)
     session.flush()
     return case, True
+
+
+def unknown_jurisdiction(code: str) -> IntakeValidationError:
+    return IntakeValidationError([FieldProblem(
+        "jurisdiction", f"{code} is not in the jurisdiction registry")])
+
+
+def case_values(intake: IntakeIn, *, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    """The case row an intake stores (all but its id, number and parties): tier, deadline and
+    risk decided here for the single intake and the batch import alike."""
+    tier, tier_reason, proposed = _tier(intake)
+    deadline = response_deadline(tier=tier, received_at=intake.received_at, calendar=calendar,
+                                 assigner_due_at=intake.due_at)
+    risk = assess_risk(category=intake.category, risk_indicators=intake.risk_indicators,
+                       mediation_attempts=intake.mediation_attempts)
+    return {
+        "external_ref": intake.external_ref,
+        "channel": intake.channel,
+        "category": intake.category,
+        "tier": tier.value,
+        "tier_proposed": proposed,
+        "tier_reason": tier_reason,
+        "status": "accepted",
+        "jurisdiction_code": intake.jurisdiction,
+        "received_at": intake.received_at,
+        "summary": intake.summary,
+        "risk_indicators": intake.risk_indicators,
+        "risk_level": risk.level.value,
+        "rule_risk_level": risk.level.value,
+        "risk_reason": risk.reason,
+        "mediation_attempts": intake.mediation_attempts,
+        "assigned_by": intake.assigned_by,
+        "assigner_due_at": intake.due_at,
+        "response_due_at": deadline.due_at,
+        "response_due_date": deadline.last_day,
+        "deadline_provisional": deadline.provisional,
+        "deadline_rule": deadline.rule,
+        "created_at": now,
+        "next_check_at": now,  # the due sweep plans its reminders (or at-once notices) now
+    }
+
+
+def intake_audit(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The intake's audit event (kind, note, detail) for the case row `case_values` made."""
+    return {
+        "kind": "intake", "note": f"受理：{values['channel']}",
+        "detail": {
+            "tier": values["tier"], "tier_proposed": values["tier_proposed"],
+            "response_due_at": values["response_due_at"].isoformat(),
+            "deadline_provisional": values["deadline_provisional"],
+            "risk_level": values["risk_level"],
+        },
+    }
 
 
 def _tier(intake: IntakeIn) -> tuple[Tier, str, bool]:
@@ -100,12 +115,14 @@ def _tier(intake: IntakeIn) -> tuple[Tier, str, bool]:
     return tier, reason, True
 
 
-def _parties(intake: IntakeIn) -> list[Party]:
-    parties = [Party(role=p.role, name=p.name, phone=p.phone, age=p.age, address=p.address,
-                     do_not_contact=p.do_not_contact, safe_channel=p.safe_channel,
-                     quiet_hours=p.quiet_hours)
+def party_values(intake: IntakeIn) -> list[dict[str, Any]]:
+    """The party rows, every column given (a bulk insert takes one shape for all rows)."""
+    parties = [{"role": p.role, "name": p.name, "phone": p.phone, "age": p.age,
+                "address": p.address, "do_not_contact": p.do_not_contact,
+                "safe_channel": p.safe_channel, "quiet_hours": p.quiet_hours}
                for p in intake.parties]
     if intake.reporter is not None and (intake.reporter.name or intake.reporter.phone):
-        parties.append(Party(role="reporter", name=intake.reporter.name,
-                             phone=intake.reporter.phone))
+        parties.append({"role": "reporter", "name": intake.reporter.name,
+                        "phone": intake.reporter.phone, "age": None, "address": None,
+                        "do_not_contact": False, "safe_channel": None, "quiet_hours": None})
     return parties
