@@ -149,10 +149,11 @@ def open_provisional_cases(session: Session) -> list[Case]:
 
 
 def add_flow_trigger(
-    session: Session, *, key: str, flow: str, case_id: int | None, at: datetime
+    session: Session, *, key: str, flow: str, case_id: int | None, at: datetime,
+    import_id: int | None = None,
 ) -> FlowTrigger:
-    trigger = FlowTrigger(key=key, flow=flow, case_id=case_id, status="pending",
-                          not_before=at, created_at=at)
+    trigger = FlowTrigger(key=key, flow=flow, case_id=case_id, import_id=import_id,
+                          status="pending", not_before=at, created_at=at)
     session.add(trigger)
     return trigger
 

@@ -63,7 +63,7 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                         else list(risk_indicators),
                         mediation_attempts=case.mediation_attempts, registry=DbRegistry(session),
                         now=now, operator_email=operator_email,
-                        key_prefix=key_prefix or f"case:{case.id}")
+                        key_prefix=key_prefix)
     for values in rows.notices:
         if session.scalar(select(Notice.id).where(Notice.key == values["key"])) is None:
             session.add(Notice(**values))
@@ -75,9 +75,10 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
 
 def at_once_rows(*, case_id: int, jurisdiction_code: str, category: str,
                  risk_indicators: Sequence[str], mediation_attempts: int, registry: Registry,
-                 now: datetime, operator_email: str, key_prefix: str) -> AtOnceRows:
+                 now: datetime, operator_email: str, key_prefix: str | None = None) -> AtOnceRows:
     """The rule for who is told at once, as rows: the single intake adds them one by one,
     the batch import inserts a chunk's rows at once."""
+    key_prefix = key_prefix or f"case:{case_id}"
     plan = route_case(jurisdiction_code=jurisdiction_code, category=category,
                       risk_indicators=risk_indicators, mediation_attempts=mediation_attempts,
                       registry=registry)

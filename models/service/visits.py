@@ -70,6 +70,12 @@ class PlanOpening:
     reason: str
     next_due_at: datetime
 
+    def columns(self, *, now: datetime) -> dict[str, Any]:
+        """The plan row's values as opened now (a plan ended before starts afresh)."""
+        return {"ledger": self.ledger.value, "level": self.level, "reason": self.reason,
+                "status": "active", "started_at": now, "next_due_at": self.next_due_at,
+                "ended_at": None, "end_reason": "", "ended_by": ""}
+
     @property
     def audit(self) -> dict[str, Any]:
         return {"kind": "visit_plan_opened",
@@ -115,10 +121,8 @@ def _open_plan(session: Session, case: Case, opening: PlanOpening, *, now: datet
     if plan is None:
         plan = VisitPlan(case_id=case.id, created_at=now)
         session.add(plan)
-    plan.ledger, plan.level, plan.reason = opening.ledger.value, opening.level, opening.reason
-    plan.status, plan.started_at = "active", now
-    plan.ended_at, plan.end_reason, plan.ended_by = None, "", ""
-    plan.next_due_at = opening.next_due_at
+    for name, value in opening.columns(now=now).items():
+        setattr(plan, name, value)
     case.next_check_at = now
     session.flush()
     repo.add_audit(session, case_id=case.id, at=now, actor=actor, **opening.audit)
