@@ -30,12 +30,11 @@ from models.service.calendar import current_calendar
 from models.service.intake import (
     case_number,
     case_values,
-    intake_audit,
+    new_case_rows,
     party_values,
     unknown_jurisdiction,
 )
-from models.service.routing import DbRegistry, at_once_rows
-from models.service.visits import plan_at_intake
+from models.service.routing import DbRegistry
 
 IMPORT_FLOW = "case-import"
 CHUNK_SIZE = 500  # lines per transaction: large enough for bulk inserts, small enough to retry
@@ -194,7 +193,6 @@ def _dependants(session: Session, new: Sequence[tuple[int, IntakeIn, dict[str, A
                 ids: Sequence[int], numbers: Sequence[str], setting: _Setting) -> list[StoredLine]:
     """Parties, audit events, at-once notices and visit plans of the chunk's new cases, in
     the order the single intake writes them."""
-    now, actor = setting.now, setting.actor
     registry = DbRegistry(session)  # one lookup per (level, role) for the whole chunk
     parties: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
@@ -203,25 +201,16 @@ def _dependants(session: Session, new: Sequence[tuple[int, IntakeIn, dict[str, A
     stored: list[StoredLine] = []
     for (line, intake, values), case_id, number in zip(new, ids, numbers, strict=True):
         parties.extend({**party, "case_id": case_id} for party in party_values(intake))
-        audits.append({"case_id": case_id, "at": now, "actor": actor, **intake_audit(values)})
-        at_once = at_once_rows(case_id=case_id, jurisdiction_code=intake.jurisdiction,
-                               category=intake.category, risk_indicators=intake.risk_indicators,
-                               mediation_attempts=intake.mediation_attempts, registry=registry,
-                               now=now, operator_email=setting.operator_email)
-        notices.extend(at_once.notices)
-        if at_once.audit is not None:
-            audits.append({"case_id": case_id, "at": now, "actor": actor, **at_once.audit})
-        opening = plan_at_intake(category=intake.category,
-                                 risk_indicators=intake.risk_indicators,
-                                 risk_level=values["risk_level"], risk_reason=values["risk_reason"],
-                                 incident_dates=[intake.received_at], now=now,
-                                 cadences=setting.cadences)
-        if opening is not None:
-            plans.append({"case_id": case_id, "created_at": now, **opening.columns(now=now)})
-            audits.append({"case_id": case_id, "at": now, "actor": actor, **opening.audit})
+        rows = new_case_rows(case_id=case_id, intake=intake, values=values, registry=registry,
+                             now=setting.now, actor=setting.actor,
+                             operator_email=setting.operator_email, cadences=setting.cadences)
+        audits.extend(rows.audits)
+        notices.extend(rows.notices)
+        if rows.plan is not None:
+            plans.append(rows.plan)
         stored.append(StoredLine(line=line, case_id=case_id, number=number,
                                  external_ref=intake.external_ref, tier=values["tier"],
-                                 at_once_notices=len(at_once.notices)))
+                                 at_once_notices=len(rows.notices)))
     for model, rows in ((Party, parties), (AuditEvent, audits), (Notice, notices),
                         (VisitPlan, plans)):
         if rows:

@@ -4,21 +4,23 @@ deadline, an audit event and the flow run it is owed. Nothing here waits on Pref
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Party
+from models.db.orm import AuditEvent, Case, Notice, Party, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.risk import assess_risk
+from models.domain.routing import Registry
 from models.domain.tiering import propose_tier
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.intake_schema import FieldProblem, IntakeIn, IntakeValidationError
-from models.service.routing import route_at_intake
-from models.service.visits import open_plan_at_intake
+from models.service.routing import DbRegistry, at_once_rows
+from models.service.visits import plan_at_intake
 
 INTAKE_FLOW = "case-intake"
 
@@ -44,13 +46,47 @@ def take_in(
     session.add(case)
     session.flush()  # the id makes the number
     case.number = case_number(case_id=case.id, received_at=intake.received_at)
-    repo.add_audit(session, case_id=case.id, at=now, actor=actor, **intake_audit(values))
-    route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
-    open_plan_at_intake(session, case, now=now, actor=actor, cadences=cadences)
+    rows = new_case_rows(case_id=case.id, intake=intake, values=values,
+                         registry=DbRegistry(session), now=now, actor=actor,
+                         operator_email=operator_email, cadences=cadences)
+    session.add_all([AuditEvent(**audit) for audit in rows.audits])
+    session.add_all([Notice(**notice) for notice in rows.notices])
+    if rows.plan is not None:
+        session.add(VisitPlan(**rows.plan))
     repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
                           case_id=case.id, at=now)
     session.flush()
     return case, True
+
+
+@dataclass(frozen=True)
+class NewCaseRows:
+    """A new case's audit events, at-once notices and visit plan, as column values in the
+    order they are stored: the single intake adds them, the batch import inserts a chunk's."""
+
+    audits: list[dict[str, Any]]
+    notices: list[dict[str, Any]]
+    plan: dict[str, Any] | None
+
+
+def new_case_rows(*, case_id: int, intake: IntakeIn, values: Mapping[str, Any],
+                  registry: Registry, now: datetime, actor: str, operator_email: str,
+                  cadences: Mapping[str, VisitCadence]) -> NewCaseRows:
+    at_once = at_once_rows(case_id=case_id, jurisdiction_code=intake.jurisdiction,
+                           category=intake.category, risk_indicators=intake.risk_indicators,
+                           mediation_attempts=intake.mediation_attempts, registry=registry,
+                           now=now, operator_email=operator_email)
+    # A new case's only incident is the complaint itself.
+    opening = plan_at_intake(category=intake.category, risk_indicators=intake.risk_indicators,
+                             risk_level=values["risk_level"], risk_reason=values["risk_reason"],
+                             incident_dates=[intake.received_at], now=now, cadences=cadences)
+    events = [intake_audit(values), at_once.audit, opening.audit if opening else None]
+    return NewCaseRows(
+        audits=[{"case_id": case_id, "at": now, "actor": actor, **event}
+                for event in events if event is not None],
+        notices=at_once.notices,
+        plan=None if opening is None else {"case_id": case_id, "created_at": now,
+                                           **opening.columns(now=now)})
 
 
 def unknown_jurisdiction(code: str) -> IntakeValidationError:

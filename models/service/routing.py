@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Notice
+from models.domain.jurisdiction import ancestry, normalize_code
 from models.domain.routing import ContactRef, Registry, RoutingPlan, nearest_holders, route_case
 from models.domain.vocabulary import vocabulary
 
@@ -23,23 +24,33 @@ AT_ONCE_KINDS = frozenset({"at_once", "call_110", "routing_gap"})
 
 class DbRegistry:
     """The routing's registry lookup over the contacts table (exact level; routing walks up).
-    Each answer is kept for the registry's life (one intake, or one chunk of a batch import):
-    routing asks the same (level, role) again and again."""
+    Routing only ever looks along the case's own line up the tree, so the first question about
+    a level loads the contacts of that level and every level above it in one query; the
+    registry lives for one intake, or one chunk of a batch import."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._memo: dict[tuple[str, str], Sequence[ContactRef]] = {}
+        self._loaded: set[str] = set()
+        self._index: dict[tuple[str, str], list[ContactRef]] = {}
 
     def contacts_at(self, code: str, role: str) -> Sequence[ContactRef]:
-        found = self._memo.get((code, role))
-        if found is None:
-            rows = self._session.scalars(
-                select(Contact).where(Contact.jurisdiction_code == code, Contact.role == role)
-                .order_by(Contact.id))
-            found = self._memo[(code, role)] = tuple(
-                ContactRef(contact_id=c.id, role=c.role, jurisdiction_code=c.jurisdiction_code,
-                           name=c.name, email=c.email) for c in rows)
-        return found
+        if code not in self._loaded:
+            code = normalize_code(code)
+            if missing := [c for c in ancestry(code) if c not in self._loaded]:
+                self._load(missing)
+        return tuple(self._index.get((code, role), ()))
+
+    def _load(self, codes: list[str]) -> None:
+        with self._session.no_autoflush:  # reading the registry needs nothing of ours flushed
+            rows = self._session.execute(
+                select(Contact.id, Contact.role, Contact.jurisdiction_code, Contact.name,
+                       Contact.email)
+                .where(Contact.jurisdiction_code.in_(codes)).order_by(Contact.id)).all()
+        for row in rows:
+            self._index.setdefault((row.jurisdiction_code, row.role), []).append(ContactRef(
+                contact_id=row.id, role=row.role, jurisdiction_code=row.jurisdiction_code,
+                name=row.name, email=row.email))
+        self._loaded.update(codes)
 
 
 @dataclass(frozen=True)
@@ -64,8 +75,10 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                         mediation_attempts=case.mediation_attempts, registry=DbRegistry(session),
                         now=now, operator_email=operator_email,
                         key_prefix=key_prefix)
+    keys = [values["key"] for values in rows.notices]
+    stored = set(session.scalars(select(Notice.key).where(Notice.key.in_(keys)))) if keys else set()
     for values in rows.notices:
-        if session.scalar(select(Notice.id).where(Notice.key == values["key"])) is None:
+        if values["key"] not in stored:
             session.add(Notice(**values))
     if rows.audit is not None:
         repo.add_audit(session, case_id=case.id, at=now, actor=actor, **rows.audit)

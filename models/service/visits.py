@@ -96,23 +96,12 @@ def plan_at_intake(*, category: str, risk_indicators: Sequence[str], risk_level:
                    risk_reason: str, incident_dates: Sequence[datetime], now: datetime,
                    cadences: Cadences) -> PlanOpening | None:
     """DV, child abuse, high-risk markers or a life at risk → high-risk ledger; focus-group
-    markers → focus ledger. Others get no plan. (The batch import stores it in bulk.)"""
+    markers → focus ledger. Others get no plan."""
     ledger = ledger_for(category=category, risk_indicators=risk_indicators)
     if ledger is None:
         return None
     return plan_opening(ledger=ledger, risk_level=risk_level, incident_dates=incident_dates,
                         reason="受理时评估：" + risk_reason, now=now, cadences=cadences)
-
-
-def open_plan_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
-                        cadences: Cadences = DEFAULT_CADENCES) -> VisitPlan | None:
-    opening = plan_at_intake(category=case.category, risk_indicators=case.risk_indicators,
-                             risk_level=case.risk_level, risk_reason=case.risk_reason,
-                             incident_dates=incident_times(session, case), now=now,
-                             cadences=cadences)
-    if opening is None:
-        return None
-    return _open_plan(session, case, opening, now=now, actor=actor)
 
 
 def _open_plan(session: Session, case: Case, opening: PlanOpening, *, now: datetime,
