@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.db.orm import AuditEvent, CalendarYear, Case, Contact, FlowTrigger, Jurisdiction
@@ -86,6 +86,19 @@ def contact_by_key(session: Session, key: str) -> Contact | None:
 
 def case_by_external_ref(session: Session, external_ref: str) -> Case | None:
     return session.scalar(select(Case).where(Case.external_ref == external_ref))
+
+
+def allocate_case_ids(session: Session, *, count: int) -> list[int]:
+    """`count` new case ids for a bulk insert (a case's number is made from its id).
+    PostgreSQL takes them from the id sequence, as single inserts do; SQLite has held the
+    write lock since the transaction began (BEGIN IMMEDIATE, models/db/session.py), so the
+    ids after the largest stored one are ours."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("cases", "id")))
+            .select_from(func.generate_series(1, count))))
+    last = session.scalar(select(func.max(Case.id))) or 0
+    return list(range(last + 1, last + 1 + count))
 
 
 def case_by_key(session: Session, key: str) -> Case | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -170,17 +170,15 @@ def _chunk(session: Session, chunk: Sequence[tuple[int, IntakeIn]], *, setting: 
             if ref is not None:
                 first_here[ref] = len(new)
             values = case_values(intake, calendar=setting.calendar, now=setting.now)
-            new.append((line, intake, {**values, "number": None, "import_id": setting.import_id}))
+            new.append((line, intake, {**values, "import_id": setting.import_id}))
     if not new:
         return [], known, refused
-    cases = Case.__table__
-    ids = session.execute(insert(cases).returning(cases.c.id, sort_by_parameter_order=True),
-                          [values for _, _, values in new]).scalars().all()
+    ids = repo.allocate_case_ids(session, count=len(new))
     numbers = [case_number(case_id=case_id, received_at=intake.received_at)
                for case_id, (_, intake, _) in zip(ids, new, strict=True)]
-    session.execute(update(cases).where(cases.c.id == bindparam("b_id"))
-                    .values(number=bindparam("b_number")),
-                    [{"b_id": case_id, "b_number": number} for case_id, number in zip(ids, numbers)])
+    session.execute(insert(Case.__table__), [
+        {**values, "id": case_id, "number": number}
+        for case_id, number, (_, _, values) in zip(ids, numbers, new, strict=True)])
     stored = _dependants(session, new, ids=ids, numbers=numbers, setting=setting)
     for line, ref in repeated:
         twin = stored[first_here[ref]]
