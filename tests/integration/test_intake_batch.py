@@ -216,3 +216,36 @@ def test_a_dv_line_is_stored_exactly_as_its_single_intake(demo_ctx, twin_ctx):
     assert len(batched["notices"]) == 6  # police, federation, 12338, secretary, director, call 110
     assert {n[1] for n in batched["notices"]} == {"at_once", "call_110"}
     assert batched["plan"] is not None
+
+
+@pytest.mark.prefect
+async def test_the_service_runs_one_import_flow_named_by_file_and_count(prefect_server, demo_ctx):
+    if not demo_ctx.settings.effective_database_url.startswith("sqlite"):
+        pytest.skip("the Prefect wiring does not depend on the database backend")
+    from prefect.client.orchestration import get_client
+
+    from app.service import dispatch_owed_flows
+    from tasks.context import use_context
+
+    use_context(demo_ctx)
+    docs = [document("dv_strangulation"), document("land_rights_ordinary")]
+    report = import_intakes(demo_ctx.sessions, source="cases.jsonl",
+                            lines=[(n, line(d).encode()) for n, d in enumerate(docs, start=1)],
+                            limits=demo_ctx.intake_limits, now=FIXED_NOW, actor="test",
+                            operator_email=demo_ctx.settings.operator_email,
+                            cadences=demo_ctx.settings.visit_cadences)
+
+    assert await dispatch_owed_flows(demo_ctx) == 1
+    with unit_of_work(demo_ctx.sessions) as session:
+        trigger = session.scalars(select(FlowTrigger)).one()
+    assert trigger.status == "done" and trigger.flow_run_id
+    async with get_client() as client:
+        run = await client.read_flow_run(trigger.flow_run_id)
+        artifacts = await client.read_artifacts()
+    assert run.name == "import cases.jsonl (2)"
+    assert run.parameters == {"import_id": report.import_id}
+    assert run.state.is_completed()
+    card = next(a for a in artifacts if a.key == f"case-import-{report.import_id}")
+    stored = json.dumps(card.data, ensure_ascii=False)
+    assert "刘某某" not in stored and "139-0000-0001" not in stored
+    assert report.stored[0].number in stored and report.stored[1].number in stored
