@@ -66,8 +66,9 @@ class AtOnceRows:
 def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                     operator_email: str, risk_indicators: Sequence[str] | None = None,
                     key_prefix: str | None = None) -> RoutingPlan:
-    """At intake (the case's indicators), or for a new incident (its own indicators and its
-    own key prefix, so a second life-threatening incident is reported again)."""
+    """For a stored case: its own indicators, or a new incident's (with the incident's own key
+    prefix, so a second life-threatening incident is reported again). A notice already stored
+    under its key is not stored twice. (Intake writes `at_once_rows` with the new case.)"""
     rows = at_once_rows(case_id=case.id, jurisdiction_code=case.jurisdiction_code,
                         category=case.category,
                         risk_indicators=case.risk_indicators if risk_indicators is None
