@@ -69,9 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
         handler=cmd_db_upgrade)
 
-    intake = sub.add_parser("intake", help="take in a case from intake JSON (a file or -)")
-    intake.add_argument("file", help="intake JSON file, or - for standard input")
-    intake.add_argument("--json", action="store_true", help="print the stored case as JSON")
+    intake = sub.add_parser("intake", help="take in a case from intake JSON (a file or -), or "
+                            "many from JSON Lines (--batch)")
+    intake.add_argument("file", nargs="?", help="intake JSON file, or - for standard input")
+    intake.add_argument("--batch", metavar="FILE.jsonl",
+                        help="one intake JSON document a line (or - for standard input): every "
+                        "good line is stored, each refused line reported; exit 2 if any was")
+    intake.add_argument("--json", action="store_true",
+                        help="print the stored case (--batch: the import's summary) as JSON")
     intake.set_defaults(handler=cmd_intake)
 
     case = sub.add_parser("case", help="look at a case").add_subparsers(dest="case_command")
@@ -299,6 +304,17 @@ def _read_input(name: str, *, limit: int) -> bytes:
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
+    if args.batch is not None:
+        if args.file is not None:
+            raise InputError(field="--batch", reason="give FILE or --batch FILE.jsonl, not both")
+        from app.cli_batch import intake_batch
+
+        return _with_context(lambda ctx: intake_batch(ctx, name=args.batch, as_json=args.json,
+                                                      actor=CLI_ACTOR))
+    if args.file is None:
+        raise InputError(field="FILE", reason="give an intake JSON file (or - for standard "
+                                              "input), or --batch FILE.jsonl")
+
     def run(ctx: AppContext) -> int:
         now = ctx.clock.now()
         raw = _read_input(args.file, limit=ctx.settings.max_intake_bytes)

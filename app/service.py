@@ -35,6 +35,7 @@ from models.service.calendar import current_calendar
 from models.service.digests import digests_pending
 from models.service.outbox import next_wakeup
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
+from models.service.batch_intake import IMPORT_FLOW
 from models.service.intake import INTAKE_FLOW
 from tasks.context import app_context, use_context
 
@@ -239,4 +240,8 @@ async def _flow_for(trigger: ClaimedTrigger) -> object:
         from flows.intake import case_intake
 
         return await case_intake(case_id=trigger.case_id)
+    if trigger.flow == IMPORT_FLOW and trigger.import_id is not None:
+        from flows.imports import case_import
+
+        return await case_import(import_id=trigger.import_id)
     raise ValueError(f"no flow known for trigger {trigger.key}")

@@ -115,10 +115,28 @@ class Case(Base):
     # The row is the timer: the next instant the due sweep must look at this case (None: no
     # more notices can fall due). Any change to the case sets it to "now".
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Stored by a batch import (`weiquan intake --batch`); None for a single intake.
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("case_imports.id"), index=True)
 
     parties: Mapped[list[Party]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="Party.id"
     )
+
+
+class CaseImport(Base):
+    """A batch intake (`weiquan intake --batch`): its source file and what became of its lines.
+    The import, not each of its cases, is owed one flow run."""
+
+    __tablename__ = "case_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))  # the file's name, as the run is named
+    actor: Mapped[str] = mapped_column(String(100))
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    known: Mapped[int] = mapped_column(Integer, default=0)  # external_ref already stored
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
 
 
 class Party(Base):
@@ -315,6 +333,7 @@ class FlowTrigger(Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     flow: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("case_imports.id"), index=True)
     status: Mapped[TriggerStatus] = mapped_column(enum_of(TriggerStatus, column="status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.db.orm import AuditEvent, CalendarYear, Case, Contact, FlowTrigger, Jurisdiction
@@ -99,6 +99,19 @@ def case_by_external_ref(session: Session, external_ref: str) -> Case | None:
     return session.scalar(select(Case).where(Case.external_ref == external_ref))
 
 
+def allocate_case_ids(session: Session, *, count: int) -> list[int]:
+    """`count` new case ids for a bulk insert (a case's number is made from its id).
+    PostgreSQL takes them from the id sequence, as single inserts do; SQLite has held the
+    write lock since the transaction began (BEGIN IMMEDIATE, models/db/session.py), so the
+    ids after the largest stored one are ours."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("cases", "id")))
+            .select_from(func.generate_series(1, count))))
+    last = session.scalar(select(func.max(Case.id))) or 0
+    return list(range(last + 1, last + 1 + count))
+
+
 def case_by_key(session: Session, key: str) -> Case | None:
     """A case by its number (WQ-2026-000001) or its numeric id."""
     if (case_id := row_id(key)) is not None:
@@ -160,10 +173,11 @@ def open_provisional_cases(session: Session) -> list[Case]:
 
 
 def add_flow_trigger(
-    session: Session, *, key: str, flow: str, case_id: int | None, at: datetime
+    session: Session, *, key: str, flow: str, case_id: int | None, at: datetime,
+    import_id: int | None = None,
 ) -> FlowTrigger:
-    trigger = FlowTrigger(key=key, flow=flow, case_id=case_id, status="pending",
-                          not_before=at, created_at=at)
+    trigger = FlowTrigger(key=key, flow=flow, case_id=case_id, import_id=import_id,
+                          status="pending", not_before=at, created_at=at)
     session.add(trigger)
     return trigger
 

@@ -254,6 +254,12 @@ def _nearest(registry: Registry, *, role: str, codes: list[str]) -> list[tuple[s
     return []
 
 
+def nearest_holders(registry: Registry, *, role: str, jurisdiction_code: str) -> list[ContactRef]:
+    """Every holder of `role` at `jurisdiction_code` or, if none, the nearest level above."""
+    codes = ancestry(normalize_code(jurisdiction_code))
+    return [contact for _, contact in _nearest(registry, role=role, codes=codes)]
+
+
 def _missing(route: Route, *, own: str) -> MissingRole:
     role = _role_at(route, own) or route.role
     start = _start(route, own)

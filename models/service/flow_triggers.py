@@ -24,6 +24,7 @@ class ClaimedTrigger:
     flow: str
     case_id: int | None
     attempt: int
+    import_id: int | None = None
 
 
 def claim_due_triggers(session: Session, *, now: datetime, limit: int) -> list[ClaimedTrigger]:
@@ -44,7 +45,8 @@ def claim_due_triggers(session: Session, *, now: datetime, limit: int) -> list[C
         trigger.status = "running"
         trigger.attempts += 1
         trigger.claimed_until = now + LEASE
-        claimed.append(ClaimedTrigger(trigger.key, trigger.flow, trigger.case_id, trigger.attempts))
+        claimed.append(ClaimedTrigger(trigger.key, trigger.flow, trigger.case_id, trigger.attempts,
+                                      trigger.import_id))
     session.flush()
     return claimed
 

@@ -4,21 +4,24 @@ deadline, an audit event and the flow run it is owed. Nothing here waits on Pref
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Party
+from models.db.orm import AuditEvent, Case, Notice, Party, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import Tier, response_deadline
 from models.domain.risk import assess_risk
+from models.domain.routing import Registry
 from models.domain.tiering import propose_tier
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.domain.errors import FieldProblem
 from models.intake_schema import IntakeIn, IntakeValidationError
-from models.service.routing import route_at_intake
-from models.service.visits import open_plan_at_intake
+from models.service.routing import DbRegistry, at_once_rows
+from models.service.visits import plan_at_intake
 
 INTAKE_FLOW = "case-intake"
 
@@ -38,58 +41,106 @@ def take_in(
         if existing is not None:
             return existing, False
     if repo.get_jurisdiction(session, intake.jurisdiction) is None:
-        raise IntakeValidationError([FieldProblem(
-            "jurisdiction", f"{intake.jurisdiction} is not in the jurisdiction registry")])
+        raise unknown_jurisdiction(intake.jurisdiction)
+    values = case_values(intake, calendar=calendar, now=now)
+    case = Case(**values, parties=[Party(**party) for party in party_values(intake)])
+    session.add(case)
+    session.flush()  # the id makes the number
+    case.number = case_number(case_id=case.id, received_at=intake.received_at)
+    rows = new_case_rows(case_id=case.id, intake=intake, values=values,
+                         registry=DbRegistry(session), now=now, actor=actor,
+                         operator_email=operator_email, cadences=cadences)
+    session.add_all([AuditEvent(**audit) for audit in rows.audits])
+    session.add_all([Notice(**notice) for notice in rows.notices])
+    if rows.plan is not None:
+        session.add(VisitPlan(**rows.plan))
+    repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
+                          case_id=case.id, at=now)
+    session.flush()
+    return case, True
 
+
+@dataclass(frozen=True)
+class NewCaseRows:
+    """A new case's audit events, at-once notices and visit plan, as column values in the
+    order they are stored: the single intake adds them, the batch import inserts a chunk's."""
+
+    audits: list[dict[str, Any]]
+    notices: list[dict[str, Any]]
+    plan: dict[str, Any] | None
+
+
+def new_case_rows(*, case_id: int, intake: IntakeIn, values: Mapping[str, Any],
+                  registry: Registry, now: datetime, actor: str, operator_email: str,
+                  cadences: Mapping[str, VisitCadence]) -> NewCaseRows:
+    at_once = at_once_rows(case_id=case_id, jurisdiction_code=intake.jurisdiction,
+                           category=intake.category, risk_indicators=intake.risk_indicators,
+                           mediation_attempts=intake.mediation_attempts, registry=registry,
+                           now=now, operator_email=operator_email)
+    # A new case's only incident is the complaint itself.
+    opening = plan_at_intake(category=intake.category, risk_indicators=intake.risk_indicators,
+                             risk_level=values["risk_level"], risk_reason=values["risk_reason"],
+                             incident_dates=[intake.received_at], now=now, cadences=cadences)
+    events = [intake_audit(values), at_once.audit, opening.audit if opening else None]
+    return NewCaseRows(
+        audits=[{"case_id": case_id, "at": now, "actor": actor, **event}
+                for event in events if event is not None],
+        notices=at_once.notices,
+        plan=None if opening is None else {"case_id": case_id, "created_at": now,
+                                           **opening.columns(now=now)})
+
+
+def unknown_jurisdiction(code: str) -> IntakeValidationError:
+    return IntakeValidationError([FieldProblem(
+        "jurisdiction", f"{code} is not in the jurisdiction registry")])
+
+
+def case_values(intake: IntakeIn, *, calendar: WorkCalendar, now: datetime) -> dict[str, Any]:
+    """The case row an intake stores (all but its id, number and parties): tier, deadline and
+    risk decided here for the single intake and the batch import alike."""
     tier, tier_reason, proposed = _tier(intake)
     deadline = response_deadline(tier=tier, received_at=intake.received_at, calendar=calendar,
                                  assigner_due_at=intake.due_at)
     risk = assess_risk(category=intake.category, risk_indicators=intake.risk_indicators,
                        mediation_attempts=intake.mediation_attempts)
-    case = Case(
-        external_ref=intake.external_ref,
-        channel=intake.channel,
-        category=intake.category,
-        tier=tier.value,
-        tier_proposed=proposed,
-        tier_reason=tier_reason,
-        status="accepted",
-        jurisdiction_code=intake.jurisdiction,
-        received_at=intake.received_at,
-        summary=intake.summary,
-        risk_indicators=intake.risk_indicators,
-        risk_level=risk.level.value,
-        rule_risk_level=risk.level.value,
-        risk_reason=risk.reason,
-        mediation_attempts=intake.mediation_attempts,
-        assigned_by=intake.assigned_by,
-        assigner_due_at=intake.due_at,
-        response_due_at=deadline.due_at,
-        response_due_date=deadline.last_day,
-        deadline_provisional=deadline.provisional,
-        deadline_rule=deadline.rule,
-        created_at=now,
-        next_check_at=now,  # the due sweep plans its reminders (or at-once notices) now
-        parties=_parties(intake),
-    )
-    session.add(case)
-    session.flush()  # the id makes the number
-    case.number = case_number(case_id=case.id, received_at=intake.received_at)
-    repo.add_audit(
-        session, case_id=case.id, at=now, actor=actor, kind="intake",
-        note=f"受理：{intake.channel}",
-        detail={
-            "tier": tier.value, "tier_proposed": proposed,
-            "response_due_at": deadline.due_at.isoformat(),
-            "deadline_provisional": deadline.provisional, "risk_level": risk.level.value,
+    return {
+        "external_ref": intake.external_ref,
+        "channel": intake.channel,
+        "category": intake.category,
+        "tier": tier.value,
+        "tier_proposed": proposed,
+        "tier_reason": tier_reason,
+        "status": "accepted",
+        "jurisdiction_code": intake.jurisdiction,
+        "received_at": intake.received_at,
+        "summary": intake.summary,
+        "risk_indicators": intake.risk_indicators,
+        "risk_level": risk.level.value,
+        "rule_risk_level": risk.level.value,
+        "risk_reason": risk.reason,
+        "mediation_attempts": intake.mediation_attempts,
+        "assigned_by": intake.assigned_by,
+        "assigner_due_at": intake.due_at,
+        "response_due_at": deadline.due_at,
+        "response_due_date": deadline.last_day,
+        "deadline_provisional": deadline.provisional,
+        "deadline_rule": deadline.rule,
+        "created_at": now,
+        "next_check_at": now,  # the due sweep plans its reminders (or at-once notices) now
+    }
+
+
+def intake_audit(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The intake's audit event (kind, note, detail) for the case row `case_values` made."""
+    return {
+        "kind": "intake", "note": f"受理：{values['channel']}",
+        "detail": {
+            "tier": values["tier"], "tier_proposed": values["tier_proposed"],
+            "response_due_at": values["response_due_at"].isoformat(),
+            "deadline_provisional": values["deadline_provisional"],
+            "risk_level": values["risk_level"],
         },
-    )
-    route_at_intake(session, case, now=now, actor=actor, operator_email=operator_email)
-    open_plan_at_intake(session, case, now=now, actor=actor, cadences=cadences)
-    repo.add_flow_trigger(session, key=f"{INTAKE_FLOW}:{case.id}", flow=INTAKE_FLOW,
-                          case_id=case.id, at=now)
-    session.flush()
-    return case, True
+    }
 
 
 def _tier(intake: IntakeIn) -> tuple[Tier, str, bool]:
@@ -101,12 +152,14 @@ def _tier(intake: IntakeIn) -> tuple[Tier, str, bool]:
     return tier, reason, True
 
 
-def _parties(intake: IntakeIn) -> list[Party]:
-    parties = [Party(role=p.role, name=p.name, phone=p.phone, age=p.age, address=p.address,
-                     do_not_contact=p.do_not_contact, safe_channel=p.safe_channel,
-                     quiet_hours=p.quiet_hours)
+def party_values(intake: IntakeIn) -> list[dict[str, Any]]:
+    """The party rows, every column given (a bulk insert takes one shape for all rows)."""
+    parties = [{"role": p.role, "name": p.name, "phone": p.phone, "age": p.age,
+                "address": p.address, "do_not_contact": p.do_not_contact,
+                "safe_channel": p.safe_channel, "quiet_hours": p.quiet_hours}
                for p in intake.parties]
     if intake.reporter is not None and (intake.reporter.name or intake.reporter.phone):
-        parties.append(Party(role="reporter", name=intake.reporter.name,
-                             phone=intake.reporter.phone))
+        parties.append({"role": "reporter", "name": intake.reporter.name,
+                        "phone": intake.reporter.phone, "age": None, "address": None,
+                        "do_not_contact": False, "safe_channel": None, "quiet_hours": None})
     return parties

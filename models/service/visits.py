@@ -8,7 +8,9 @@ the next visit forward, an ended plan stops them. The policy is pure (`models.do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,35 +62,60 @@ def incident_times(session: Session, case: Case) -> list[datetime]:
     return [case.received_at, *recorded]
 
 
-def open_plan_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
-                        cadences: Cadences = DEFAULT_CADENCES) -> VisitPlan | None:
+@dataclass(frozen=True)
+class PlanOpening:
+    """A return-visit plan as it is opened: its ledger, cadence, first visit and audit event."""
+
+    ledger: Ledger
+    level: str
+    reason: str
+    next_due_at: datetime
+
+    def columns(self, *, now: datetime) -> dict[str, Any]:
+        """The plan row's values as opened now (a plan ended before starts afresh)."""
+        return {"ledger": self.ledger.value, "level": self.level, "reason": self.reason,
+                "status": "active", "started_at": now, "next_due_at": self.next_due_at,
+                "ended_at": None, "end_reason": "", "ended_by": ""}
+
+    @property
+    def audit(self) -> dict[str, Any]:
+        return {"kind": "visit_plan_opened",
+                "note": f"列入{'高风险家庭' if self.ledger is Ledger.HIGH_RISK else '重点关注家庭'}台账",
+                "detail": {"ledger": self.ledger.value, "level": self.level,
+                           "next_due_at": self.next_due_at.isoformat()}}
+
+
+def plan_opening(*, ledger: Ledger, risk_level: str, incident_dates: Sequence[datetime],
+                 reason: str, now: datetime, cadences: Cadences) -> PlanOpening:
+    count = incidents_in_window(incident_dates=list(incident_dates), as_of=now)
+    level = plan_level(risk_level=risk_level, ledger=ledger, incidents_last_12_months=count)
+    return PlanOpening(ledger=ledger, level=level, reason=reason,
+                       next_due_at=first_visit_due(opened_at=now, cadence=cadences[level]))
+
+
+def plan_at_intake(*, category: str, risk_indicators: Sequence[str], risk_level: str,
+                   risk_reason: str, incident_dates: Sequence[datetime], now: datetime,
+                   cadences: Cadences) -> PlanOpening | None:
     """DV, child abuse, high-risk markers or a life at risk → high-risk ledger; focus-group
     markers → focus ledger. Others get no plan."""
-    ledger = ledger_for(category=case.category, risk_indicators=case.risk_indicators)
+    ledger = ledger_for(category=category, risk_indicators=risk_indicators)
     if ledger is None:
         return None
-    return _open_plan(session, case, ledger=ledger, now=now, actor=actor, cadences=cadences,
-                      reason="受理时评估：" + case.risk_reason)
+    return plan_opening(ledger=ledger, risk_level=risk_level, incident_dates=incident_dates,
+                        reason="受理时评估：" + risk_reason, now=now, cadences=cadences)
 
 
-def _open_plan(session: Session, case: Case, *, ledger: Ledger, now: datetime, actor: str,
-               cadences: Cadences, reason: str) -> VisitPlan:
-    count = incidents_in_window(incident_dates=incident_times(session, case), as_of=now)
-    level = plan_level(risk_level=case.risk_level, ledger=ledger, incidents_last_12_months=count)
+def _open_plan(session: Session, case: Case, opening: PlanOpening, *, now: datetime,
+               actor: str) -> VisitPlan:
     plan = plan_of(session, case)
     if plan is None:
         plan = VisitPlan(case_id=case.id, created_at=now)
         session.add(plan)
-    plan.ledger, plan.level, plan.reason, plan.status = ledger.value, level, reason, "active"
-    plan.started_at = now
-    plan.ended_at, plan.end_reason, plan.ended_by = None, "", ""
-    plan.next_due_at = first_visit_due(opened_at=now, cadence=cadences[level])
+    for name, value in opening.columns(now=now).items():
+        setattr(plan, name, value)
     case.next_check_at = now
     session.flush()
-    repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="visit_plan_opened",
-                   note=f"列入{'高风险家庭' if ledger is Ledger.HIGH_RISK else '重点关注家庭'}台账",
-                   detail={"ledger": ledger.value, "level": level,
-                           "next_due_at": plan.next_due_at.isoformat()})
+    repo.add_audit(session, case_id=case.id, at=now, actor=actor, **opening.audit)
     return plan
 
 
@@ -274,8 +301,12 @@ def _plan_after_incident(session: Session, case: Case, *, incident: Incident, co
     if plan is None:
         if ledger is None and case.risk_level in (RiskLevel.NONE, RiskLevel.ELEVATED):
             return
-        _open_plan(session, case, ledger=ledger or Ledger.FOCUS, now=now, actor=actor,
-                   cadences=cadences, reason=f"新发事件（{incident.occurred_at.astimezone(SHANGHAI):%Y-%m-%d}）后列入")
+        opening = plan_opening(
+            ledger=ledger or Ledger.FOCUS, risk_level=case.risk_level,
+            incident_dates=incident_times(session, case),
+            reason=f"新发事件（{incident.occurred_at.astimezone(SHANGHAI):%Y-%m-%d}）后列入",
+            now=now, cadences=cadences)
+        _open_plan(session, case, opening, now=now, actor=actor)
         return
     _retighten(session, case, plan, ledger=ledger or Ledger(plan.ledger), now=now, actor=actor,
                cadences=cadences, why="新发事件，收紧回访计划")

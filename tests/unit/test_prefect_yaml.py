@@ -22,20 +22,22 @@ def load_entrypoint(entrypoint: str) -> Flow:
 def test_every_deployment_points_at_a_flow_with_id_or_time_parameters_only():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     names = {d["name"]: d for d in config["deployments"]}
-    assert set(names) == {"case-intake", "due-sweep", "cadre-digest", "supervisor-digest"}
+    assert set(names) == {"case-intake", "case-import", "due-sweep", "cadre-digest",
+                            "supervisor-digest"}
     for deployment in config["deployments"]:
         flow = load_entrypoint(deployment["entrypoint"])
         assert isinstance(flow, Flow)
         assert flow.name == deployment["name"]
         assert deployment["work_pool"]["name"] == "weiquan"
         parameters = set(inspect.signature(flow.fn).parameters)
-        assert parameters <= {"case_id", "as_of"}, parameters
+        assert parameters <= {"case_id", "import_id", "as_of"}, parameters
 
 
 def test_scheduled_deployments_run_in_shanghai_time_and_the_digests_at_0830():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     schedules = {d["name"]: d.get("schedules", []) for d in config["deployments"]}
     assert schedules["case-intake"] == []  # started per case, by the service
+    assert schedules["case-import"] == []  # started per import, by the service
     assert schedules["cadre-digest"] == [{"cron": "30 8 * * *", "timezone": "Asia/Shanghai"}]
     # cron cannot know make-up workdays: the flow checks "first working day of the week"
     assert schedules["supervisor-digest"] == [{"cron": "30 8 * * 1-6", "timezone": "Asia/Shanghai"}]
