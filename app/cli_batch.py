@@ -28,11 +28,11 @@ def intake_batch(ctx: AppContext, *, name: str, as_json: bool, actor: str) -> in
                                 operator_email=ctx.settings.operator_email,
                                 cadences=ctx.settings.visit_cadences)
     finally:
-        if handle is not sys.stdin.buffer:
+        if name != "-":  # standard input is not ours to close
             handle.close()
     for refused in report.refused:
         for problem in refused.problems:
-            print(f"line {refused.line}: {problem}", file=sys.stderr)
+            print(f"weiquan intake: error: line {refused.line}: {problem}", file=sys.stderr)
     for known in report.known:
         print(f"line {known.line}: external_ref {known.external_ref} already stored as "
               f"{known.number}: nothing new was created", file=sys.stderr)
@@ -67,8 +67,8 @@ def _summary(report: ImportReport) -> dict[str, object]:
 
 def _print_summary(report: ImportReport) -> None:
     voc = vocabulary()
-    print(f"import #{report.import_id} ({report.source})")
-    if report.stored:
+    if report.stored:  # an import that stored nothing is not kept
+        print(f"import #{report.import_id} ({report.source})")
         print(f"  {report.stored[0].number} … {report.stored[-1].number}")
         tiers = Counter(s.tier for s in report.stored)
         print("  " + "  ".join(f"{voc.label('tiers', tier)} {count}"

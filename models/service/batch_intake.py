@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,6 +116,10 @@ def import_intakes(
     report.known.sort(key=lambda known: known.line)
     report.refused.sort(key=lambda refused: refused.line)
     with unit_of_work(sessions) as session:
+        if not report.stored:
+            # Nothing was stored: the import leaves no trace, as a refused single intake does.
+            session.execute(delete(CaseImport).where(CaseImport.id == setting.import_id))
+            return report
         session.execute(update(CaseImport).where(CaseImport.id == setting.import_id).values(
             stored=len(report.stored), known=len(report.known), refused=len(report.refused),
             finished_at=now))

@@ -123,7 +123,7 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
     if action.type is int:
         return [Bad("non-numeric number", "abc"), Bad("negative number", "-3"),
                 Bad("zero", "0"), Bad("too large a number", "100000")]
-    if action.type is Path or dest == "file":
+    if action.type is Path or dest in ("file", "batch"):
         return [Bad("missing file", "{missing}"), Bad("a directory", "{directory}"),
                 Bad("malformed file", "{malformed}"), Bad("not UTF-8", "{binary}")]
     if dest in ("at", "as_of"):
@@ -168,7 +168,7 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
 def field_names(action: argparse.Action, value: str) -> list[str]:
     names = list(action.option_strings) or [action.dest]
     names += FIELD_ALIASES.get(action.dest, ())
-    if action.type is Path or action.dest == "file":
+    if action.type is Path or action.dest in ("file", "batch"):
         names += [value, Path(value).name, "(document)"]
     return names
 
@@ -218,6 +218,8 @@ def argv_for(path: tuple[str, ...], parser: argparse.ArgumentParser, *, world: d
     argv = list(path)
     for action in arguments(parser):
         key = key_of(action)
+        if replace is not None and replace[0].dest == "batch" and action.dest == "file":
+            continue  # a batch file is given instead of the single document, not beside it
         if replace is not None and replace[0] is action:
             argv += [replace[1]] if not action.option_strings else [key, replace[1]]
         elif key in base:
