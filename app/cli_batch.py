@@ -53,7 +53,7 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 
 def _summary(report: ImportReport) -> dict[str, object]:
     return {
-        "import_id": report.import_id, "source": report.source,
+        "import_id": report.import_id if report.stored else None, "source": report.source,
         "stored": len(report.stored), "already_known": len(report.known),
         "refused": len(report.refused),
         "cases": [{"line": s.line, "id": s.case_id, "number": s.number, "tier": s.tier,
