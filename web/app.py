@@ -23,6 +23,7 @@ from app.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
+from models.domain.visits import LEDGER_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
 from web.routes import ack, auth, board, cases, intake, users
@@ -126,7 +127,7 @@ def _templates() -> Jinja2Templates:
                  "none": "无"},
         "referral_status": {"open": "待签收", "acknowledged": "已签收", "resulted": "已反馈",
                             "withdrawn": "已撤回"},
-        "ledger": {"high_risk": "高风险家庭", "focus": "重点关注家庭"},
+        "ledger": {ledger.value: label for ledger, label in LEDGER_LABELS.items()},
         "plan_level": {"critical": "极高（危及生命）", "high": "高", "focus": "重点关注"},
         "visit_mode": {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
                        "safe_channel": "经安全渠道联系"},
