@@ -25,12 +25,24 @@ from app.errors import UsageError
 from models.db.session import unit_of_work
 from models.domain.access import Role
 from models.domain.errors import FieldError
-from models.domain.ledgers import FORM_TITLES, ExportMode, LedgerForm, Requester, parse_period
-from models.service.exports import export_ledger
+from models.domain.calendar import SHANGHAI
+from models.domain.ledgers import (
+    FORM_TITLES,
+    ExportMode,
+    LedgerForm,
+    Period,
+    Requester,
+    check_statistics,
+    parse_period,
+)
+from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
+from models.service.exports import export_ledger, export_statistics
+from models.service.stats import StatsReport, statistics
 from models.service.users import user_by_username
 
 FLAGS = {"under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
-         "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as"}
+         "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as",
+         "preset": "--preset"}
 
 
 def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +64,21 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                        help="case number, age band and village instead of names, phones, addresses")
     _add_as(export)
     export.set_defaults(handler=cmd_ledger_export)
+
+    stats = sub.add_parser("stats", help="the counts an office is audited on, per jurisdiction "
+                           "and rolled up the tree (001/004 统计有分类)")
+    stats.add_argument("--under", required=True, help="jurisdiction code: this subtree")
+    stats.add_argument("--from", dest="first", help="first day (YYYY-MM-DD, Beijing time)")
+    stats.add_argument("--to", dest="last", help="last day, inclusive")
+    stats.add_argument("--preset", choices=list(PRESETS),
+                       help="instead of --from/--to: " + ", ".join(f"{k} {v}" for k, v in PRESETS.items()))
+    output = stats.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="JSON with codes")
+    output.add_argument("--out", type=Path, help="write an .xlsx (audited)")
+    stats.add_argument("--checklist", action="store_true",
+                       help="with --out: the 001 对照检查表, rows the data fills filled in")
+    _add_as(stats)
+    stats.set_defaults(handler=cmd_stats)
 
 
 def _add_as(parser: argparse.ArgumentParser) -> None:
@@ -99,5 +126,63 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
     return _with_context(run)
 
 
-def print_json(value: object) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=2))
+def _stats_period(args: argparse.Namespace, ctx: AppContext) -> Period:
+    if args.preset:
+        if args.first or args.last:
+            raise FieldError(field="preset", reason="give --preset or --from/--to, not both")
+        return preset_period(args.preset, today=ctx.clock.now().astimezone(SHANGHAI).date())
+    period = parse_period(first=args.first, last=args.last)
+    if period is None:
+        raise FieldError(field="from", reason="give --from and --to (or --preset)")
+    return period
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    if args.checklist and args.out is None:
+        raise UsageError("--checklist: needs --out FILE.xlsx")
+
+    def run(ctx: AppContext) -> int:
+        now = ctx.clock.now()
+        try:
+            requester = requester_for(ctx, args.as_user)
+            period = _stats_period(args, ctx)
+            if args.out is not None:
+                report = export_statistics(ctx.sessions, requester=requester, under=args.under,
+                                           period=period, out=args.out, now=now,
+                                           checklist=args.checklist)
+                what = "对照检查表" if args.checklist else "统计表"
+                print(f"{what}：{report.name}（{report.under}）{period.first} 至 {period.last}，"
+                      f"{len(report.nodes)} 个辖区 → {args.out}")
+                return 0
+            code = check_statistics(requester, under=args.under)
+            with unit_of_work(ctx.sessions) as session:
+                report = statistics(session, under=code, period=period, now=now)
+        except FieldError as exc:
+            raise field_error(exc) from None
+        if args.json:
+            print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        else:
+            print(stats_text(report))
+        return 0
+
+    return _with_context(run)
+
+
+def stats_text(report: StatsReport) -> str:
+    root = report.root.tally
+    lines = [f"{report.name}（{report.under}）{report.period.first} 至 {report.period.last}"
+             f"（期末状态截至 {report.as_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}）"]
+    lines += [f"  {label(key)}：{table_value(root, key)}" for key in TABLE]
+    counted = [(group, label, count) for group, label, count in breakdown(root) if count]
+    if counted:
+        lines.append("  分类：")
+        lines += [f"    {group} · {label}：{count}" for group, label, count in counted]
+    lines.append("  各辖区（含下级）：")
+    for node in report.nodes:
+        t = node.tally
+        lines.append(f"    {node.name}（{node.code}） 收到 {t['received']}，已答复 {t['answered']}，"
+                     f"按时 {t['answered_on_time']}，逾期未答复 {t['overdue']}，"
+                     f"转介 {t['referrals.sent']}，台账家庭 "
+                     f"{t['ledger_families.high_risk'] + t['ledger_families.focus']}，"
+                     f"回访 {t['visits.done']}，逾期未回访 {t['visits.missed']}")
+    return "\n".join(lines)

@@ -75,12 +75,7 @@ def check_export(requester: Requester, *, form: LedgerForm, under: str, mode: Ex
     Supervisors and admins export their own subtree; cadres their own village (her node, not
     a wider one); operators watch counts and get de-identified ledgers only. A form with
     personal data is encrypted with a password or de-identified — never written plain."""
-    code = parse_under(under)
-    if requester.scope is not None and not is_within(code, under=requester.scope):
-        raise FieldError(field="under", reason=f"{code} is outside your jurisdiction ({requester.scope})")
-    if requester.role == Role.CADRE and requester.scope is not None and code != requester.scope:
-        raise FieldError(field="under", reason=(
-            f"a cadre exports her own jurisdiction only ({requester.scope})"))
+    code = check_statistics(requester, under=under)
     if mode.password is not None and len(mode.password) < MIN_EXPORT_PASSWORD_CHARS:
         raise FieldError(field="password", reason=(
             f"needs at least {MIN_EXPORT_PASSWORD_CHARS} characters"))
@@ -98,6 +93,17 @@ def check_export(requester: Requester, *, form: LedgerForm, under: str, mode: Ex
         raise FieldError(field="password", reason=(
             f"form {form.value} holds names, phones and addresses: encrypt it with a password "
             "(--password-stdin) or export it de-identified (--deidentified)"))
+    return code
+
+
+def check_statistics(requester: Requester, *, under: str) -> str:
+    """The subtree she may export or count: her own (a cadre: her own village only)."""
+    code = parse_under(under)
+    if requester.scope is not None and not is_within(code, under=requester.scope):
+        raise FieldError(field="under", reason=f"{code} is outside your jurisdiction ({requester.scope})")
+    if requester.role == Role.CADRE and requester.scope is not None and code != requester.scope:
+        raise FieldError(field="under", reason=(
+            f"a cadre exports her own jurisdiction only ({requester.scope})"))
     return code
 
 

@@ -36,12 +36,24 @@ from models.domain.ledgers import (
     Requester,
     age_band,
     check_export,
+    check_statistics,
     cjk_width,
     found_by,
     how_found,
     scrub,
 )
+from models.domain.statistics import (
+    CHECKLIST,
+    TABLE,
+    breakdown,
+    checklist_answer,
+    checklist_count,
+    label as stat_label,
+    table_value,
+)
 from models.domain.visits import LEDGER_LABELS, Ledger
+from models.domain.vocabulary import vocabulary
+from models.service.stats import StatsReport, statistics
 from models.service.visits import VISIT_MODES
 from models.service.xlsx import SheetSpec, StreamingWorkbook, staged_output, workbook_into
 
@@ -235,3 +247,63 @@ def _party_secrets(session: Session, case_id: int) -> list[str]:
     rows = session.execute(select(Party.name, Party.phone, Party.address)
                            .where(Party.case_id == case_id)).all()
     return [value for row in rows for value in row if value]
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+def export_statistics(sessions: sessionmaker[Session], *, requester: Requester, under: str,
+                      period: Period, out: Path, now: datetime, checklist: bool = False) -> StatsReport:
+    """The statistics (or the 001 checklist filled from them) as xlsx. Counts only — no
+    personal data, so no password — but audited like every export."""
+    code = check_statistics(requester, under=under)
+    with staged_output(out) as partial:
+        with unit_of_work(sessions) as session:
+            report = statistics(session, under=code, period=period, now=now)
+            with workbook_into(partial, password=None) as book:
+                if checklist:
+                    _checklist_sheet(book, report)
+                else:
+                    _stats_sheets(book, report)
+            repo.add_audit(session, case_id=None, at=now, actor=requester.actor,
+                           kind="statistics_exported",
+                           note="对照检查表" if checklist else "统计表",
+                           detail={"under": code, "from": period.first.isoformat(),
+                                   "to": period.last.isoformat(), "rows": len(report.nodes),
+                                   "checklist": checklist, "format": "xlsx"})
+    return report
+
+
+def _period_title(report: StatsReport) -> str:
+    return (f"{report.name}（{report.under}） {report.period.first.isoformat()} 至 "
+            f"{report.period.last.isoformat()}")
+
+
+def _stats_sheets(book: StreamingWorkbook, report: StatsReport) -> None:
+    title = f"维权服务工作统计 {_period_title(report)}"
+    table = book.sheet(SheetSpec("统计", title, [
+        Column("辖区", cjk_width(8)), Column("层级", cjk_width(3)),
+        *(Column(stat_label(key), cjk_width(5)) for key in TABLE)]))
+    levels = vocabulary().groups["levels"]
+    for node in report.nodes:
+        table.row([f"{node.name}（{node.code}）", levels.get(node.level, node.level),
+                   *(table_value(node.tally, key) for key in TABLE)],
+                  style="band" if node.code == report.under else "body")
+    kinds = book.sheet(SheetSpec("分类", f"按来源、类别、类型 {_period_title(report)}", [
+        Column("分类", cjk_width(6)), Column("项目", cjk_width(14)), Column("件数", 10)]))
+    for group, label, count in breakdown(report.root.tally):
+        kinds.row([group, label, count])
+
+
+def _checklist_sheet(book: StreamingWorkbook, report: StatsReport) -> None:
+    sheet = book.sheet(SheetSpec("对照检查表", f"妇联组织维权服务工作标准（试行）对照检查表 {_period_title(report)}", [
+        Column("服务内容", cjk_width(11)), Column("工作标准", cjk_width(24)),
+        Column("现实情况（在括号内打√）", cjk_width(8)), Column("数量", 10),
+        Column("前一栏选择“是”或“有”则填写本栏", cjk_width(14))]))
+    for row in CHECKLIST:
+        standard = ("*" if row.basic else "") + row.standard
+        count = checklist_count(row, report.root.tally)
+        if count is None:
+            sheet.row([row.item, standard, "", "", f"（请填写：{row.fill}）"], style="to_fill")
+        else:
+            sheet.row([row.item, standard, checklist_answer(row, count), count,
+                       f"系统统计（{row.fill}）"])
