@@ -16,6 +16,7 @@ from models.domain.access import Role
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import FieldError
 from models.domain.jurisdiction import DivisionCodeError, is_within, normalize_code
+from models.domain.vocabulary import vocabulary
 
 MIN_EXPORT_PASSWORD_CHARS = 8
 
@@ -171,6 +172,14 @@ def age_band(age: int | None) -> str:
         if low <= age <= high:
             return label
     return UNKNOWN
+
+
+def in_words(text: str) -> str:
+    """A reason the rules wrote may carry risk-indicator codes; people read their labels."""
+    labels = vocabulary().groups["risk_indicators"]
+    for code in sorted(labels, key=len, reverse=True):
+        text = text.replace(code, labels[code])
+    return text
 
 
 def scrub(text: str, *, secrets: list[str]) -> str:

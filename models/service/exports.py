@@ -40,6 +40,7 @@ from models.domain.ledgers import (
     cjk_width,
     found_by,
     how_found,
+    in_words,
     scrub,
 )
 from models.domain.statistics import (
@@ -103,7 +104,7 @@ def export_ledger(sessions: sessionmaker[Session], *, requester: Requester, form
 # --- 附表1 ----------------------------------------------------------------------------------
 
 CONTACT_COLUMNS = (
-    Column("类别", cjk_width(8)), Column("部门/人员", cjk_width(6)), Column("职务", cjk_width(12)),
+    Column("类别", cjk_width(12)), Column("部门/人员", cjk_width(6)), Column("职务", cjk_width(12)),
     Column("姓名", cjk_width(7)), Column("联系电话", 18), Column("电子邮箱", 30),
 )
 
@@ -208,7 +209,7 @@ def _families_form(session: Session, book: StreamingWorkbook, *, under: str,
         rows = list(group)  # one family's visits: a handful
         family = rows[0]
         secrets = _party_secrets(session, family.case_id) if deidentified else []
-        reason = scrub(f"{_ledger_label(family.ledger)}：{family.reason}", secrets=secrets)
+        reason = scrub(f"{_ledger_label(family.ledger)}：{in_words(family.reason)}", secrets=secrets)
         if deidentified:
             entry = (entries, family.number, age_band(family.age), family.place)
             flat_family: tuple = (family.number, family.place, _ledger_label(family.ledger),
