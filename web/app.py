@@ -26,7 +26,7 @@ from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.visits import LEDGER_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
-from web.routes import ack, auth, board, cases, intake, users
+from web.routes import ack, auth, board, cases, intake, ledgers, users
 from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     _error_pages(app)
 
-    for module in (auth, board, cases, intake, ack, users):
+    for module in (auth, board, cases, intake, ack, users, ledgers):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
