@@ -27,10 +27,12 @@ def at(text: str) -> datetime:
 
 def store(ctx: AppContext, *, jurisdiction: str, received: str, category: str = "land_rights",
           channel: str = "visit", tier: str | None = "ordinary", risk: list[str] | None = None,
-          parties: list[dict[str, Any]] | None = None, **extra: Any) -> str:
+          parties: list[dict[str, Any]] | None = None, summary: str = "测试个案",
+          **extra: Any) -> str:
+    """Take a case in as of its receipt (the clock moves there and stays); its number."""
     document: dict[str, Any] = {
         "channel": channel, "received_at": at(received).isoformat(), "jurisdiction": jurisdiction,
-        "category": category, "summary": "测试个案", "risk_indicators": risk or [],
+        "category": category, "summary": summary, "risk_indicators": risk or [],
         "parties": parties or [{"role": "victim", "name": "测试人", "age": 40}], **extra}
     if tier:
         document["tier"] = tier

@@ -29,7 +29,6 @@ from models.domain.ledgers import (
     MIN_EXPORT_PASSWORD_CHARS,
     PERSONAL_FORMS,
     ExportMode,
-    LedgerForm,
     Period,
     Requester,
     check_statistics,
