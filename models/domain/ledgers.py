@@ -7,6 +7,7 @@ writes the workbook; the web and the CLI only choose the arguments.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
@@ -253,9 +254,21 @@ class Column:
     width: float  # Excel character units; a CJK character is about 2
 
 
+def display_width(text: str) -> int:
+    """Width in Excel character units: wide (CJK) characters count 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
 def cjk_width(chars: int) -> float:
     """A column that holds `chars` Chinese characters a line, with a little padding."""
     return chars * 2 + 1.5
+
+
+def lines_needed(text: str, *, width: float) -> int:
+    """How many wrapped lines a cell takes in a column of this width (for the row height:
+    XlsxWriter cannot measure, and a row too short cuts text off on paper)."""
+    usable = max(width - 1, 1)
+    return sum(max(1, -(-display_width(part) // int(usable))) for part in (text.split("\n") or [""]))
 
 
 FORMULA_LEADS = ("=", "+", "-", "@")

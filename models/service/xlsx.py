@@ -6,10 +6,8 @@ order, fully formed, which is how the exports stream them from the database.
 
 Every sheet prints on A4 landscape, one page wide, with its header row repeated on each page
 and frozen on screen; columns are as wide as the layout says (a Chinese character is about
-two units) and cells wrap. Row heights are left to the spreadsheet, which fits a row without a
-set height to its wrapped text when it opens the file: setting them here would keep a record
-per row inside XlsxWriter for the whole export (its row_info is never flushed), so memory
-would grow with the ledger. Strings are always
+two units) and cells wrap, each row as tall as its longest cell needs (LibreOffice does not
+fit a row to wrapped text on opening, so the height is written). Strings are always
 written as strings (never formulas or links); one that a spreadsheet could take for a
 formula (= + - @) also carries the quote-prefix ("text") flag, so it stays text when edited.
 
@@ -33,10 +31,12 @@ import xlsxwriter
 from msoffcrypto.format.ooxml import OOXMLFile
 
 from models.domain.errors import FieldError
-from models.domain.ledgers import Column, needs_text_guard
+from models.domain.ledgers import Column, lines_needed, needs_text_guard
 
 FONT = "宋体"
 FONT_SIZE = 10.5
+LINE_HEIGHT_POINTS = 14.5
+MAX_ROW_LINES = 27  # Excel's row height limit is 409 points
 A4 = 9
 
 STYLES = {
@@ -65,6 +65,7 @@ class SheetWriter:
         self.row([c.header for c in spec.columns], style="header")
 
     def row(self, values: Sequence[Cell], *, style: str = "body") -> None:
+        lines = 1
         for col, value in enumerate(values):
             if value is None or value == "":
                 self._sheet.write_blank(self._row, col, None, self._book.format(style))
@@ -74,8 +75,16 @@ class SheetWriter:
                 text = str(value)
                 guarded = needs_text_guard(text)
                 self._sheet.write_string(self._row, col, text, self._book.format(style, guarded=guarded))
+                lines = max(lines, lines_needed(text, width=self.spec.columns[col].width))
         for col in range(len(values), len(self.spec.columns)):
             self._sheet.write_blank(self._row, col, None, self._book.format(style))
+        if lines > 1:
+            self._sheet.set_row(self._row, min(lines, MAX_ROW_LINES) * LINE_HEIGHT_POINTS)
+        # XlsxWriter keeps a record of every row given a height and never drops it, even
+        # in constant_memory mode once the row is on disk; the row before this one has been
+        # flushed (a row is written out when the next one starts), so its record can go —
+        # otherwise memory grows with the ledger (bench/export_bench.py).
+        self._sheet.row_info.pop(self._row - 1, None)
         if style != "header":
             self.data_rows += 1
         self._row += 1
