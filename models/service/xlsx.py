@@ -80,11 +80,13 @@ class SheetWriter:
             self._sheet.write_blank(self._row, col, None, self._book.format(style))
         if lines > 1:
             self._sheet.set_row(self._row, min(lines, MAX_ROW_LINES) * LINE_HEIGHT_POINTS)
-        # XlsxWriter keeps a record of every row given a height and never drops it, even
-        # in constant_memory mode once the row is on disk; the row before this one has been
-        # flushed (a row is written out when the next one starts), so its record can go —
+        # XlsxWriter keeps two records of every row given a height (row_info; row_sizes, used
+        # only to place images, which ledgers have none of) and never drops them, even in
+        # constant_memory mode once the row is on disk; the row before this one has been
+        # flushed (a row is written out when the next one starts), so they can go —
         # otherwise memory grows with the ledger (bench/export_bench.py).
         self._sheet.row_info.pop(self._row - 1, None)
+        self._sheet.row_sizes.pop(self._row - 1, None)
         if style != "header":
             self.data_rows += 1
         self._row += 1
