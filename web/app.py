@@ -26,9 +26,10 @@ from models.domain.errors import InputError
 from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.referrals import AWAITING_FEEDBACK
+from models.domain.visits import LEDGER_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
-from web.routes import ack, auth, board, cases, intake, users
+from web.routes import ack, auth, board, cases, intake, ledgers, users
 from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     _error_pages(app)
 
-    for module in (auth, board, cases, intake, ack, users):
+    for module in (auth, board, cases, intake, ack, users, ledgers):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -129,7 +130,7 @@ def _templates() -> Jinja2Templates:
                  "none": "无"},
         "referral_status": {"open": "待签收", "acknowledged": "已签收", "resulted": "已反馈",
                             "withdrawn": "已撤回"},
-        "ledger": {"high_risk": "高风险家庭", "focus": "重点关注家庭"},
+        "ledger": {ledger.value: label for ledger, label in LEDGER_LABELS.items()},
         "plan_level": {"critical": "极高（危及生命）", "high": "高", "focus": "重点关注"},
         "visit_mode": {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
                        "safe_channel": "经安全渠道联系"},

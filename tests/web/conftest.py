@@ -3,10 +3,9 @@ that signs in through the real form (CSRF token and all)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from argon2 import PasswordHasher
@@ -15,10 +14,8 @@ from fastapi.testclient import TestClient
 from app.context import AppContext
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
-from models.intake_schema import parse_intake
 from models.service import users
-from models.service.calendar import current_calendar
-from models.service.intake import take_in
+from tests.integration.ledger_data import store
 from web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -100,22 +97,10 @@ def store_case(ctx: AppContext, *, jurisdiction: str, received: str, category: s
                tier: str | None = "ordinary", risk: list[str] | None = None,
                name: str = VICTIM_NAME) -> str:
     """Take a case in as of its receipt (the clock moves there and stays); its number."""
-    document = {
-        "channel": "visit", "received_at": at(received).isoformat(), "jurisdiction": jurisdiction,
-        "category": category, "summary": "来访反映问题（测试）",
-        "parties": [{"role": "victim", "name": name, "phone": VICTIM_PHONE, "age": 36,
-                     "address": VICTIM_ADDRESS}],
-        "risk_indicators": risk or [],
-    }
-    if tier:
-        document["tier"] = tier
-    ctx.clock.at = at(received) + timedelta(minutes=1)
-    intake = parse_intake(json.dumps(document, ensure_ascii=False), limits=ctx.intake_limits,
-                          now=ctx.clock.now())
-    with unit_of_work(ctx.sessions) as session:
-        case, _ = take_in(session, intake=intake, calendar=current_calendar(session),
-                          now=ctx.clock.now(), actor="test")
-        return case.number
+    return store(ctx, jurisdiction=jurisdiction, received=received, category=category, tier=tier,
+                 risk=risk, summary="来访反映问题（测试）", parties=[
+                     {"role": "victim", "name": name, "phone": VICTIM_PHONE, "age": 36,
+                      "address": VICTIM_ADDRESS}])
 
 
 def case_numbers(html: str) -> set[str]:

@@ -1,0 +1,188 @@
+"""`weiquan ledger export` and `weiquan stats`: the ledgers and the counts an office is
+audited on (记).
+
+Who the command acts as. Whoever runs `weiquan` holds the database itself (the SQLite file,
+or the URL with its credentials in the environment), so limiting the shell to a subtree would
+be theatre: by default the command acts as the machine's administrator, sees the whole
+registry and is audited as `cli:<login name>`. `--as USERNAME` makes it act as that board
+user instead — her role and subtree apply exactly as on the board (a cadre her own village,
+operators de-identified ledgers only) and the audit names her — so an office can run exports
+under the person responsible for them. Personal data still leaves only encrypted or
+de-identified, whoever asks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+
+from app.cli import _with_context
+from app.context import AppContext
+from app.errors import UsageError
+from models.db.session import unit_of_work
+from models.domain.access import Role
+from models.domain.errors import InputError
+from models.domain.calendar import SHANGHAI
+from models.domain.ledgers import (
+    FORM_TITLES,
+    ExportMode,
+    LedgerForm,
+    Period,
+    Requester,
+    check_statistics,
+    parse_period,
+)
+from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
+from models.service.exports import export_ledger, export_statistics
+from models.service.stats import StatsReport, statistics
+from models.service.users import user_by_username
+
+FLAGS = {"under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
+         "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as",
+         "preset": "--preset"}
+
+
+def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
+    ledger = sub.add_parser("ledger", help="the ledgers 附表1/附表3 as print-ready xlsx (记)")
+    led = ledger.add_subparsers(dest="ledger_command")
+    export = led.add_parser("export", help="export a form for a subtree (audited)")
+    export.add_argument("--form", type=int, required=True,
+                        choices=[form.value for form in LedgerForm],
+                        help="; ".join(f"{f.value}: {t}" for f, t in FORM_TITLES.items()))
+    export.add_argument("--under", required=True, help="jurisdiction code: this subtree")
+    export.add_argument("--from", dest="first", help="first day (YYYY-MM-DD, Beijing time)")
+    export.add_argument("--to", dest="last", help="last day, inclusive")
+    export.add_argument("--out", required=True, type=Path, help="the .xlsx file to write")
+    guard = export.add_mutually_exclusive_group()
+    guard.add_argument("--password-stdin", action="store_true",
+                       help="encrypt with the password on the first line of standard input "
+                       "(at least 8 characters)")
+    guard.add_argument("--deidentified", action="store_true",
+                       help="case number, age band and village instead of names, phones, addresses")
+    _add_as(export)
+    export.set_defaults(handler=cmd_ledger_export)
+
+    stats = sub.add_parser("stats", help="the counts an office is audited on, per jurisdiction "
+                           "and rolled up the tree (001/004 统计有分类)")
+    stats.add_argument("--under", required=True, help="jurisdiction code: this subtree")
+    stats.add_argument("--from", dest="first", help="first day (YYYY-MM-DD, Beijing time)")
+    stats.add_argument("--to", dest="last", help="last day, inclusive")
+    stats.add_argument("--preset", choices=list(PRESETS),
+                       help="instead of --from/--to: " + ", ".join(f"{k} {v}" for k, v in PRESETS.items()))
+    output = stats.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="JSON with codes")
+    output.add_argument("--out", type=Path, help="write an .xlsx (audited)")
+    stats.add_argument("--checklist", action="store_true",
+                       help="with --out: the 001 对照检查表, rows the data fills filled in")
+    _add_as(stats)
+    stats.set_defaults(handler=cmd_stats)
+
+
+def _add_as(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as", dest="as_user", metavar="USERNAME",
+                        help="act as this board user: her role and subtree apply, the audit "
+                        "names her (default: the machine's administrator, whole registry)")
+
+
+def requester_for(ctx: AppContext, as_user: str | None) -> Requester:
+    login = getpass.getuser() or "cli"
+    if as_user is None:
+        return Requester(actor=f"cli:{login}", role=Role.ADMIN, scope=None)
+    with unit_of_work(ctx.sessions) as session:
+        user = user_by_username(session, as_user)
+        if user is None or not user.active:
+            raise UsageError(f"--as: no active user {as_user!r}")
+        return Requester(actor=f"cli:{login} as {user.username}", role=Role(user.role),
+                         scope=user.jurisdiction_code)
+
+
+def field_error(exc: InputError) -> UsageError:
+    return UsageError(f"{FLAGS.get(exc.field, exc.field)}: {exc.reason}")
+
+
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+
+    def run(ctx: AppContext) -> int:
+        try:
+            requester = requester_for(ctx, args.as_user)
+            result = export_ledger(
+                ctx.sessions, requester=requester, form=LedgerForm(args.form), under=args.under,
+                period=parse_period(first=args.first, last=args.last),
+                mode=ExportMode(password=password, deidentified=args.deidentified),
+                out=args.out, now=ctx.clock.now())
+        except InputError as exc:
+            raise field_error(exc) from None
+        how = {"encrypted": "已加密（打开时输入密码）", "deidentified": "已去标识化",
+               "plain": "不含当事人个人信息"}[result.mode]
+        unit = "户" if result.form == LedgerForm.FOCUS_FAMILIES else "个辖区"
+        print(f"{FORM_TITLES[result.form]}：{result.entries} {unit}，{result.rows} 行，{how}"
+              f" → {result.path}")
+        return 0
+
+    return _with_context(run)
+
+
+def _stats_period(args: argparse.Namespace, ctx: AppContext) -> Period:
+    if args.preset:
+        if args.first or args.last:
+            raise InputError(field="preset", reason="give --preset or --from/--to, not both")
+        return preset_period(args.preset, today=ctx.clock.now().astimezone(SHANGHAI).date())
+    period = parse_period(first=args.first, last=args.last)
+    if period is None:
+        raise InputError(field="from", reason="give --from and --to (or --preset)")
+    return period
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    if args.checklist and args.out is None:
+        raise UsageError("--checklist: needs --out FILE.xlsx")
+
+    def run(ctx: AppContext) -> int:
+        now = ctx.clock.now()
+        try:
+            requester = requester_for(ctx, args.as_user)
+            period = _stats_period(args, ctx)
+            if args.out is not None:
+                report = export_statistics(ctx.sessions, requester=requester, under=args.under,
+                                           period=period, out=args.out, now=now,
+                                           checklist=args.checklist)
+                what = "对照检查表" if args.checklist else "统计表"
+                print(f"{what}：{report.name}（{report.under}）{period.first} 至 {period.last}，"
+                      f"{len(report.nodes)} 个辖区 → {args.out}")
+                return 0
+            code = check_statistics(requester, under=args.under)
+            with unit_of_work(ctx.sessions) as session:
+                report = statistics(session, under=code, period=period, now=now)
+        except InputError as exc:
+            raise field_error(exc) from None
+        if args.json:
+            print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        else:
+            print(stats_text(report))
+        return 0
+
+    return _with_context(run)
+
+
+def stats_text(report: StatsReport) -> str:
+    root = report.root.tally
+    lines = [f"{report.name}（{report.under}）{report.period.first} 至 {report.period.last}"
+             f"（期末状态截至 {report.as_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}）"]
+    lines += [f"  {label(key)}：{table_value(root, key)}" for key in TABLE]
+    counted = [(group, label, count) for group, label, count in breakdown(root) if count]
+    if counted:
+        lines.append("  分类：")
+        lines += [f"    {group} · {label}：{count}" for group, label, count in counted]
+    lines.append("  各辖区（含下级）：")
+    for node in report.nodes:
+        t = node.tally
+        lines.append(f"    {node.name}（{node.code}） 收到 {t['received']}，已答复 {t['answered']}，"
+                     f"按时 {t['answered_on_time']}，逾期未答复 {t['overdue']}，"
+                     f"转介 {t['referrals.sent']}，台账家庭 "
+                     f"{t['ledger_families.high_risk'] + t['ledger_families.focus']}，"
+                     f"回访 {t['visits.done']}，逾期未回访 {t['visits.missed']}")
+    return "\n".join(lines)

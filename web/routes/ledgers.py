@@ -1,0 +1,166 @@
+"""台账 and 统计 on the board: the user's own subtree, the same rules and audit as the command.
+
+Downloads are POSTs carrying the session's CSRF token (an export writes an audit row, and a
+ledger with personal data needs the password typed on the page). The file is written into a
+private temporary directory, streamed back and removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlalchemy import select
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from models.db.orm import Jurisdiction
+from models.db.session import unit_of_work
+from models.domain.access import Role
+from models.domain.calendar import SHANGHAI
+from models.domain.errors import InputError
+from models.domain.ledgers import (
+    FORM_TITLES,
+    MIN_EXPORT_PASSWORD_CHARS,
+    PERSONAL_FORMS,
+    ExportMode,
+    Period,
+    Requester,
+    check_statistics,
+    parse_form,
+    parse_period,
+)
+from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
+from models.service.exports import export_ledger, export_statistics
+from models.service.stats import statistics
+from web.deps import Viewer, context_of, current_viewer, render
+from web.security import check_csrf
+
+router = APIRouter()
+
+FIELD_LABELS = {"form": "表格", "under": "辖区", "from": "开始日期", "to": "结束日期",
+                "password": "密码", "deidentified": "去标识化", "preset": "时段", "out": "文件"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def requester_of(viewer: Viewer) -> Requester:
+    return Requester(actor=viewer.actor, role=viewer.principal.role, scope=viewer.jurisdiction_code)
+
+
+def _places(request: Request, viewer: Viewer) -> list[tuple[str, str]]:
+    """The nodes she may pick: her subtree (a cadre: her own node)."""
+    with unit_of_work(context_of(request).sessions) as session:
+        query = select(Jurisdiction.code, Jurisdiction.name).order_by(Jurisdiction.code)
+        if viewer.principal.role == Role.CADRE:
+            query = query.where(Jurisdiction.code == viewer.jurisdiction_code)
+        else:
+            query = query.where(Jurisdiction.code.startswith(viewer.jurisdiction_code))
+        return [(row.code, row.name) for row in session.execute(query)]
+
+
+def _ledger_page(request: Request, viewer: Viewer, *, values: dict[str, str],
+                 error: str = "", status_code: int = 200) -> HTMLResponse:
+    return render(request, "ledgers.html", {
+        "forms": FORM_TITLES, "personal_forms": {f.value for f in PERSONAL_FORMS},
+        "places": _places(request, viewer), "values": values, "error": error,
+        "min_password": MIN_EXPORT_PASSWORD_CHARS,
+        "operator": viewer.principal.role == Role.OPERATOR}, status_code=status_code)
+
+
+def _refusal(exc: InputError) -> str:
+    return f"{FIELD_LABELS.get(exc.field, exc.field)}：{exc.reason}"
+
+
+@router.get("/ledgers", response_class=HTMLResponse)
+def ledgers_page(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLResponse:
+    return _ledger_page(request, viewer, values={"under": viewer.jurisdiction_code, "form": "3",
+                                                 "protect": "password"})
+
+
+def _download(path: Path, *, filename: str, private: Path) -> FileResponse:
+    return FileResponse(path, media_type=XLSX, background=BackgroundTask(shutil.rmtree, private, True),
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+
+
+@router.post("/ledgers/export", response_model=None)
+async def ledgers_export(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    values = {k: str(form.get(k) or "") for k in ("form", "under", "from", "to", "protect")}
+    password = str(form.get("password") or "")
+    ctx = context_of(request)
+    private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
+    try:
+        ledger = parse_form(values["form"] or "")
+        mode = ExportMode(password=password if values["protect"] == "password" and ledger in PERSONAL_FORMS else None,
+                          deidentified=values["protect"] == "deidentified" and ledger in PERSONAL_FORMS)
+        period = parse_period(first=values["from"] or None, last=values["to"] or None)
+        out = private / f"附表{ledger.value}.xlsx"
+        result = await run_in_threadpool(
+            export_ledger, ctx.sessions, requester=requester_of(viewer), form=ledger,
+            under=values["under"], period=period, mode=mode, out=out, now=ctx.clock.now())
+    except InputError as exc:
+        shutil.rmtree(private, ignore_errors=True)
+        return _ledger_page(request, viewer, values=values, error=_refusal(exc), status_code=400)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    return _download(out, filename=f"附表{ledger.value}_{result.under}.xlsx", private=private)
+
+
+def _stats_period(values: dict[str, str], *, today: date) -> Period:
+    if values.get("from") or values.get("to"):
+        period = parse_period(first=values.get("from") or None, last=values.get("to") or None)
+        assert period is not None
+        return period
+    return preset_period(values.get("preset") or "this_month", today=today)
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats_page(request: Request, viewer: Viewer = Depends(current_viewer), under: str = "",
+               preset: str = "", first: str = "", last: str = "") -> HTMLResponse:
+    ctx = context_of(request)
+    values = {"under": under or viewer.jurisdiction_code, "preset": preset, "from": first, "to": last}
+    report, error = None, ""
+    try:
+        period = _stats_period(values, today=ctx.clock.now().astimezone(SHANGHAI).date())
+        code = check_statistics(requester_of(viewer), under=values["under"])
+        with unit_of_work(ctx.sessions) as session:
+            report = statistics(session, under=code, period=period, now=ctx.clock.now())
+    except InputError as exc:
+        error = _refusal(exc)
+    return render(request, "stats.html", {
+        "report": report, "error": error, "values": values, "presets": PRESETS,
+        "places": _places(request, viewer), "table": TABLE, "label": label,
+        "cell": table_value, "breakdown": breakdown}, status_code=400 if error else 200)
+
+
+@router.post("/stats/export", response_model=None)
+async def stats_export(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    ctx = context_of(request)
+    values = {k: str(form.get(k) or "") for k in ("under", "preset", "from", "to")}
+    checklist = form.get("checklist") == "1"
+    private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
+    try:
+        period = _stats_period(values, today=ctx.clock.now().astimezone(SHANGHAI).date())
+        out = private / "stats.xlsx"
+        report = await run_in_threadpool(
+            export_statistics, ctx.sessions, requester=requester_of(viewer), under=values["under"],
+            period=period, out=out, now=ctx.clock.now(), checklist=checklist)
+    except InputError as exc:
+        shutil.rmtree(private, ignore_errors=True)
+        return render(request, "error.html", {"title": "请求有误", "message": _refusal(exc)},
+                      status_code=400)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    name = "对照检查表" if checklist else "统计表"
+    return _download(out, filename=f"{name}_{report.under}_{period.first}_{period.last}.xlsx",
+                     private=private)
