@@ -21,7 +21,6 @@ from pathlib import Path
 
 from app.cli import _with_context
 from app.context import AppContext
-from app.errors import UsageError
 from models.db.session import unit_of_work
 from models.domain.access import Role
 from models.domain.errors import InputError
@@ -94,13 +93,14 @@ def requester_for(ctx: AppContext, as_user: str | None) -> Requester:
     with unit_of_work(ctx.sessions) as session:
         user = user_by_username(session, as_user)
         if user is None or not user.active:
-            raise UsageError(f"--as: no active user {as_user!r}")
+            raise InputError(field="--as", reason=f"no active user {as_user!r}")
         return Requester(actor=f"cli:{login} as {user.username}", role=Role(user.role),
                          scope=user.jurisdiction_code)
 
 
-def field_error(exc: InputError) -> UsageError:
-    return UsageError(f"{FLAGS.get(exc.field, exc.field)}: {exc.reason}")
+def field_error(exc: InputError) -> InputError:
+    """The service names its arguments; the person typed the command's flags."""
+    return InputError(field=FLAGS.get(exc.field, exc.field), reason=exc.reason)
 
 
 def cmd_ledger_export(args: argparse.Namespace) -> int:
@@ -139,7 +139,7 @@ def _stats_period(args: argparse.Namespace, ctx: AppContext) -> Period:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     if args.checklist and args.out is None:
-        raise UsageError("--checklist: needs --out FILE.xlsx")
+        raise InputError(field="--checklist", reason="needs --out FILE.xlsx")
 
     def run(ctx: AppContext) -> int:
         now = ctx.clock.now()

@@ -15,7 +15,7 @@ from enum import IntEnum
 from models.domain.access import Role
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import InputError
-from models.domain.jurisdiction import DivisionCodeError, is_within, normalize_code
+from models.domain.jurisdiction import is_within, normalize_code
 from models.domain.vocabulary import vocabulary
 
 MIN_EXPORT_PASSWORD_CHARS = 8
@@ -109,10 +109,7 @@ def check_statistics(requester: Requester, *, under: str) -> str:
 
 
 def parse_under(value: str) -> str:
-    try:
-        return normalize_code(value)
-    except DivisionCodeError as exc:
-        raise InputError(field="under", reason=exc.reason) from None
+    return normalize_code(value, field="under")
 
 
 # --- periods (Asia/Shanghai calendar days) -----------------------------------------------------

@@ -65,6 +65,9 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("registry", "demo"): {},
     ("calendar", "load"): {"file": "{file:.yaml}"},
     ("calendar", "status"): {},
+    ("ledger", "export"): {"--form": "3", "--under": "990102", "--out": "{tmp}/out.xlsx",
+                           "--deidentified": None},
+    ("stats",): {"--under": "990102", "--from": "2026-10-01", "--to": "2026-10-31"},
 }
 
 # Arguments with no wrong value the command could tell (what someone wrote, who did it).
@@ -123,6 +126,14 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
     if action.type is int:
         return [Bad("non-numeric number", "abc"), Bad("negative number", "-3"),
                 Bad("zero", "0"), Bad("too large a number", "100000")]
+    if dest == "out":  # a file to write: its folder must exist, its name say what it is
+        return [Bad("a directory", "{directory}"), Bad("missing folder", "{tmp}/none/out.xlsx"),
+                Bad("wrong suffix", "{tmp}/out.txt")]
+    if dest in ("first", "last"):
+        return [Bad("malformed date", "next week"), Bad("impossible date", "2026-02-30"),
+                Bad("period upside down", "2026-12-31" if dest == "first" else "2026-09-01")]
+    if dest == "as_user":
+        return [Bad("unknown user", "nobody")]
     if action.type is Path or dest in ("file", "batch"):
         return [Bad("missing file", "{missing}"), Bad("a directory", "{directory}"),
                 Bad("malformed file", "{malformed}"), Bad("not UTF-8", "{binary}")]
