@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_users import add_user_commands  # it imports this module's helpers
 
     add_user_commands(sub)
+    from app.cli_sources import add_source_commands  # it imports this module's helpers
+
+    add_source_commands(sub)
 
     run_due = sub.add_parser("run-due", help="process everything due up to a time (the same "
                              "code the service runs): plan reminders/escalations, send mail")
