@@ -25,6 +25,7 @@ from models.db.orm import ApiRateWindow, Case, IntakeSource, Notice
 from models.domain.errors import InputError, NotFoundError
 from models.domain.jurisdiction import is_within, normalize_code
 from models.service.users import USERNAME_CHARS
+from models.service.views import local_iso
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +129,20 @@ def intake_receipt(session: Session, case: Case) -> dict[str, object]:
     """What a source is told about the case it filed: its number, deadline and the notices
     queued — roles, places and states only. Nothing personal goes back: no names, phones,
     addresses or mail addresses (the source has them; a leaked response must not)."""
+    # str(): a row stored in this transaction still holds the plain string it was given.
     notices = session.scalars(select(Notice).where(Notice.case_id == case.id)
                               .order_by(Notice.id)).all()
     return {
         "number": case.number,
-        "status": case.status.value,
+        "status": str(case.status),
         "jurisdiction": case.jurisdiction_code,
         "deadline": {
-            "response_due_at": case.response_due_at.isoformat(),
+            "response_due_at": local_iso(case.response_due_at),  # Beijing time, as the CLI
             "provisional": case.deadline_provisional,
-            "tier": case.tier.value,
+            "tier": str(case.tier),
             "tier_reason": case.tier_reason,
         },
         "notices": [{"kind": n.kind, "role": n.recipient_role,
-                     "jurisdiction": n.recipient_jurisdiction, "status": n.status.value}
+                     "jurisdiction": n.recipient_jurisdiction, "status": str(n.status)}
                     for n in notices],
     }
