@@ -40,31 +40,22 @@ def upgrade() -> None:
                             name=op.f('fk_api_rate_windows_source_id_intake_sources')),
     sa.PrimaryKeyConstraint('source_id', 'window_start', name=op.f('pk_api_rate_windows'))
     )
-    op.create_table('signin_failures',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('scope', sa.String(length=10), nullable=False),
-    sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('at', models.db.types.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_signin_failures'))
-    )
-    op.create_index('ix_signin_failures_key', 'signin_failures', ['scope', 'key', 'at'],
-                    unique=False)
-    op.create_table('signin_locks',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('scope', sa.String(length=10), nullable=False),
-    sa.Column('key', sa.String(length=64), nullable=False),
-    sa.Column('until', models.db.types.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_signin_locks'))
-    )
-    op.create_index('ix_signin_locks_key', 'signin_locks', ['scope', 'key', 'until'],
-                    unique=False)
+    # A failure at `at`, a lock until `until`: the same shape, looked up by scope and key.
+    for table, moment in (('signin_failures', 'at'), ('signin_locks', 'until')):
+        op.create_table(table,
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('scope', sa.String(length=10), nullable=False),
+        sa.Column('key', sa.String(length=64), nullable=False),
+        sa.Column(moment, models.db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f(f'pk_{table}'))
+        )
+        op.create_index(f'ix_{table}_key', table, ['scope', 'key', moment], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_signin_locks_key', table_name='signin_locks')
-    op.drop_table('signin_locks')
-    op.drop_index('ix_signin_failures_key', table_name='signin_failures')
-    op.drop_table('signin_failures')
+    for table in ('signin_locks', 'signin_failures'):
+        op.drop_index(f'ix_{table}_key', table_name=table)
+        op.drop_table(table)
     op.drop_table('api_rate_windows')
     op.drop_index(op.f('ix_intake_sources_jurisdiction_code'), table_name='intake_sources')
     op.drop_table('intake_sources')
