@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.context import AppContext, build_context
@@ -29,7 +28,7 @@ from models.service.overdue import overdue_report
 from app.sweep import sweep
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar, load_official_schedule, read_schedule_file
-from models.service.intake import take_in
+from models.service.intake import store_intake
 from models.service.registry import load_registry
 from models.service.views import case_text, case_view, local_iso
 
@@ -95,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_ledgers import add_ledger_commands  # it imports this module's helpers
 
     add_ledger_commands(sub)
+    from app.cli_sources import add_source_commands  # it imports this module's helpers
+
+    add_source_commands(sub)
 
     run_due = sub.add_parser("run-due", help="process everything due up to a time (the same "
                              "code the service runs): plan reminders/escalations, send mail")
@@ -322,25 +324,15 @@ def cmd_intake(args: argparse.Namespace) -> int:
         now = ctx.clock.now()
         raw = _read_input(args.file, limit=ctx.settings.max_intake_bytes)
         intake = parse_intake(raw, limits=ctx.intake_limits, now=now)
-        try:
-            view, created = _store_intake(ctx, intake, now=now)
-        except IntegrityError:
-            # Another process stored the same external_ref between our check and our insert.
-            view, created = _store_intake(ctx, intake, now=now)
+        view, created = store_intake(
+            ctx.sessions, intake=intake, now=now, actor=CLI_ACTOR,
+            operator_email=ctx.settings.operator_email, cadences=ctx.settings.visit_cadences,
+            then=lambda session, case, created: (case_view(session, case), created))
         _print_case(view, as_json=args.json, note=None if created else
                     f"external_ref {intake.external_ref} already stored: nothing new was created")
         return 0
 
     return _with_context(run)
-
-
-def _store_intake(ctx: AppContext, intake, *, now) -> tuple[dict[str, Any], bool]:
-    with unit_of_work(ctx.sessions) as session:
-        case, created = take_in(session, intake=intake, calendar=current_calendar(session),
-                                now=now, actor=CLI_ACTOR,
-                                operator_email=ctx.settings.operator_email,
-                                cadences=ctx.settings.visit_cadences)
-        return case_view(session, case), created
 
 
 def _print_case(view: dict[str, Any], *, as_json: bool, note: str | None = None) -> None:

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_summary_chars: int = Field(default=4000, ge=100)
     max_parties: int = Field(default=30, ge=1)
     clock_skew_minutes: int = Field(default=5, ge=0, le=60)
+    # POST /api/intake: requests one source may make a minute (counted in the database).
+    api_rate_per_minute: int = Field(default=60, ge=1, le=100_000)
 
     # How often the service looks for intake flows not yet started.
     dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=30)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,14 +22,14 @@ from app.context import AppContext
 from app.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import InputError
+from models.domain.errors import FieldProblem, InputError
 from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.referrals import AWAITING_FEEDBACK
 from models.domain.visits import LEDGER_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
-from web.routes import ack, auth, board, cases, intake, ledgers, users
+from web.routes import ack, api, auth, board, cases, intake, ledgers, users
 from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
 
 log = logging.getLogger(__name__)
@@ -47,17 +47,21 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     @app.middleware("http")
     async def sessions_and_headers(request: Request, call_next):
+        # The API authenticates by token, not cookie: no session (and so no CSRF) there.
+        browser = not request.url.path.startswith(api.API_PREFIX)
         codec: SessionCodec = request.app.state.session_codec
-        request.state.session = codec.load(request.cookies.get("wq_session"))
+        if browser:
+            request.state.session = codec.load(request.cookies.get("wq_session"))
         response = await call_next(request)
-        write_session_cookie(request, response, codec)
+        if browser:
+            write_session_cookie(request, response, codec)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
 
     _error_pages(app)
 
-    for module in (auth, board, cases, intake, ack, users, ledgers):
+    for module in (auth, board, cases, intake, ack, users, ledgers, api):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -98,7 +102,10 @@ def _error_pages(app: FastAPI) -> None:
             status_code=403)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(api.API_PREFIX):
+            return api.problems_response(exc.status_code, str(exc.detail), [
+                FieldProblem("(request)", f"{request.method} {request.url.path}: {exc.detail}")])
         titles = {404: "未找到", 405: "不支持的操作"}
         message = exc.detail if exc.status_code != 404 else "没有这个页面，或您无权查看。"
         return render(request, "error.html", {"title": titles.get(exc.status_code, "出错了"),

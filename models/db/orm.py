@@ -342,3 +342,54 @@ class FlowTrigger(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class IntakeSource(Base):
+    """Another system that files cases through the API (the 12338 platform, a petition
+    system): a name, the subtree it may file in, and its token's hash (the token is shown
+    once, at `weiquan source add`, and never stored)."""
+
+    __tablename__ = "intake_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdictions.code"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiRateWindow(Base):
+    """Requests a source made in one minute, counted in the database so that every web
+    worker draws on the same allowance."""
+
+    __tablename__ = "api_rate_windows"
+
+    source_id: Mapped[int] = mapped_column(ForeignKey("intake_sources.id"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SigninFailure(Base):
+    """A failed sign-in, once under the user name tried and once under the client address,
+    so that either one guessing alone is throttled (models/service/users.py)."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index("ix_signin_failures_key", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))  # "user" or "address"
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+class SigninLock(Base):
+    """Sign-in refused for a user name or an address until `until`."""
+
+    __tablename__ = "signin_locks"
+    __table_args__ = (Index("ix_signin_locks_key", "scope", "key", "until"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(64))
+    until: Mapped[datetime]

@@ -1,17 +1,25 @@
 """What the board's case page shows beyond `case_view`: the audit timeline, referrals, the
-return-visit plan and its visits, and each notice's acknowledgement. Read-only."""
+return-visit plan and its visits, and each notice's acknowledgement; and the one thing
+opening the page writes: who read the case (`record_opened`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, Notice, Referral, Visit, VisitPlan
+from models.db.orm import AuditEvent, Case, Contact, Notice, Referral, Visit, VisitPlan
+
+
+CASE_OPENED = "case_opened"
+# One read row per reader per case per 10 minutes: a cadre reloads the page after every act
+# on it, and a row per reload would bury the reads that matter; 10 minutes still says who
+# read the personal data and when, to within minutes.
+OPENED_COALESCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -23,8 +31,9 @@ class TimelineEntry:
 
 
 def timeline(session: Session, case: Case) -> list[TimelineEntry]:
+    # What was done on the case; who read it is kept (record_opened) but is not an act.
     return [TimelineEntry(at=e.at, actor=e.actor, kind=e.kind, note=e.note)
-            for e in repo.audit_events(session, case_id=case.id)]
+            for e in repo.audit_events(session, case_id=case.id) if e.kind != CASE_OPENED]
 
 
 def notices(session: Session, case: Case) -> list[Notice]:
@@ -45,3 +54,15 @@ def visit_plan(session: Session, case: Case) -> VisitPlan | None:
 def visits(session: Session, case: Case) -> list[Visit]:
     return list(session.scalars(select(Visit).where(Visit.case_id == case.id)
                                 .order_by(Visit.visited_at.desc(), Visit.id.desc())))
+
+
+def record_opened(session: Session, *, case_id: int, actor: str, at: datetime) -> bool:
+    """Audit that `actor` opened the case's page, with its personal data; False when she
+    already had within OPENED_COALESCE."""
+    recent = session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == case_id, AuditEvent.actor == actor,
+        AuditEvent.kind == CASE_OPENED, AuditEvent.at > at - OPENED_COALESCE).limit(1))
+    if recent is not None:
+        return False
+    repo.add_audit(session, case_id=case_id, at=at, actor=actor, kind=CASE_OPENED)
+    return True

@@ -3,14 +3,16 @@ deadline, an audit event and the flow run it is owed. Nothing here waits on Pref
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import repositories as repo
+from models.db.session import unit_of_work
 from models.db.orm import AuditEvent, Case, Notice, Party, VisitPlan
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import Tier, response_deadline
@@ -20,10 +22,13 @@ from models.domain.tiering import propose_tier
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.domain.errors import FieldProblem
 from models.intake_schema import IntakeIn, IntakeValidationError
+from models.service.calendar import current_calendar
 from models.service.routing import DbRegistry, at_once_rows
 from models.service.visits import plan_at_intake
 
 INTAKE_FLOW = "case-intake"
+
+T = TypeVar("T")
 
 
 def case_number(*, case_id: int, received_at: datetime) -> str:
@@ -58,6 +63,28 @@ def take_in(
                           case_id=case.id, at=now)
     session.flush()
     return case, True
+
+
+def store_intake(
+    sessions: sessionmaker[Session], *, intake: IntakeIn, now: datetime, actor: str,
+    operator_email: str, cadences: Mapping[str, VisitCadence],
+    then: Callable[[Session, Case, bool], T],
+) -> T:
+    """`take_in` in a transaction of its own, and `then(session, case, created)` inside it
+    (a view of the case, or a refusal that rolls everything back). Two requests carrying
+    one new external_ref may both miss it and both insert: the unique index refuses the
+    second, whose retry then finds the first's case."""
+    def once() -> T:
+        with unit_of_work(sessions) as session:
+            case, created = take_in(session, intake=intake, calendar=current_calendar(session),
+                                    now=now, actor=actor, operator_email=operator_email,
+                                    cadences=cadences)
+            return then(session, case, created)
+
+    try:
+        return once()
+    except IntegrityError:
+        return once()
 
 
 @dataclass(frozen=True)

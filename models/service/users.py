@@ -4,7 +4,8 @@ Passwords are stored as Argon2id hashes with the OWASP Password Storage Cheat Sh
 parameters (19 MiB, 2 passes, 1 lane: tens of milliseconds on a small server, where
 argon2-cffi's default 64 MiB × 4 lanes took over a second on a busy 2-core machine); a hash
 made with other parameters is replaced at the next successful sign-in.
-Failed checks take the same time whether or not the user exists.
+Failed checks take the same time whether or not the user exists, and failed sign-ins are
+throttled per user name and per client address (`sign_in`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 import csv
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Contact, User
+from models.db.orm import Contact, SigninFailure, SigninLock, User
 from models.domain.access import Principal, parse_role
 from models.domain.errors import InputError
 from models.domain.jurisdiction import normalize_code
@@ -95,10 +96,7 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
     user = user_by_username(session, username) if username else None
     hasher = password_hasher()
     if user is None or not user.active or len(password) > MAX_PASSWORD_CHARS:
-        try:
-            hasher.verify(_dummy_hash(), password[:MAX_PASSWORD_CHARS])
-        except VerificationError:
-            pass
+        _spend_a_verification(password)
         return None
     try:
         hasher.verify(user.password_hash, password)
@@ -108,6 +106,83 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         user.password_hash = hasher.hash(password)
         session.flush()
     return user
+
+
+def _spend_a_verification(password: str) -> None:
+    """As long as checking a real password takes, for an answer that needs none."""
+    try:
+        password_hasher().verify(_dummy_hash(), password[:MAX_PASSWORD_CHARS])
+    except VerificationError:
+        pass
+
+
+# --- signing in, throttled -------------------------------------------------------------------
+# 5 failures within 15 minutes, under one user name or from one address, refuse that name or
+# address for 15 minutes: enough for a person to mistype, far too few to guess a password.
+# Counted in the database, so a restart forgets nothing and several web workers agree.
+
+SIGNIN_MAX_FAILURES = 5
+SIGNIN_WINDOW = timedelta(minutes=15)
+SIGNIN_LOCK = timedelta(minutes=15)
+KEY_CHARS = 64
+
+
+def sign_in(session: Session, *, username: str, password: str, address: str,
+            now: datetime) -> User | None:
+    """The user, signed in (audited), or None — and the caller says the same thing for an
+    unknown name, a wrong password and a lock, after a comparable time, so an answer tells
+    nobody which one it was. The audit names a user only when one exists by that name: what
+    is typed into the name field may be a password."""
+    keys = {"user": username.strip().lower()[:KEY_CHARS], "address": address[:KEY_CHARS]}
+    known = user_by_username(session, username) if username else None
+    actor = f"web:{known.username}" if known is not None else "web:(unknown user)"
+    locked_until = _locked_until(session, keys=keys, now=now)
+    if locked_until is not None:
+        _spend_a_verification(password)
+        # Not audited per attempt: a locked-out script would otherwise write a row per
+        # request, the very flood the lock stops. The lock itself was audited when it began.
+        log.warning("sign-in refused while locked (until %s) from %s", locked_until.isoformat(),
+                    address)
+        return None
+    user = authenticate(session, username=username, password=password)
+    if user is None:
+        repo.add_audit(session, case_id=None, at=now, actor=actor, kind="signin_failed",
+                       detail={"address": address})
+        for scope, key in keys.items():
+            _record_failure(session, scope=scope, key=key, now=now, actor=actor, address=address)
+        return None
+    session.execute(delete(SigninFailure).where(SigninFailure.scope == "user",
+                                                SigninFailure.key == keys["user"]))
+    repo.add_audit(session, case_id=None, at=now, actor=f"web:{user.username}", kind="signed_in",
+                   detail={"address": address})
+    return user
+
+
+def _locked_until(session: Session, *, keys: dict[str, str], now: datetime) -> datetime | None:
+    return session.scalar(select(func.max(SigninLock.until)).where(
+        or_(*(and_(SigninLock.scope == scope, SigninLock.key == key)
+              for scope, key in keys.items())),
+        SigninLock.until > now))
+
+
+def _record_failure(session: Session, *, scope: str, key: str, now: datetime, actor: str,
+                    address: str) -> None:
+    window = (SigninFailure.scope == scope, SigninFailure.key == key)
+    session.execute(delete(SigninFailure).where(*window, SigninFailure.at <= now - SIGNIN_WINDOW))
+    session.add(SigninFailure(scope=scope, key=key, at=now))
+    session.flush()
+    failures = session.scalar(select(func.count()).select_from(SigninFailure).where(
+        *window, SigninFailure.at > now - SIGNIN_WINDOW))
+    if failures >= SIGNIN_MAX_FAILURES:
+        # The failures that set the lock all lie before it ends, so once it ends they have
+        # left the window too: the count starts afresh.
+        until = now + SIGNIN_LOCK
+        session.add(SigninLock(scope=scope, key=key, until=until))
+        repo.add_audit(session, case_id=None, at=now, actor=actor, kind="signin_locked",
+                       detail={"scope": scope, "address": address, "until": until.isoformat(),
+                               "failures": failures})
+        log.warning("sign-in locked for a %s until %s after %s failures (from %s)", scope,
+                    until.isoformat(), failures, address)
 
 
 def principal_of(user: User) -> Principal:

@@ -59,6 +59,9 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("user", "add"): {"username": "newcadre", "--role": "cadre", "--jurisdiction": "990102",
                       "--password-stdin": None},
     ("user", "list"): {},
+    ("source", "add"): {"source": "petition-county", "--jurisdiction": "990102"},
+    ("source", "list"): {},
+    ("source", "revoke"): {"source": "hotline-12338"},
     ("run-due",): {},
     ("overdue",): {},
     ("registry", "load"): {"--jurisdictions": "{file:.csv}"},
@@ -77,7 +80,7 @@ FREE_TEXT_REASONS = {("case", "risk"), ("visit", "forward")}  # --reason is opti
 # Where the service, not the command line, names a field: the name it uses.
 FIELD_ALIASES = {"days": ("working_days",), "jurisdiction": ("jurisdiction",),
                  "contact": ("contact",), "quiet_hours": ("quiet_hours",), "email": ("email",),
-                 "role": ("role",), "reason": ("reason",)}
+                 "role": ("role",), "reason": ("reason",), "source": ("NAME",)}
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,10 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
         return [Bad("unknown enum value", "wizard")]
     if dest == "username":
         return [Bad("malformed username", "Bad Name!")]
+    if dest == "source" and path == ("source", "add"):
+        return [Bad("malformed source name", "Bad Name!"), Bad("source name taken", "hotline-12338")]
+    if dest == "source":
+        return [Bad("unknown source", "no-such-source")]
     if dest == "reason" and path == ("visit", "end"):
         return [Bad("too short a reason", "ok")]
     if dest == "reason" and path == ("referral", "withdraw"):
@@ -199,6 +206,7 @@ def world(monkeypatch, settings, tmp_path, capsys) -> dict[str, str]:
     assert main(["intake", "--json", str(INTAKE)]) == 0
     number = json.loads(capsys.readouterr().out)["number"]
     assert main(["referral", "send", number, "--role", "civil_affairs"]) == 0
+    assert main(["source", "add", "hotline-12338", "--jurisdiction", "99"]) == 0
     capsys.readouterr()
     (tmp_path / "bad.json").write_text('{"channel": [unclosed', encoding="utf-8")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00\x81 not text")

@@ -51,6 +51,7 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
     ctx = context_of(request)
     with unit_of_work(ctx.sessions) as session:
         case = case_in_scope(session, key=key, viewer=viewer)
+        case_page.record_opened(session, case_id=case.id, actor=viewer.actor, at=ctx.clock.now())
         page = {
             "case": case,
             "view": case_view(session, case),

@@ -14,17 +14,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.context import AppContext
-from models.db.orm import Jurisdiction
+from models.db.orm import Case, Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import can_open_case, can_take_in
 from models.domain.errors import FieldProblem
 from models.intake_schema import IntakeValidationError, parse_intake
-from models.service.calendar import current_calendar
-from models.service.intake import take_in
+from models.service.intake import store_intake
 from web.deps import Viewer, context_of, current_viewer, render
 from web.forms import PARTY_ROWS, form_errors, intake_document, local_input_value, party_row_of
 from web.routes.cases import require_casework
@@ -80,21 +79,16 @@ def _store(ctx: AppContext, viewer: Viewer, document: dict[str, Any]) -> str:
     intake = parse_intake(json.dumps(document, ensure_ascii=False), limits=ctx.intake_limits, now=now)
     if not can_take_in(viewer.principal, jurisdiction_code=intake.jurisdiction):
         raise IntakeValidationError([FieldProblem("jurisdiction", "不在您的辖区内")])
-    for attempt in (1, 2):
-        try:
-            with unit_of_work(ctx.sessions) as session:
-                case, created = take_in(session, intake=intake, calendar=current_calendar(session),
-                                        now=now, actor=viewer.actor,
-                                        operator_email=ctx.settings.operator_email,
-                                        cadences=ctx.settings.visit_cadences)
-                if not created and not can_open_case(viewer.principal,
-                                                     case_jurisdiction=case.jurisdiction_code):
-                    raise IntakeValidationError([FieldProblem(
-                        "external_ref", "该来件编号已被其他辖区的个案使用")])
-                number = case.number
-            break
-        except IntegrityError:  # another request stored the same external_ref just now
-            if attempt == 2:
-                raise
+
+    def number_of(session: Session, case: Case, created: bool) -> str:
+        if not created and not can_open_case(viewer.principal,
+                                             case_jurisdiction=case.jurisdiction_code):
+            raise IntakeValidationError([FieldProblem(
+                "external_ref", "该来件编号已被其他辖区的个案使用")])
+        return case.number
+
+    number = store_intake(ctx.sessions, intake=intake, now=now, actor=viewer.actor,
+                          operator_email=ctx.settings.operator_email,
+                          cadences=ctx.settings.visit_cadences, then=number_of)
     log.info("case %s taken in on the web by %s", number, viewer.username)
     return number
