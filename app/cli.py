@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_casework import add_casework_commands  # it imports this module's helpers
 
     add_casework_commands(sub, case)
+    from app.cli_records import add_record_commands  # it imports this module's helpers
+
+    add_record_commands(case)
     from app.cli_users import add_user_commands  # it imports this module's helpers
 
     add_user_commands(sub)
@@ -195,7 +198,9 @@ def cmd_case_act(args: argparse.Namespace) -> int:
             case = _case(session, args.case)
             actor, note = _actor(args), args.note
             if args.act == "move":
-                procedure.move(session, case, to=args.to, at=now, actor=actor, note=note)
+                procedure.move(session, case, to=args.to, at=now, actor=actor, note=note,
+                               calendar=current_calendar(session),
+                               follow_up_working_days=ctx.settings.closing_visit_working_days)
             elif args.act == "respond":
                 at = _parse_time(args.at, field="--at", default=now)
                 if at > now + ctx.intake_limits.clock_skew:

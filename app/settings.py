@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.domain.errors import FieldProblem, InputError, InputProblems
+from models.domain.casework import DEFAULT_CLOSING_VISIT_WORKING_DAYS
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence, parse_cadences
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     # Return-visit cadences by plan level (YAML, format in data/visit_cadences.yaml, which
     # holds the built-in defaults). Unset: the defaults. Read and checked at start-up.
     visit_cadences_file: Path | None = None
+    # 004 结案 → 回访: a closed case (not on a ledger) is visited once, this many working days
+    # after the closing day.
+    closing_visit_working_days: int = Field(default=DEFAULT_CLOSING_VISIT_WORKING_DAYS, ge=1,
+                                            le=60)
     _visit_cadences: Mapping[str, VisitCadence] = PrivateAttr(default_factory=lambda: DEFAULT_CADENCES)
 
     @field_validator("data_dir")

@@ -21,6 +21,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from models.db.types import UTCDateTime, enum_of
 from models.domain.access import Role
+from models.domain.casework import (
+    MeasureKind,
+    MeasureStatus,
+    MediationOutcome,
+    Reasonableness,
+    Satisfaction,
+    Veracity,
+    VerificationMethod,
+)
 from models.domain.deadlines import Tier
 from models.domain.jurisdiction import Level
 from models.domain.procedure import PauseReason, Status
@@ -301,6 +310,91 @@ class Incident(Base):
     risk_indicators: Mapped[list[str]] = mapped_column(default=list)
     note: Mapped[str] = mapped_column(Text, default="")
     assessed_level: Mapped[RiskLevel] = mapped_column(enum_of(RiskLevel, column="assessed_level"))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class Mediation(Base):
+    """调解: one mediation held, by a registry contact or a named mediator, and its outcome."""
+
+    __tablename__ = "mediations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    held_on: Mapped[date] = mapped_column(Date)
+    mediator_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    mediator_name: Mapped[str] = mapped_column(String(200))  # the contact's name, or as given
+    outcome: Mapped[MediationOutcome] = mapped_column(enum_of(MediationOutcome, column="outcome"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class Verification(Base):
+    """核实 (情况报告 二, 附表4/5): when, how and with whom, what was found, and the conclusion."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    verified_at: Mapped[datetime]
+    method: Mapped[VerificationMethod] = mapped_column(enum_of(VerificationMethod, column="method"))
+    with_whom: Mapped[str] = mapped_column(String(200))
+    findings: Mapped[str] = mapped_column(Text)
+    veracity: Mapped[Veracity] = mapped_column(enum_of(Veracity, column="veracity"))
+    reasonableness: Mapped[Reasonableness] = mapped_column(
+        enum_of(Reasonableness, column="reasonableness", length=20))
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class CaseRejection(Base):
+    """不予受理 / 转办他处 at the 申请/受理 stage: why, and where the matter was sent."""
+
+    __tablename__ = "case_rejections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    redirected_to: Mapped[str] = mapped_column(String(200), default="")  # an organisation
+    rejected_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class FollowUp(Base):
+    """结案 → 回访 (004): the one return visit a closed case owes, due N working days after
+    closing, and what it found (outcome, the person's satisfaction) once it is made."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    visited_at: Mapped[datetime | None]
+    visited_by: Mapped[str] = mapped_column(String(100), default="")
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    satisfaction: Mapped[Satisfaction | None] = mapped_column(
+        enum_of(Satisfaction, column="satisfaction", length=20))
+    created_at: Mapped[datetime]
+    recorded_at: Mapped[datetime | None]
+    recorded_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class ProtectiveMeasure(Base):
+    """A DV protective measure as recorded (000 Q&A): a warning letter, an injury appraisal, a
+    protection order, a shelter placement. Each record is a step; the latest of a kind is its
+    state (an order applied for, then granted)."""
+
+    __tablename__ = "protective_measures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[MeasureKind] = mapped_column(enum_of(MeasureKind, column="kind", length=20))
+    status: Mapped[MeasureStatus] = mapped_column(enum_of(MeasureStatus, column="status"))
+    on_date: Mapped[date] = mapped_column(Date)
+    until_date: Mapped[date | None] = mapped_column(Date)  # an order's expiry, a shelter's end
+    issuer: Mapped[str] = mapped_column(String(200), default="")  # police station, court
+    note: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime]
     recorded_by: Mapped[str] = mapped_column(String(100))
 

@@ -45,6 +45,7 @@ class ItemKind(StrEnum):
     TRANSFER = "transfer"  # 转报: a difficult case, until the upper level reports back
     VISIT = "visit"  # 回访: a return visit of a family on a ledger
     REFERRAL = "referral"  # 转介: a department's feedback on a referral
+    FOLLOW_UP = "follow_up"  # 结案回访: the one return visit a closed case owes (004)
 
 
 KIND_LABELS = {
@@ -52,6 +53,7 @@ KIND_LABELS = {
     ItemKind.TRANSFER: "疑难转报",
     ItemKind.VISIT: "回访",
     ItemKind.REFERRAL: "转介反馈",
+    ItemKind.FOLLOW_UP: "结案回访",
 }
 # The supervisors' overdue board names an item by what went wrong.
 OVERDUE_LABELS = {
@@ -59,6 +61,7 @@ OVERDUE_LABELS = {
     ItemKind.TRANSFER: "疑难转报逾期",
     ItemKind.VISIT: "回访逾期",
     ItemKind.REFERRAL: "转介未反馈",
+    ItemKind.FOLLOW_UP: "结案回访逾期",
 }
 
 
@@ -238,7 +241,7 @@ def state_of(item: DueItem, *, as_of: datetime, calendar: WorkCalendar,
 
 
 def bucket_of(item: DueItem, state: State) -> Bucket:
-    if item.kind == ItemKind.VISIT:
+    if item.kind in (ItemKind.VISIT, ItemKind.FOLLOW_UP):
         return Bucket.VISITS
     if item.kind == ItemKind.REFERRAL:
         return Bucket.REFERRALS
@@ -255,6 +258,9 @@ def act_command(item: DueItem) -> str:
         return f'weiquan case upper-result {number} --note "上级处理结果"'
     if item.kind == ItemKind.VISIT:
         return f'weiquan visit record {number} --at "回访时间" --by "回访人" --mode home --alone'
+    if item.kind == ItemKind.FOLLOW_UP:
+        return (f'weiquan case follow-up {number} --at "回访时间" --by "回访人" '
+                f'--outcome "回访情况" --satisfaction satisfied')
     return f'weiquan referral result {item.ref} --note "部门反馈结果"'
 
 

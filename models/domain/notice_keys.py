@@ -79,6 +79,15 @@ def visit_key(*, plan_id: int, kind: str, due_day: date, step: int) -> str:
     return f"visit:{plan_id}:{kind}:{due_day.isoformat()}:{step}"
 
 
+def follow_up_key(*, follow_up_id: int, kind: str, due_day: date, step: int) -> str:
+    """The return visit after closing: its reminders and escalations, like a visit's."""
+    return f"follow-up:{follow_up_id}:{kind}:{due_day.isoformat()}:{step}"
+
+
+def protection_order_key(*, measure_id: int, kind: str, expires_on: date) -> str:
+    return f"measure:{measure_id}:{kind}:{expires_on.isoformat()}"
+
+
 # --- at-once reports and their confirmation --------------------------------------------------
 
 def intake_round(*, case_id: int) -> str:
@@ -89,6 +98,12 @@ def intake_round(*, case_id: int) -> str:
 def incident_round(*, incident_id: int) -> str:
     """The round of at-once reports made for a new incident (reported again)."""
     return f"incident:{incident_id}"
+
+
+def mediation_round(*, case_id: int) -> str:
+    """The round of at-once reports made when failed mediations reach the threshold: one per
+    case, so a third failure reports nothing again."""
+    return f"mediation:{case_id}"
 
 
 def at_once_key(*, round_key: str, kind: str, contact_id: int) -> str:

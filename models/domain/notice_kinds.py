@@ -29,6 +29,10 @@ class NoticeKind(StrEnum):
     REFERRAL_OVERDUE = "referral_overdue"
     VISIT_DUE = "visit_due"
     VISIT_OVERDUE = "visit_overdue"
+    FOLLOW_UP_DUE = "follow_up_due"
+    FOLLOW_UP_OVERDUE = "follow_up_overdue"
+    PROTECTION_ORDER_EXPIRING = "protection_order_expiring"
+    PROTECTION_ORDER_EXPIRES = "protection_order_expires"
     CADRE_DIGEST = "cadre_digest"
     SUPERVISOR_DIGEST = "supervisor_digest"
 
@@ -50,6 +54,7 @@ class Family(StrEnum):
     AT_ONCE = "at_once"  # reports made at once and their confirmation rounds
     REFERRAL = "referral"
     VISIT = "visit"
+    RECORD = "record"  # the casework records: the visit after closing, a protection order
     DIGEST = "digest"  # rendered at send time from the rows as they are then
 
 
@@ -111,6 +116,16 @@ KINDS: dict[NoticeKind, KindSpec] = {
                                    Priority.ROUTINE),
     NoticeKind.VISIT_OVERDUE: KindSpec("回访逾期督办", Family.VISIT, Recipient.ROLE,
                                        Priority.ROUTINE),
+    NoticeKind.FOLLOW_UP_DUE: KindSpec("结案回访提醒", Family.RECORD, Recipient.RESPONSIBLE,
+                                       Priority.ROUTINE, template="follow_up"),
+    NoticeKind.FOLLOW_UP_OVERDUE: KindSpec("结案回访逾期督办", Family.RECORD, Recipient.ROLE,
+                                           Priority.ROUTINE, template="follow_up"),
+    NoticeKind.PROTECTION_ORDER_EXPIRING: KindSpec("保护令到期前提醒", Family.RECORD,
+                                                   Recipient.RESPONSIBLE, Priority.ROUTINE,
+                                                   template="protection_order"),
+    NoticeKind.PROTECTION_ORDER_EXPIRES: KindSpec("保护令到期日提醒", Family.RECORD,
+                                                  Recipient.RESPONSIBLE, Priority.ROUTINE,
+                                                  template="protection_order"),
     NoticeKind.CADRE_DIGEST: KindSpec("每日待办", Family.DIGEST, Recipient.DIGEST, Priority.DIGEST),
     NoticeKind.SUPERVISOR_DIGEST: KindSpec("每周督办", Family.DIGEST, Recipient.DIGEST,
                                            Priority.DIGEST),

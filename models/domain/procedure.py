@@ -20,6 +20,7 @@ class Status(StrEnum):
     HANDLING = "handling"  # 处理
     CLOSED = "closed"  # 结案
     VISITING = "visiting"  # 回访 (return visits continue after closing)
+    NOT_ACCEPTED = "not_accepted"  # 不予受理 / 转办他处, at the 申请/受理 stage
 
 
 STATUS_LABELS = {
@@ -28,14 +29,21 @@ STATUS_LABELS = {
     Status.HANDLING: "处理",
     Status.CLOSED: "结案",
     Status.VISITING: "回访",
+    Status.NOT_ACCEPTED: "不予受理",
 }
 
+# A case in these states owes no answer and runs no clock: no reminders, no escalation, and
+# it is on no list of work (due_items).
+SETTLED = frozenset({Status.CLOSED, Status.VISITING, Status.NOT_ACCEPTED})
+
 FORWARD: dict[Status, frozenset[Status]] = {
-    Status.ACCEPTED: frozenset({Status.INVESTIGATING, Status.HANDLING, Status.CLOSED}),
+    Status.ACCEPTED: frozenset({Status.INVESTIGATING, Status.HANDLING, Status.CLOSED,
+                                Status.NOT_ACCEPTED}),
     Status.INVESTIGATING: frozenset({Status.HANDLING, Status.CLOSED}),
     Status.HANDLING: frozenset({Status.CLOSED}),
     Status.CLOSED: frozenset({Status.VISITING}),
     Status.VISITING: frozenset(),
+    Status.NOT_ACCEPTED: frozenset(),
 }
 
 
@@ -90,16 +98,16 @@ def check_answer(state: CaseState) -> None:
     if state.answered:
         raise IllegalMoveError(case_number=state.number, move="record the answer",
                                reason="the answer is already recorded")
-    if state.status in (Status.CLOSED, Status.VISITING):
+    if state.status in SETTLED:
         raise IllegalMoveError(case_number=state.number, move="record the answer",
-                               reason="the case is closed")
+                               reason=f"the case is {STATUS_LABELS[state.status]}")
 
 
 def check_pause(state: CaseState) -> None:
     if state.paused:
         raise IllegalMoveError(case_number=state.number, move="pause",
                                reason="the clock is already paused")
-    if state.answered or state.status in (Status.CLOSED, Status.VISITING):
+    if state.answered or state.status in SETTLED:
         raise IllegalMoveError(case_number=state.number, move="pause",
                                reason="the response clock has already stopped")
 

@@ -90,7 +90,7 @@ def _at(day: date, clock_time: time) -> datetime:
     return datetime.combine(day, clock_time, tzinfo=SHANGHAI)
 
 
-def _working_day_before(day: date, *, count: int, calendar: WorkCalendar) -> date:
+def working_day_before(day: date, *, count: int, calendar: WorkCalendar) -> date:
     while count > 0:
         day -= timedelta(days=1)
         if calendar.is_working_day(day):
@@ -115,7 +115,7 @@ def _reminders(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
     due_day = case.response_due_at.astimezone(SHANGHAI).date()
     owed = []
     for before in policy.remind_days_before:
-        day = _working_day_before(due_day, count=before, calendar=calendar)
+        day = working_day_before(due_day, count=before, calendar=calendar)
         at = sending_instant(_at(day, policy.send_at), calendar=calendar, policy=policy)
         # A reminder meant for before the case existed, or one that could only go out after
         # the deadline, would say something false: skip it.

@@ -31,6 +31,9 @@ INDICATOR_GROUPS: dict[str, RiskGroup] = {
     "suspected_sexual_assault": RiskGroup.CRIME_LEAD,
     "suspected_trafficking": RiskGroup.CRIME_LEAD,
     "suspected_abandonment": RiskGroup.CRIME_LEAD,
+    # A respondent who breaks a court's protection order commits an offence (拒不执行裁定):
+    # a crime lead, reported at once like the others (police first).
+    "protection_order_breach": RiskGroup.CRIME_LEAD,
     "media_present": RiskGroup.PUBLIC_OPINION,
     "recording_refused_stop": RiskGroup.PUBLIC_OPINION,
     "group_inquiry": RiskGroup.PUBLIC_OPINION,

@@ -200,11 +200,15 @@ def case_triggers(
 def route_case(
     *, jurisdiction_code: str, category: str, risk_indicators: Sequence[str],
     mediation_attempts: int, local_cannot_resolve: bool = False, registry: Registry,
+    only: Iterable[Trigger] | None = None,
 ) -> RoutingPlan:
+    """`only`: report for these triggers alone, whatever else the case shows — a new fact on a
+    case already reported (two failed mediations) goes up by its own rows, without repeating
+    the intake's report."""
     own = normalize_code(jurisdiction_code)
-    triggers = set(case_triggers(category=category, risk_indicators=risk_indicators,
-                                 mediation_attempts=mediation_attempts,
-                                 local_cannot_resolve=local_cannot_resolve))
+    triggers = set(only) if only is not None else set(case_triggers(
+        category=category, risk_indicators=risk_indicators,
+        mediation_attempts=mediation_attempts, local_cannot_resolve=local_cannot_resolve))
     reached: list[tuple[Route, str, ContactRef]] = []
     missing: list[MissingRole] = []
     # One pass in table order: an on_absent trigger is raised before its own rows are read.

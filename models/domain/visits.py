@@ -13,7 +13,7 @@ asks about the next due date.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.errors import InputError, parse_choice
-from models.domain.notice_keys import visit_key
+from models.domain.notice_keys import follow_up_key, visit_key
 from models.domain.notice_kinds import NoticeKind
 from models.domain.reminders import ReminderPolicy, escalation_chain, sending_instant
 from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
@@ -253,9 +253,40 @@ class VisitDue:
     recipient_jurisdiction: str  # the cadre's own level for reminders, upper levels after
 
 
+@dataclass(frozen=True)
+class DueSeries:
+    """Whose visit the reminders are about: a ledger family's plan, or the one return visit
+    a closed case owes (004: 结案 → 回访). The same rule speaks for both, under their own keys
+    and kinds."""
+
+    due_kind: NoticeKind
+    overdue_kind: NoticeKind
+    key: Callable[[NoticeKind, date, int], str]  # (kind, due day, step) → owed key
+
+
+def plan_series(plan_id: int) -> DueSeries:
+    return DueSeries(NoticeKind.VISIT_DUE, NoticeKind.VISIT_OVERDUE,
+                     lambda kind, day, step: visit_key(plan_id=plan_id, kind=kind, due_day=day,
+                                                       step=step))
+
+
+def follow_up_series(follow_up_id: int) -> DueSeries:
+    return DueSeries(NoticeKind.FOLLOW_UP_DUE, NoticeKind.FOLLOW_UP_OVERDUE,
+                     lambda kind, day, step: follow_up_key(follow_up_id=follow_up_id, kind=kind,
+                                                           due_day=day, step=step))
+
+
 def owed_visit_notices(*, plan_id: int, visit_due_at: datetime, jurisdiction_code: str,
                        as_of: datetime, calendar: WorkCalendar,
                        policy: ReminderPolicy) -> list[VisitDue]:
+    return owed_series_notices(series=plan_series(plan_id), visit_due_at=visit_due_at,
+                               jurisdiction_code=jurisdiction_code, as_of=as_of,
+                               calendar=calendar, policy=policy)
+
+
+def owed_series_notices(*, series: DueSeries, visit_due_at: datetime, jurisdiction_code: str,
+                        as_of: datetime, calendar: WorkCalendar,
+                        policy: ReminderPolicy) -> list[VisitDue]:
     """What fell due by `as_of` and still applies for a visit due on `visit_due_at`'s day.
 
     A visit is due on a day and is overdue from 24:00 of it, as a deadline is. Only the latest
@@ -265,10 +296,10 @@ def owed_visit_notices(*, plan_id: int, visit_due_at: datetime, jurisdiction_cod
     due_day = visit_due_at.astimezone(SHANGHAI).date()
     overdue_from = _at(due_day + timedelta(days=1), time(0))
     if as_of >= overdue_from:
-        return _escalations(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+        return _escalations(series=series, due_day=due_day, overdue_from=overdue_from,
                             jurisdiction_code=jurisdiction_code, as_of=as_of,
                             calendar=calendar, policy=policy)
-    reminders = [n for n in _reminders(plan_id=plan_id, due_day=due_day,
+    reminders = [n for n in _reminders(series=series, due_day=due_day,
                                        overdue_from=overdue_from,
                                        jurisdiction_code=jurisdiction_code,
                                        calendar=calendar, policy=policy)
@@ -276,8 +307,9 @@ def owed_visit_notices(*, plan_id: int, visit_due_at: datetime, jurisdiction_cod
     return sorted(reminders, key=lambda n: n.due_at)[-1:]
 
 
-def _reminders(*, plan_id: int, due_day: date, overdue_from: datetime, jurisdiction_code: str,
-               calendar: WorkCalendar, policy: ReminderPolicy) -> list[VisitDue]:
+def _reminders(*, series: DueSeries, due_day: date, overdue_from: datetime,
+               jurisdiction_code: str, calendar: WorkCalendar,
+               policy: ReminderPolicy) -> list[VisitDue]:
     owed = []
     for before in policy.remind_days_before:
         day = _working_day_on_or_before(due_day, before=before, calendar=calendar)
@@ -285,13 +317,12 @@ def _reminders(*, plan_id: int, due_day: date, overdue_from: datetime, jurisdict
         if at >= overdue_from:  # it could only go out once the visit is already missed
             continue
         owed.append(VisitDue(
-            key=visit_key(plan_id=plan_id, kind=NoticeKind.VISIT_DUE, due_day=due_day, step=before),
-            kind=NoticeKind.VISIT_DUE,
+            key=series.key(series.due_kind, due_day, before), kind=series.due_kind,
             due_at=at, escalation_level=0, recipient_jurisdiction=jurisdiction_code))
     return owed
 
 
-def _escalations(*, plan_id: int, due_day: date, overdue_from: datetime,
+def _escalations(*, series: DueSeries, due_day: date, overdue_from: datetime,
                  jurisdiction_code: str, as_of: datetime, calendar: WorkCalendar,
                  policy: ReminderPolicy) -> list[VisitDue]:
     owed = []
@@ -306,9 +337,8 @@ def _escalations(*, plan_id: int, due_day: date, overdue_from: datetime,
         if at > as_of:
             break  # later levels are later still
         owed.append(VisitDue(
-            key=visit_key(plan_id=plan_id, kind=NoticeKind.VISIT_OVERDUE, due_day=due_day, step=level),
-            kind=NoticeKind.VISIT_OVERDUE, due_at=at, escalation_level=level,
-            recipient_jurisdiction=code))
+            key=series.key(series.overdue_kind, due_day, level), kind=series.overdue_kind,
+            due_at=at, escalation_level=level, recipient_jurisdiction=code))
     return owed
 
 
@@ -392,13 +422,21 @@ def _ics_fold(line: str) -> bytes:
 def next_visit_check(*, plan_id: int, visit_due_at: datetime, jurisdiction_code: str,
                      after: datetime, calendar: WorkCalendar,
                      policy: ReminderPolicy) -> datetime | None:
+    return next_series_check(series=plan_series(plan_id), visit_due_at=visit_due_at,
+                             jurisdiction_code=jurisdiction_code, after=after,
+                             calendar=calendar, policy=policy)
+
+
+def next_series_check(*, series: DueSeries, visit_due_at: datetime, jurisdiction_code: str,
+                      after: datetime, calendar: WorkCalendar,
+                      policy: ReminderPolicy) -> datetime | None:
     """The next instant after `after` at which a notice for this visit could fall due."""
     due_day = visit_due_at.astimezone(SHANGHAI).date()
     overdue_from = _at(due_day + timedelta(days=1), time(0))
-    candidates = _reminders(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+    candidates = _reminders(series=series, due_day=due_day, overdue_from=overdue_from,
                             jurisdiction_code=jurisdiction_code, calendar=calendar,
                             policy=policy)
-    candidates += _escalations(plan_id=plan_id, due_day=due_day, overdue_from=overdue_from,
+    candidates += _escalations(series=series, due_day=due_day, overdue_from=overdue_from,
                                jurisdiction_code=jurisdiction_code,
                                as_of=after + timedelta(days=400), calendar=calendar,
                                policy=policy)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import AuditEvent, Case, Contact, Notice, Referral, Visit, VisitPlan
+from models.domain.vocabulary import vocabulary
 
 
 CASE_OPENED = "case_opened"
@@ -28,11 +29,14 @@ class TimelineEntry:
     actor: str
     kind: str
     note: str
+    label: str  # what the event is, in words (the vocabulary's audit_events; else the code)
 
 
 def timeline(session: Session, case: Case) -> list[TimelineEntry]:
     # What was done on the case; who read it is kept (record_opened) but is not an act.
-    return [TimelineEntry(at=e.at, actor=e.actor, kind=e.kind, note=e.note)
+    voc = vocabulary()
+    return [TimelineEntry(at=e.at, actor=e.actor, kind=e.kind, note=e.note,
+                          label=voc.label("audit_events", e.kind))
             for e in repo.audit_events(session, case_id=case.id) if e.kind != CASE_OPENED]
 
 

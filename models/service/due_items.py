@@ -16,7 +16,11 @@ An item is one of
   the digest to list them until their due day whether or not they had gone up.)
 - referral — a department's feedback: the referral awaits feedback (`AWAITING_FEEDBACK`:
   open or acknowledged, no result);
-- visit — a return visit: the plan is active; due on the day of `next_due_at`.
+- visit — a return visit: the plan is active; due on the day of `next_due_at`;
+- follow_up — the one return visit a closed case owes (004: 结案 → 回访), not yet made; due
+  on the day of its `due_at`, N working days after closing.
+
+A case not accepted (不予受理) is in no list: it owes nothing.
 
 Each is due by `until` (default: 24:00 of the Nth working day ahead, what the digests call
 "due soon"); when it is overdue is `models.domain.digest.overdue_from`, the same instant for
@@ -33,7 +37,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, Notice, Referral, VisitPlan
+from models.db.orm import Case, Contact, FollowUp, Notice, Referral, VisitPlan
 from models.domain.notice_kinds import NoticeKind
 from models.domain.calendar import WorkCalendar
 from models.domain.deadlines import Tier, end_of_day
@@ -46,14 +50,12 @@ from models.domain.digest import (
     soon_horizon,
 )
 from models.domain.jurisdiction import normalize_code
-from models.domain.procedure import Status
+from models.domain.procedure import SETTLED, Status
 from models.domain.referrals import AWAITING_FEEDBACK
 from models.domain.statuses import NoticeStatus
 from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
 
-# A case in these states owes no answer any more.
-_SETTLED = (Status.CLOSED, Status.VISITING)
 _CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
 
 
@@ -70,7 +72,8 @@ def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     owners = _OwnerFinder(session)
     items = [*_case_items(session, until=until, scope=scope, owners=owners),
              *_visit_items(session, until=until, scope=scope, owners=owners),
-             *_referral_items(session, until=until, scope=scope, owners=owners)]
+             *_referral_items(session, until=until, scope=scope, owners=owners),
+             *_follow_up_items(session, until=until, scope=scope, owners=owners)]
     if contact_id is not None:
         items = [item for item in items if contact_id in item.owner_ids]
     return items
@@ -87,7 +90,7 @@ def overdue_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
 def _scope(session: Session, *, under: str | None, contact_id: int | None) -> ColumnElement[bool]:
     """A filter on Case: the subtree, and/or the cases a cadre answers for (assigned to her, or
     unassigned in her subtree — the federation chair found walking up from the case)."""
-    clauses = []
+    clauses = [Case.status != Status.NOT_ACCEPTED]
     if under:
         clauses.append(Case.jurisdiction_code.startswith(normalize_code(under)))
     if contact_id is not None:
@@ -128,7 +131,7 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
                                  Notice.status == NoticeStatus.SENT)
     cases = session.scalars(
         select(Case).where(
-            scope, Case.status.not_in(_SETTLED), Case.paused_at.is_(None),
+            scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
             Case.response_due_at <= until,
             or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
                 and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
@@ -167,6 +170,25 @@ def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool
         escalation_level=levels.get(plan.id, 0), owner_ids=owners(case), case_id=case.id,
         category=case.category, risk_level=case.risk_level,
     ) for plan, case, due in rows]
+
+
+def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                     owners: _OwnerFinder) -> list[DueItem]:
+    rows = session.execute(
+        select(FollowUp, Case).join(Case, Case.id == FollowUp.case_id).where(
+            scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until,
+        ).order_by(FollowUp.due_at, FollowUp.id)
+    ).all()
+    levels = _max_escalation(session, Notice.case_id, [case.id for _, case in rows],
+                             kind=NoticeKind.FOLLOW_UP_OVERDUE)
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.FOLLOW_UP, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=follow_up.due_at, ref=follow_up.id,
+        escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
+        category=case.category, risk_level=case.risk_level,
+    ) for follow_up, case in rows]
 
 
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],

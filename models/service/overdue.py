@@ -49,7 +49,7 @@ def overdue_report(session: Session, *, as_of: datetime, under: str | None,
         "overdue_referrals": [{**_row(row), "what": row.what}
                               for row in rows if row.kind == ItemKind.REFERRAL],
         "overdue_visits": [{**_row(row), "what": row.what}
-                           for row in rows if row.kind == ItemKind.VISIT],
+                           for row in rows if row.kind in (ItemKind.VISIT, ItemKind.FOLLOW_UP)],
         "failed_notices": [
             {"case": number, "kind": n.kind, "to": n.to_address or "(nobody)",
              "role": n.recipient_role, "jurisdiction": n.recipient_jurisdiction,

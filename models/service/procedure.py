@@ -6,14 +6,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact
+from models.db.orm import Case, Contact, FollowUp, Verification
+from models.domain.casework import (
+    DEFAULT_CLOSING_VISIT_WORKING_DAYS,
+    check_verified_before_answer,
+    follow_up_due,
+)
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
 from models.domain.procedure import (
     PAUSE_LABELS,
+    SETTLED,
     STATUS_LABELS,
     CaseState,
     IllegalMoveError,
@@ -24,6 +31,7 @@ from models.domain.procedure import (
     check_pause,
     check_resume,
 )
+from models.service.visits import active_plan
 
 
 def _state(case: Case) -> CaseState:
@@ -39,7 +47,15 @@ def _touch(session: Session, case: Case, *, at: datetime, actor: str, kind: str,
     session.flush()
 
 
-def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, note: str) -> None:
+def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, note: str,
+         calendar: WorkCalendar | None = None,
+         follow_up_working_days: int = DEFAULT_CLOSING_VISIT_WORKING_DAYS) -> None:
+    """Move the case on. Closing it plans its one return visit (004: 结案 → 回访),
+    `follow_up_working_days` working days after the closing day — unless the family is on a
+    ledger, whose visit plan goes on instead."""
+    if to == Status.NOT_ACCEPTED:
+        raise IllegalMoveError(case_number=case.number or "", move="not accept the case",
+                               reason="record why (weiquan case reject --reason …)")
     check_move(_state(case), to=to)
     previous = case.status
     case.status = to.value
@@ -47,11 +63,39 @@ def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, 
         case.closed_at = at
     _touch(session, case, at=at, actor=actor, kind=f"status_{to.value}",
            note=note or STATUS_LABELS[to], detail={"from": previous, "to": to.value})
+    if to == Status.CLOSED:
+        _plan_follow_up(session, case, at=at, actor=actor, calendar=calendar,
+                        working_days=follow_up_working_days)
+
+
+def _plan_follow_up(session: Session, case: Case, *, at: datetime, actor: str,
+                    calendar: WorkCalendar | None, working_days: int) -> None:
+    if active_plan(session, case) is not None:
+        repo.add_audit(session, case_id=case.id, at=at, actor=actor, kind="follow_up_by_plan",
+                       note="已列入台账，按回访计划继续回访，不另行安排结案回访", detail={})
+        return
+    if calendar is None:
+        from models.service.calendar import current_calendar  # it imports this module
+
+        calendar = current_calendar(session)
+    due = follow_up_due(closed_at=at, working_days=working_days, calendar=calendar)
+    follow_up = FollowUp(case_id=case.id, due_at=due, created_at=at)
+    session.add(follow_up)
+    session.flush()
+    repo.add_audit(session, case_id=case.id, at=at, actor=actor, kind="follow_up_planned",
+                   note=f"结案回访：应于 {due.astimezone(SHANGHAI):%Y-%m-%d} 前回访",
+                   detail={"follow_up_id": follow_up.id, "due_at": due.isoformat(),
+                           "working_days": working_days})
 
 
 def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
-    """Record the answer: the response clock stops."""
+    """Record the answer: the response clock stops. Matters assigned from above, 12338
+    referrals and public-opinion matters are verified first (核实)."""
     check_answer(_state(case))
+    check_verified_before_answer(
+        channel=case.channel, risk_indicators=case.risk_indicators,
+        verified=session.scalar(select(Verification.id).where(
+            Verification.case_id == case.id).limit(1)) is not None)
     if at < case.received_at:
         raise IllegalMoveError(case_number=case.number or "", move="record the answer",
                                reason="the answer cannot precede receipt")
@@ -75,9 +119,9 @@ def record_upper_result(session: Session, case: Case, *, at: datetime, actor: st
 
 
 def assign(session: Session, case: Case, *, contact: Contact, at: datetime, actor: str, note: str) -> None:
-    if case.status in (Status.CLOSED, Status.VISITING):
+    if case.status in SETTLED:
         raise IllegalMoveError(case_number=case.number or "", move="reassign",
-                               reason="the case is closed")
+                               reason=f"the case is {STATUS_LABELS[Status(case.status)]}")
     previous = case.responsible_contact_id
     case.responsible_contact_id = contact.id
     _touch(session, case, at=at, actor=actor, kind="assigned", note=note,

@@ -23,7 +23,14 @@ from models.domain.notice_keys import (
     routing_gap_key,
 )
 from models.domain.notice_kinds import NoticeKind, priority_of
-from models.domain.routing import ContactRef, Registry, RoutingPlan, nearest_holders, route_case
+from models.domain.routing import (
+    ContactRef,
+    Registry,
+    RoutingPlan,
+    Trigger,
+    nearest_holders,
+    route_case,
+)
 from models.domain.statuses import NoticeStatus
 from models.domain.vocabulary import vocabulary
 
@@ -71,7 +78,8 @@ class AtOnceRows:
 
 def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                     operator_email: str, risk_indicators: Sequence[str] | None = None,
-                    key_prefix: str | None = None) -> RoutingPlan:
+                    key_prefix: str | None = None,
+                    only: Sequence[Trigger] | None = None) -> RoutingPlan:
     """For a stored case: its own indicators, or a new incident's (with the incident's own key
     prefix, so a second life-threatening incident is reported again). A notice already stored
     under its key is not stored twice. (Intake writes `at_once_rows` with the new case.)"""
@@ -81,7 +89,7 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
                         else list(risk_indicators),
                         mediation_attempts=case.mediation_attempts, registry=DbRegistry(session),
                         now=now, operator_email=operator_email,
-                        key_prefix=key_prefix)
+                        key_prefix=key_prefix, only=only)
     keys = [values["key"] for values in rows.notices]
     stored = set(session.scalars(select(Notice.key).where(Notice.key.in_(keys)))) if keys else set()
     for values in rows.notices:
@@ -95,13 +103,14 @@ def route_at_intake(session: Session, case: Case, *, now: datetime, actor: str,
 
 def at_once_rows(*, case_id: int, jurisdiction_code: str, category: str,
                  risk_indicators: Sequence[str], mediation_attempts: int, registry: Registry,
-                 now: datetime, operator_email: str, key_prefix: str | None = None) -> AtOnceRows:
+                 now: datetime, operator_email: str, key_prefix: str | None = None,
+                 only: Sequence[Trigger] | None = None) -> AtOnceRows:
     """The rule for who is told at once, as rows: the single intake adds them one by one,
     the batch import inserts a chunk's rows at once."""
     key_prefix = key_prefix or intake_round(case_id=case_id)
     plan = route_case(jurisdiction_code=jurisdiction_code, category=category,
                       risk_indicators=risk_indicators, mediation_attempts=mediation_attempts,
-                      registry=registry)
+                      registry=registry, only=only)
 
     def notice(*, key: str, kind: NoticeKind, role: str, jurisdiction: str, contact_id: int | None,
                to: str, reason: str, must_confirm: bool = False) -> dict[str, Any]:

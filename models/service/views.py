@@ -8,8 +8,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Incident, Jurisdiction, Notice, Referral, Visit, VisitPlan
+from models.db.orm import (
+    Case,
+    CaseRejection,
+    FollowUp,
+    Incident,
+    Jurisdiction,
+    Mediation,
+    Notice,
+    ProtectiveMeasure,
+    Referral,
+    Verification,
+    Visit,
+    VisitPlan,
+)
 from models.domain.calendar import SHANGHAI
+from models.domain import casework
 from models.domain.vocabulary import vocabulary
 
 
@@ -98,7 +112,68 @@ def casework_view(session: Session, case: Case) -> dict[str, Any]:
             for i in session.scalars(select(Incident).where(Incident.case_id == case.id)
                                      .order_by(Incident.occurred_at, Incident.id))
         ],
+        **records_view(session, case),
     }
+
+
+def records_view(session: Session, case: Case) -> dict[str, Any]:
+    """The casework records (domain.md §11), as codes: mediations, verifications, the
+    rejection, the return visit after closing and protective measures."""
+    def rows(model, *order):
+        return session.scalars(select(model).where(model.case_id == case.id).order_by(*order))
+
+    rejection = session.scalar(select(CaseRejection).where(CaseRejection.case_id == case.id))
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.case_id == case.id))
+    return {
+        "mediations": [
+            {"id": m.id, "held_on": m.held_on.isoformat(), "mediator": m.mediator_name,
+             "mediator_contact_id": m.mediator_contact_id, "outcome": m.outcome, "note": m.note}
+            for m in rows(Mediation, Mediation.held_on, Mediation.id)],
+        "verifications": [
+            {"id": v.id, "verified_at": local_iso(v.verified_at), "method": v.method,
+             "with_whom": v.with_whom, "findings": v.findings, "veracity": v.veracity,
+             "reasonableness": v.reasonableness}
+            for v in rows(Verification, Verification.verified_at, Verification.id)],
+        "rejection": None if rejection is None else {
+            "reason": rejection.reason, "redirected_to": rejection.redirected_to or None,
+            "at": local_iso(rejection.rejected_at)},
+        "follow_up": None if follow_up is None else {
+            "due_at": local_iso(follow_up.due_at), "visited_at": local_iso(follow_up.visited_at),
+            "visited_by": follow_up.visited_by or None, "outcome": follow_up.outcome or None,
+            "satisfaction": follow_up.satisfaction},
+        "measures": [
+            {"id": m.id, "kind": m.kind, "status": m.status, "on": m.on_date.isoformat(),
+             "until": m.until_date.isoformat() if m.until_date else None,
+             "issuer": m.issuer or None, "note": m.note or None}
+            for m in rows(ProtectiveMeasure, ProtectiveMeasure.id)],
+    }
+
+
+def _records_text(view: dict[str, Any]) -> list[str]:
+    def words(enum, code):
+        return casework.label(enum(code))
+
+    lines = []
+    for m in view["mediations"]:
+        lines.append(f"  调解      {m['held_on']} {m['mediator']}：{words(casework.MediationOutcome, m['outcome'])}")
+    for v in view["verifications"]:
+        lines.append(f"  核实      {v['verified_at']} {words(casework.VerificationMethod, v['method'])}"
+                     f"（{v['with_whom']}）：{words(casework.Veracity, v['veracity'])}，"
+                     f"{words(casework.Reasonableness, v['reasonableness'])}")
+    if (rejection := view["rejection"]) is not None:
+        lines.append(f"  不予受理  {rejection['at']} {rejection['reason']}"
+                     + (f"（转办{rejection['redirected_to']}）" if rejection["redirected_to"] else ""))
+    if (follow := view["follow_up"]) is not None:
+        lines.append(f"  结案回访  应于 {follow['due_at'][:10]} 前" + (
+            f"；{follow['visited_at']} {follow['visited_by']}：{follow['outcome']}"
+            f"（{words(casework.Satisfaction, follow['satisfaction'])}）"
+            if follow["visited_at"] else "；尚未回访"))
+    for m in view["measures"]:
+        lines.append(f"  保护措施  {words(casework.MeasureKind, m['kind'])}："
+                     f"{words(casework.MeasureStatus, m['status'])} {m['on']}"
+                     + (f" 至 {m['until']}" if m["until"] else "")
+                     + (f"（{m['issuer']}）" if m["issuer"] else ""))
+    return lines
 
 
 def case_text(view: dict[str, Any]) -> str:
@@ -139,4 +214,5 @@ def case_text(view: dict[str, Any]) -> str:
                      f"{'（单独会见）' if visit['met_alone'] else ''}")
     for incident in view["incidents"]:
         lines.append(f"  新发事件  {incident['occurred_at']} → {incident['assessed_level']}")
+    lines += _records_text(view)
     return "\n".join(lines)

@@ -145,6 +145,13 @@ def test_illegal_moves_are_refused_with_a_reason(cli_env, capsys):
     capsys.readouterr()
     assert main(["case", "close", "WQ-2026-000001"]) == 2
     assert "record the answer first" in capsys.readouterr().err
+    # a 12338 referral is verified before it is answered
+    assert main(["case", "respond", "WQ-2026-000001", "--note", "已答复", "--at",
+                 "2026-10-14T10:00:00+08:00"]) == 2
+    assert "verification: " in capsys.readouterr().err
+    assert main(["case", "verify", "WQ-2026-000001", "--at", "2026-10-14T09:00:00+08:00",
+                 "--method", "phone", "--with", "当事人", "--found", "情况属实",
+                 "--veracity", "true", "--reasonableness", "reasonable"]) == 0
     assert main(["case", "respond", "WQ-2026-000001", "--note", "已答复", "--at",
                  "2026-10-14T10:00:00+08:00"]) == 0
     assert main(["case", "respond", "WQ-2026-000001", "--note", "again"]) == 2

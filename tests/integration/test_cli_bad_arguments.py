@@ -48,6 +48,15 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("case", "incident"): {"case": "{case}", "--at": PAST},
     ("case", "risk"): {"case": "{case}", "--level": "high"},
     ("case", "safe-contact"): {"case": "{case}", "--do-not-contact": None},
+    ("case", "mediation"): {"case": "{case}", "--on": "2026-10-05", "--mediator": "许调解",
+                            "--outcome": "failed"},
+    ("case", "verify"): {"case": "{case}", "--at": PAST, "--method": "visit", "--with": "邻居",
+                         "--found": "情况属实", "--veracity": "true",
+                         "--reasonableness": "reasonable"},
+    ("case", "reject"): {"case": "{case}", "--reason": "不属妇联职责范围"},
+    ("case", "follow-up"): {"case": "{case}", "--at": PAST, "--by": "王干部",
+                            "--outcome": "已落实", "--satisfaction": "satisfied"},
+    ("case", "measure"): {"case": "{case}", "--kind": "warning_letter", "--issuer": "东湖派出所"},
     ("referral", "send"): {"case": "{case}", "--role": "civil_affairs"},
     ("referral", "ack"): {"referral": "{referral}"},
     ("referral", "result"): {"referral": "{referral}", "--note": "已办结"},
@@ -74,13 +83,16 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
 }
 
 # Arguments with no wrong value the command could tell (what someone wrote, who did it).
-FREE_TEXT = {"note", "by", "purpose", "name", "safe_channel", "needs", "condition", "help_given"}
+FREE_TEXT = {"note", "by", "purpose", "name", "safe_channel", "needs", "condition", "help_given",
+             "with_whom", "found", "redirect_to", "issuer"}
+FREE_TEXT_OUTCOMES = {("case", "follow-up")}  # what the visit found, in words
 FREE_TEXT_REASONS = {("case", "risk"), ("visit", "forward")}  # --reason is optional free text
 
 # Where the service, not the command line, names a field: the name it uses.
 FIELD_ALIASES = {"days": ("working_days",), "jurisdiction": ("jurisdiction",),
                  "contact": ("contact",), "quiet_hours": ("quiet_hours",), "email": ("email",),
-                 "role": ("role",), "reason": ("reason",), "source": ("NAME",)}
+                 "role": ("role",), "reason": ("reason",), "source": ("NAME",),
+                 "mediator": ("mediator",)}
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,7 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
         return [Bad("malformed time", "yesterday"), Bad("time without offset", "2026-10-05T10:00"),
                 Bad("impossible time", "2026-02-30T10:00+08:00"),
                 Bad("out-of-range time", "2026-10-05T25:00+08:00")]
-    if dest == "next" or (path == ("visit", "forward") and dest == "to"):
+    if dest in ("next", "on", "until") or (path == ("visit", "forward") and dest == "to"):
         return [Bad("malformed date", "next week"), Bad("impossible date", "2026-02-30"),
                 Bad("compact date", "20261220")]
     if dest == "case":
@@ -176,9 +188,12 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
         return [Bad("unknown source", "no-such-source")]
     if dest == "reason" and path == ("visit", "end"):
         return [Bad("too short a reason", "ok")]
-    if dest == "reason" and path == ("referral", "withdraw"):
+    if dest == "mediator":  # a name is free; a registry key must name a contact
+        return [Bad("unknown contact", "nobody@example.invalid"), Bad("unknown contact id", "999999")]
+    if dest == "reason" and path in (("referral", "withdraw"), ("case", "reject")):
         return [Bad("blank reason", "  ")]
-    if dest in FREE_TEXT or (dest == "reason" and path in FREE_TEXT_REASONS):
+    if dest in FREE_TEXT or (dest == "reason" and path in FREE_TEXT_REASONS) \
+            or (dest == "outcome" and path in FREE_TEXT_OUTCOMES):
         return []
     pytest.fail(f"weiquan {' '.join(path)}: no bad-value rule for {key_of(action)}")
 

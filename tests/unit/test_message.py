@@ -127,6 +127,18 @@ CONTEXTS["phone_unconfirmed"] = {
 CONTEXTS["referral_overdue"] = {**CONTEXTS["referral"], "overdue_working_days": 2,
                                 "escalation_level": 1, "acknowledged_text": "未签收",
                                 "earlier_told": ""}
+CONTEXTS["follow_up"] = {
+    "case_number": "WQ-2026-000001", "category_label": "土地权益", "jurisdiction_name": "东湖村",
+    "closed_on": "2026-09-30", "visit_due_on": "2026-10-20", "overdue": False,
+    "overdue_working_days": 0, "escalation_level": 0, "responsible_name": "陈美华",
+    "responsible_post": "东湖村妇联主席",
+    "act_command": "weiquan case follow-up WQ-2026-000001 --at T --by 回访人 --outcome 情况 "
+                   "--satisfaction satisfied"}
+CONTEXTS["protection_order"] = {
+    "case_number": "WQ-2026-000001", "category_label": "家庭暴力", "jurisdiction_name": "东湖村",
+    "expires_today": False, "granted_on": "2026-10-20", "expires_on": "2026-12-31",
+    "issuer": "示范县人民法院", "working_days_left": 10,
+    "act_command": "weiquan case show WQ-2026-000001"}
 CONTEXTS["visit_overdue"] = {**CONTEXTS["visit_due"], "overdue_working_days": 2,
                              "escalation_level": 1, "responsible_name": "陈美华",
                              "responsible_post": "东湖村妇联主席"}
@@ -148,6 +160,8 @@ HEADLINES = {
     "visit_overdue": "回访逾期督办",
     "at_once_again": "再次紧急报告",
     "phone_unconfirmed": "请立即致电确认",
+    "follow_up": "结案回访提醒",
+    "protection_order": "保护令即将到期",
 }
 
 # Every variable any template may use. A new one must be added here on purpose, after
@@ -169,6 +183,9 @@ ALLOWED_VARIABLES = {
     # due dates, statuses and commands (tests/unit/test_digest_mail.py checks those fields)
     "digest_date", "total_count", "overdue_count", "sections", "week_label", "root_name",
     "due_soon_count", "rows",
+    # the casework records: dates, the issuing court or station, whether it is late or today
+    "closed_on", "overdue", "expires_today", "granted_on", "expires_on", "issuer",
+    "working_days_left",
 }
 PERSONAL_DATA_WORDS = re.compile(
     r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"

@@ -24,6 +24,7 @@ from models.service.digests import digest_mail
 from models.service.mail_content.at_once import at_once_context
 from models.service.mail_content.casework import casework_context
 from models.service.mail_content.common import case_context, responsible_cadre
+from models.service.mail_content.records import record_context
 from models.service.mail_content.referral import referral_context
 from models.service.mail_content.visit import visit_attachment, visit_context
 from notifications.message import Mail, render_mail
@@ -38,6 +39,7 @@ _CONTEXT_BUILDERS: dict[Family, ContextBuilder] = {
     Family.AT_ONCE: at_once_context,
     Family.REFERRAL: referral_context,
     Family.VISIT: visit_context,
+    Family.RECORD: record_context,
 }
 
 
