@@ -12,6 +12,7 @@ from models.db import repositories as repo
 from models.db.orm import Case, Contact
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
+from models.domain.errors import InputError
 from models.domain.procedure import (
     PAUSE_LABELS,
     STATUS_LABELS,
@@ -49,9 +50,17 @@ def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, 
            note=note or STATUS_LABELS[to], detail={"from": previous, "to": to.value})
 
 
-def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
-    """Record the answer: the response clock stops."""
+# A clock a few minutes ahead on the cadre's side is not an answer from the future.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str,
+            now: datetime | None = None) -> None:
+    """Record the answer: the response clock stops. With `now`, an answer dated after it
+    (beyond a few minutes' skew) is refused: the CLI and the web both pass it."""
     check_answer(_state(case))
+    if now is not None and at > now + FUTURE_SKEW:
+        raise InputError(field="at", reason="the answer cannot be recorded in the future")
     if at < case.received_at:
         raise IllegalMoveError(case_number=case.number or "", move="record the answer",
                                reason="the answer cannot precede receipt")
