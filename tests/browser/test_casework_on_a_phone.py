@@ -22,6 +22,17 @@ def fits(page) -> None:
     assert width <= PHONE["width"], f"{page.url} is {width}px wide"
 
 
+def act(page, number: str, *, button: str, slug: str, note: str) -> None:
+    """Press the case page's button, fill the form's note, press 提交: back on the case."""
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_url(f"**/cases/{number}/act/{slug}*")
+    fits(page)
+    page.fill("#note", note)
+    page.get_by_role("button", name="提交", exact=True).click()
+    page.wait_for_url(f"**/cases/{number}?done={slug}")
+    fits(page)
+
+
 def test_a_cadre_answers_and_closes_an_overdue_case_on_her_phone(browser, board_url,
                                                                   demo_ctx) -> None:
     with unit_of_work(demo_ctx.sessions) as session:  # the demo cadre: 陈美华, 东湖村
@@ -52,24 +63,11 @@ def test_a_cadre_answers_and_closes_an_overdue_case_on_her_phone(browser, board_
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "case-phone.png"), full_page=True)
 
-        page.get_by_role("button", name="登记答复", exact=True).click()
-        page.wait_for_url(f"**/cases/{number}/act/respond*")
-        fits(page)
-        page.fill("#note", "已电话答复，告知可申请人身安全保护令")
-        page.get_by_role("button", name="提交", exact=True).click()
-        page.wait_for_url(f"**/cases/{number}?done=respond")
+        act(page, number, button="登记答复", slug="respond",
+            note="已电话答复，告知可申请人身安全保护令")
         assert "答复已登记" in page.inner_text("main")
-        fits(page)
-
-        page.get_by_role("button", name="结案", exact=True).click()
-        page.wait_for_url(f"**/cases/{number}/act/close*")
-        fits(page)
-        page.fill("#note", "问题已解决")
-        page.get_by_role("button", name="提交", exact=True).click()
-        page.wait_for_url(f"**/cases/{number}?done=close")
-        main = page.inner_text("main")
-        assert "已结案" in main and "结案" in page.inner_text("h1")
-        fits(page)
+        act(page, number, button="结案", slug="close", note="问题已解决")
+        assert "已结案" in page.inner_text("main") and "结案" in page.inner_text("h1")
 
         page.goto("/today")  # the answer is no longer owed; the family's return visit still is
         assert page.locator("#todo-overdue").count() == 0
