@@ -26,10 +26,9 @@ from models.domain.errors import FieldProblem, InputError
 from models.domain.notice_kinds import KINDS
 from models.domain.procedure import PAUSE_LABELS, STATUS_LABELS
 from models.domain.referrals import AWAITING_FEEDBACK
-from models.domain.visits import LEDGER_LABELS
 from models.domain.vocabulary import vocabulary
 from web.deps import Forbidden, SignInRequired, render
-from web.routes import ack, api, auth, board, cases, intake, ledgers, users
+from web.routes import ack, actions, api, auth, board, cases, home, intake, ledgers, users
 from web.security import SECURITY_HEADERS, CsrfError, SessionCodec, write_session_cookie
 
 log = logging.getLogger(__name__)
@@ -61,16 +60,12 @@ def create_app(ctx: AppContext) -> FastAPI:
 
     _error_pages(app)
 
-    for module in (auth, board, cases, intake, ack, users, ledgers, api):
+    for module in (auth, home, board, cases, actions, intake, ack, users, ledgers, api):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
         return PlainTextResponse("ok")
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/board", status_code=303)
 
     return app
 
@@ -127,20 +122,21 @@ def _templates() -> Jinja2Templates:
     env.filters["label"] = lambda code, group: voc.label(group, code) if code else ""
     env.globals["vocabulary"] = voc
     env.globals["awaiting_feedback"] = AWAITING_FEEDBACK  # the one definition, as the board's
+    env.globals["case_actions"] = [actions.ACTIONS[slug] for slug in actions.BUTTONS]
+    env.globals["all_actions"] = actions.ACTIONS
+    # Every label a page shows comes from the vocabulary, the procedure's and the notice
+    # kinds' own tables: pages never show a code.
     env.globals["labels"] = {
         "status": {s.value: label for s, label in STATUS_LABELS.items()},
         "pause": {r.value: label for r, label in PAUSE_LABELS.items()},
         "notice_kind": {kind.value: spec.label for kind, spec in KINDS.items()},
-        "notice_status": {"queued": "待发", "sending": "发送中", "sent": "已发送",
-                          "failed": "发送失败", "cancelled": "已取消"},
-        "risk": {"critical": "危及生命", "high": "高", "elevated": "较高", "focus": "重点关注",
-                 "none": "无"},
-        "referral_status": {"open": "待签收", "acknowledged": "已签收", "resulted": "已反馈",
-                            "withdrawn": "已撤回"},
-        "ledger": {ledger.value: label for ledger, label in LEDGER_LABELS.items()},
-        "plan_level": {"critical": "极高（危及生命）", "high": "高", "focus": "重点关注"},
-        "visit_mode": {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
-                       "safe_channel": "经安全渠道联系"},
+        "notice_status": voc.groups["notice_statuses"],
+        "risk": voc.groups["risk_levels"],
+        "referral_status": voc.groups["referral_statuses"],
+        "ledger": voc.groups["ledgers"],
+        "plan_level": voc.groups["plan_levels"],
+        "visit_mode": voc.groups["visit_modes"],
+        "audit": voc.groups["audit_events"],
         "role": {r.value: label for r, label in ROLE_LABELS.items()},
     }
     return templates

@@ -44,6 +44,7 @@ class Viewer:
     jurisdiction_code: str
     jurisdiction_name: str
     principal: Principal
+    contact_id: int | None = None  # her entry in the contact registry: what she answers for
 
     @property
     def role_label(self) -> str:
@@ -87,7 +88,7 @@ def optional_viewer(request: Request) -> Viewer | None:
                                 display_name=user.display_name, role=user.role,
                                 jurisdiction_code=user.jurisdiction_code,
                                 jurisdiction_name=node.name if node else user.jurisdiction_code,
-                                principal=principal_of(user))
+                                principal=principal_of(user), contact_id=user.contact_id)
     request.state.viewer = viewer
     return viewer
 

@@ -109,5 +109,5 @@ def write_session_cookie(request: Request, response: Response, codec: SessionCod
 def safe_next(value: str | None) -> str:
     """Where to go after sign-in: a path on this site only (no `//host`, no scheme)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/board"
+        return "/"  # the home page: 今日待办 for a cadre, the board for everyone else
     return value

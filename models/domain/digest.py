@@ -15,8 +15,8 @@ What
 - Items are the things a cadre must act on: an answer (a case's response deadline), a
   difficult case's transfer up, a return visit, a referral's feedback (which items exist is
   decided once, in `models.service.due_items`). Each is bucketed relative to `as_of` — overdue, due today,
-  due within `soon_working_days` (3) working days — and carries the command that acts on it.
-- Nothing personal: case numbers, category labels, jurisdiction names, dates and commands.
+  due within `soon_working_days` (3) working days — and carries the path of the form that acts on it.
+- Nothing personal: case numbers, category labels, jurisdiction names, dates and links.
 
 No clock: every function takes `as_of`.
 """
@@ -124,7 +124,7 @@ class DigestLine:
     category_label: str
     due_at: str  # "2026-10-15 24:00"
     status: str  # "逾期 2 个工作日，已报上 1 级督办" / "今日到期" / "还有 2 个工作日"
-    act_command: str
+    act_path: str  # "/cases/WQ-2026-000001/act/respond"
     awaiting: str = ""
     overdue: bool = False
 
@@ -249,19 +249,19 @@ def bucket_of(item: DueItem, state: State) -> Bucket:
             State.DUE_SOON: Bucket.DUE_SOON}[state]
 
 
-def act_command(item: DueItem) -> str:
-    """What to do, as the command that records it (the web board offers the same acts)."""
-    number = item.case_number
+def act_path(item: DueItem) -> str:
+    """Where the act is done: the path of the case page's form that records it (a mail puts
+    the public address in front; the cadre's home page links to it as it is)."""
+    case = f"/cases/{item.case_number}"
     if item.kind == ItemKind.RESPONSE:
-        return f'weiquan case respond {number} --note "答复内容"'
+        return f"{case}/act/respond"
     if item.kind == ItemKind.TRANSFER:
-        return f'weiquan case upper-result {number} --note "上级处理结果"'
+        return f"{case}/act/upper-result"
     if item.kind == ItemKind.VISIT:
-        return f'weiquan visit record {number} --at "回访时间" --by "回访人" --mode home --alone'
+        return f"{case}/visit"
     if item.kind == ItemKind.FOLLOW_UP:
-        return (f'weiquan case follow-up {number} --at "回访时间" --by "回访人" '
-                f'--outcome "回访情况" --satisfaction satisfied')
-    return f'weiquan referral result {item.ref} --note "部门反馈结果"'
+        return f"{case}/act/follow-up"
+    return f"{case}/act/referral-result?referral={item.ref}"
 
 
 def format_due(moment: datetime) -> str:
@@ -302,7 +302,7 @@ def build_cadre_digest(*, items: Iterable[DueItem], as_of: datetime, calendar: W
             case_number=item.case_number, kind_label=KIND_LABELS[item.kind],
             category_label=item.category_label, due_at=format_due(item.due_at),
             status=_status(item, state, as_of=as_of, calendar=calendar),
-            act_command=act_command(item), awaiting=item.awaiting,
+            act_path=act_path(item), awaiting=item.awaiting,
             overdue=state == State.OVERDUE,
         ) for item, state in entries)
         sections.append(DigestSection(bucket=bucket, title=BUCKET_TITLES[bucket],
@@ -417,25 +417,30 @@ def _link_to_root(code: str, *, root: str, children: dict[str, set[str]]) -> Non
 
 LEVEL_LABELS = {"province": "省", "city": "市", "county": "县", "township": "乡镇", "village": "村"}
 # The fields of a digest line a template may show: nothing else reaches a mail.
-LINE_FIELDS = ("case_number", "kind_label", "category_label", "due_at", "status", "act_command",
-               "awaiting", "overdue")
+LINE_FIELDS = ("case_number", "kind_label", "category_label", "due_at", "status", "awaiting",
+               "overdue")
 ROW_FIELDS = ("indent", "depth", "jurisdiction_name", "level_label", "overdue", "due_soon", "overdue_cases",
               "due_soon_cases")
 
 
-def cadre_mail_context(digest: CadreDigest) -> dict[str, object]:
+def cadre_mail_context(digest: CadreDigest, *, public_url: str) -> dict[str, object]:
+    """Each line links to the form that acts on it; the cadre's home page lists the same."""
+    base = public_url.rstrip("/")
     return {
         "digest_date": digest.day.isoformat(),
         "total_count": digest.total,
         "overdue_count": sum(1 for s in digest.sections for line in s.lines if line.overdue),
+        "home_url": f"{base}/today",
         "sections": [{"title": s.title, "hint": s.hint, "count": len(s.lines),
-                      "lines": [{name: getattr(line, name) for name in LINE_FIELDS}
+                      "lines": [{**{name: getattr(line, name) for name in LINE_FIELDS},
+                                 "act_url": base + line.act_path}
                                 for line in s.lines]}
                      for s in digest.sections],
     }
 
 
-def supervisor_mail_context(picture: Rollup, *, week_of: date, as_of: datetime) -> dict[str, object]:
+def supervisor_mail_context(picture: Rollup, *, week_of: date, as_of: datetime,
+                            public_url: str) -> dict[str, object]:
     year, week, _ = week_of.isocalendar()
     return {
         "week_label": f"{year}年第{week}周",
@@ -448,7 +453,7 @@ def supervisor_mail_context(picture: Rollup, *, week_of: date, as_of: datetime) 
                   "overdue": row.overdue, "due_soon": row.due_soon,
                   "overdue_cases": "、".join(row.overdue_cases),
                   "due_soon_cases": "、".join(row.due_soon_cases)} for row in picture.rows],
-        "act_command": f"weiquan overdue --under {picture.root.code}",
+        "board_url": f"{public_url.rstrip('/')}/board?under={picture.root.code}",
     }
 
 

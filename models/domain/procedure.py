@@ -91,7 +91,7 @@ def check_move(state: CaseState, *, to: Status) -> None:
             + (", ".join(sorted(FORWARD[state.status])) or "nothing: the procedure has ended"))
     if to == Status.CLOSED and not state.answered:
         raise IllegalMoveError(case_number=state.number, move="close",
-                               reason="record the answer first (weiquan case respond)")
+                               reason="record the answer first (登记答复)")
 
 
 def check_answer(state: CaseState) -> None:

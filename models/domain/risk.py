@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from models.domain.vocabulary import vocabulary
+
 
 class RiskGroup(StrEnum):
     LIFE_THREATENING = "life_threatening"
@@ -88,7 +90,7 @@ def assess_risk(
         )
     elif category in CRIME_CATEGORIES:
         level = RiskLevel.HIGH
-        reasons.append(f"问题类别 {category} 属违法犯罪线索")
+        reasons.append(f"问题类别“{vocabulary().label('categories', category)}”属违法犯罪线索")
     elif RiskGroup.PUBLIC_OPINION in groups or mediation_attempts >= 2:
         level = RiskLevel.ELEVATED
         if RiskGroup.PUBLIC_OPINION in groups:
@@ -105,4 +107,7 @@ def assess_risk(
 
 
 def _codes_in(indicators: list[str], *wanted: RiskGroup) -> str:
-    return ", ".join(code for code in indicators if INDICATOR_GROUPS.get(code) in wanted)
+    """The indicators of these groups as people read them (the reason is shown and mailed)."""
+    voc = vocabulary()
+    return "；".join(voc.label("risk_indicators", code) for code in indicators
+                    if INDICATOR_GROUPS.get(code) in wanted)

@@ -37,9 +37,6 @@ class Ledger(StrEnum):
     FOCUS = "focus"  # 附表3 重点关注家庭
 
 
-LEDGER_LABELS = {Ledger.HIGH_RISK: "高风险家庭", Ledger.FOCUS: "重点关注家庭"}
-
-
 # The issue names DV and child abuse; other crime categories reach the ledger through their
 # indicators (a crime lead or `police_criminal_case`).
 HIGH_RISK_CATEGORIES = frozenset({"domestic_violence", "child_abuse"})

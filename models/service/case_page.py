@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import AuditEvent, Case, Contact, Notice, Referral, Visit, VisitPlan
+from models.domain.jurisdiction import ancestry
 from models.domain.vocabulary import vocabulary
+from models.service.referrals import referral_target
 
 
 CASE_OPENED = "case_opened"
@@ -70,3 +72,24 @@ def record_opened(session: Session, *, case_id: int, actor: str, at: datetime) -
         return False
     repo.add_audit(session, case_id=case_id, at=at, actor=actor, kind=CASE_OPENED)
     return True
+
+
+def assignable_contacts(session: Session, case: Case) -> list[Contact]:
+    """The registry contacts who may be made responsible: those of the case's own place and
+    of every level above it, nearest first."""
+    chain = list(ancestry(case.jurisdiction_code))
+    rows = session.scalars(select(Contact).where(Contact.jurisdiction_code.in_(chain))).all()
+    return sorted(rows, key=lambda c: (chain.index(c.jurisdiction_code), c.role, c.id))
+
+
+@dataclass(frozen=True)
+class ReferralOption:
+    role: str
+    contact: Contact | None  # whom a referral to this role goes to; None: nobody registered
+
+
+def referral_options(session: Session, case: Case) -> list[ReferralOption]:
+    """Every department role with the contact a referral to it would reach (the same walk up
+    the tree as `referrals.refer`)."""
+    return [ReferralOption(role=role, contact=referral_target(session, case=case, role=role))
+            for role in vocabulary().groups["contact_roles"]]

@@ -219,10 +219,11 @@ def digest_mail(session: Session, *, notice: Notice, as_of: datetime, calendar: 
                 window_end=policy.window_end):
         return _cancel(notice, "stale: a digest not sent in its time is replaced by the next one")
     if notice.kind == NoticeKind.CADRE_DIGEST:
-        context = cadre_context(session, notice=notice, as_of=as_of, calendar=calendar)
+        context = cadre_context(session, notice=notice, as_of=as_of, calendar=calendar,
+                                public_url=public_url or "")
     else:
         context = supervisor_context(session, notice=notice, as_of=as_of, calendar=calendar,
-                                     day=day)
+                                     day=day, public_url=public_url or "")
     if context is None:
         return _cancel(notice, "nothing due any more")
     return render_mail(template=template_of(notice.kind), context=context, to=[notice.to_address],
@@ -235,14 +236,15 @@ def _cancel(notice: Notice, reason: str) -> None:
 
 
 def cadre_context(session: Session, *, notice: Notice, as_of: datetime,
-                  calendar: WorkCalendar) -> dict[str, object] | None:
+                  calendar: WorkCalendar, public_url: str) -> dict[str, object] | None:
     items = due_items(session, as_of=as_of, calendar=calendar, contact_id=notice.contact_id)
     digest = build_cadre_digest(items=items, as_of=as_of, calendar=calendar)
-    return None if digest is None else cadre_mail_context(digest)
+    return None if digest is None else cadre_mail_context(digest, public_url=public_url)
 
 
 def supervisor_context(session: Session, *, notice: Notice, as_of: datetime,
-                       calendar: WorkCalendar, day: date) -> dict[str, object] | None:
+                       calendar: WorkCalendar, day: date,
+                       public_url: str) -> dict[str, object] | None:
     root_code = notice.recipient_jurisdiction
     nodes = jurisdiction_nodes(session, under=root_code)
     root = nodes.get(root_code) or Node(code=root_code, name=root_code, level="")
@@ -250,4 +252,4 @@ def supervisor_context(session: Session, *, notice: Notice, as_of: datetime,
     picture = rollup(items=items, root=root, nodes=nodes, as_of=as_of, calendar=calendar)
     if not (picture.overdue or picture.due_soon):
         return None
-    return supervisor_mail_context(picture, week_of=day, as_of=as_of)
+    return supervisor_mail_context(picture, week_of=day, as_of=as_of, public_url=public_url)

@@ -52,7 +52,7 @@ from models.domain.statistics import (
     label as stat_label,
     table_value,
 )
-from models.domain.visits import LEDGER_LABELS, Ledger
+from models.domain.visits import Ledger
 from models.domain.vocabulary import vocabulary
 from models.service.stats import StatsReport, statistics
 from models.service.visits import VISIT_MODES
@@ -238,7 +238,7 @@ def _families_form(session: Session, book: StreamingWorkbook, *, under: str,
 
 def _ledger_label(ledger: str) -> str:
     try:
-        return LEDGER_LABELS[Ledger(ledger)]
+        return vocabulary().label("ledgers", Ledger(ledger).value)
     except ValueError:
         return ledger
 

@@ -21,6 +21,7 @@ from models.domain.routing import Registry
 from models.domain.tiering import propose_tier
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.domain.errors import FieldProblem
+from models.domain.vocabulary import vocabulary
 from models.intake_schema import IntakeIn, IntakeValidationError
 from models.service.calendar import current_calendar
 from models.service.routing import DbRegistry, at_once_rows
@@ -160,7 +161,7 @@ def case_values(intake: IntakeIn, *, calendar: WorkCalendar, now: datetime) -> d
 def intake_audit(values: Mapping[str, Any]) -> dict[str, Any]:
     """The intake's audit event (kind, note, detail) for the case row `case_values` made."""
     return {
-        "kind": "intake", "note": f"受理：{values['channel']}",
+        "kind": "intake", "note": f"受理：{vocabulary().label('channels', values['channel'])}",
         "detail": {
             "tier": values["tier"], "tier_proposed": values["tier_proposed"],
             "response_due_at": values["response_due_at"].isoformat(),

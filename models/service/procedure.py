@@ -18,6 +18,7 @@ from models.domain.casework import (
 )
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.deadlines import working_days_between
+from models.domain.errors import InputError
 from models.domain.procedure import (
     PAUSE_LABELS,
     SETTLED,
@@ -88,10 +89,18 @@ def _plan_follow_up(session: Session, case: Case, *, at: datetime, actor: str,
                            "working_days": working_days})
 
 
-def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
+# A clock a few minutes ahead on the cadre's side is not an answer from the future.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str,
+            now: datetime | None = None) -> None:
     """Record the answer: the response clock stops. Matters assigned from above, 12338
-    referrals and public-opinion matters are verified first (核实)."""
+    referrals and public-opinion matters are verified first (核实). With `now`, an answer
+    dated after it (beyond a few minutes' skew) is refused: the CLI and the web both pass it."""
     check_answer(_state(case))
+    if now is not None and at > now + FUTURE_SKEW:
+        raise InputError(field="at", reason="the answer cannot be recorded in the future")
     check_verified_before_answer(
         channel=case.channel, risk_indicators=case.risk_indicators,
         verified=session.scalar(select(Verification.id).where(

@@ -80,13 +80,20 @@ def _contact(session: Session, *, case: Case, role: str, contact_key: str | None
             raise InputError(field="contact", reason=(
                 f"{contact_key!r} is registered as {contact.role}, not {role}"))
         return contact
-    found = [c for c in repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
-                                               role=role) if c.email]
-    if not found:
+    found = referral_target(session, case=case, role=role)
+    if found is None:
         raise InputError(field="role", reason=(
             f"no {role} contact with an email at {case.jurisdiction_code} or any level above; "
             "add one to the registry or name a contact"))
-    return found[0]
+    return found
+
+
+def referral_target(session: Session, *, case: Case, role: str) -> Contact | None:
+    """Whom a referral to `role` goes to when no contact is named: the role's first contact
+    with an email at the case's level, or the nearest level above (as routing walks)."""
+    found = [c for c in repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
+                                               role=role) if c.email]
+    return found[0] if found else None
 
 
 def referral_by_key(session: Session, key: str) -> Referral | None:

@@ -190,6 +190,14 @@ def principal_of(user: User) -> Principal:
                         jurisdiction_code=user.jurisdiction_code)
 
 
+def _contact_with_email(session: Session, email: str) -> int | None:
+    """The registry contact a demo user is (the same address): her digest's items are hers."""
+    if not email:
+        return None
+    return session.scalar(select(Contact.id).where(Contact.email == email).order_by(Contact.id)
+                          .limit(1))
+
+
 @dataclass(frozen=True)
 class DemoUsersResult:
     added: int
@@ -209,6 +217,7 @@ def load_demo_users(session: Session, *, path: Path, now: datetime, actor: str) 
                 add_user(session, username=row["username"], password=row["password"],
                          role=row["role"], jurisdiction_code=row["jurisdiction_code"],
                          display_name=row.get("display_name") or "", email=row.get("email") or "",
+                         contact_id=_contact_with_email(session, row.get("email") or ""),
                          now=now, actor=actor)
             except InputError as exc:
                 raise InputError(field=f"{path.name} line {line}: {exc.field}",

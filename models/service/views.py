@@ -24,6 +24,8 @@ from models.db.orm import (
 )
 from models.domain.calendar import SHANGHAI
 from models.domain import casework
+from models.domain.notice_kinds import label_of
+from models.domain.procedure import STATUS_LABELS
 from models.domain.vocabulary import vocabulary
 
 
@@ -188,12 +190,13 @@ def case_text(view: dict[str, Any]) -> str:
         f"  受理时间  {view['received_at']}",
         f"  个案类型  {voc.label('tiers', view['tier'])}  — {view['tier_reason']}",
         f"  答复期限  {view['response_due_at']}  ({view['deadline_rule']}){provisional}",
-        f"  风险等级  {view['risk_level']}  — {view['risk_reason']}",
-        f"  状态      {view['status']}",
+        f"  风险等级  {voc.label('risk_levels', view['risk_level'])}  — {view['risk_reason']}",
+        f"  状态      {STATUS_LABELS.get(view['status'], view['status'])}",
     ]
     for notice in view["notices"]:
-        lines.append(f"  通知      {notice['kind']:<12} {notice['role']} {notice['jurisdiction']} → "
-                     f"{notice['to'] or '（无人登记）'} [{notice['status']}]")
+        lines.append(f"  通知      {label_of(notice['kind'])} "
+                     f"{voc.label('contact_roles', notice['role'])} {notice['jurisdiction']} → "
+                     f"{notice['to'] or '（无人登记）'} [{voc.label('notice_statuses', notice['status'])}]")
     for party in view["parties"]:
         if party["do_not_contact"] or party["safe_channel"] or party["quiet_hours"]:
             lines.append(f"  安全联系  {voc.label('party_roles', party['role'])}："
@@ -203,16 +206,18 @@ def case_text(view: dict[str, Any]) -> str:
     for referral in view["referrals"]:
         lines.append(f"  转介 #{referral['id']:<4} {voc.label('contact_roles', referral['role'])} "
                      f"{referral['jurisdiction']}  反馈期限 {referral['feedback_due_at']} "
-                     f"[{referral['status']}]")
+                     f"[{voc.label('referral_statuses', referral['status'])}]")
     plan = view["visit_plan"]
     if plan is not None:
-        lines.append(f"  回访计划  {plan['ledger']} / {plan['level']} [{plan['status']}]  "
+        lines.append(f"  回访计划  {voc.label('ledgers', plan['ledger'])} / "
+                     f"{voc.label('plan_levels', plan['level'])} "
+                     f"[{voc.label('plan_statuses', plan['status'])}]  "
                      f"下次回访 {plan['next_due_on'] or '—'}"
                      + (f"  结束理由：{plan['end_reason']}" if plan["end_reason"] else ""))
     for visit in view["visits"]:
-        lines.append(f"  回访记录  {visit['visited_at']} {visit['mode']} {visit['visited_by']}"
+        lines.append(f"  回访记录  {visit['visited_at']} {voc.label('visit_modes', visit['mode'])} {visit['visited_by']}"
                      f"{'（单独会见）' if visit['met_alone'] else ''}")
     for incident in view["incidents"]:
-        lines.append(f"  新发事件  {incident['occurred_at']} → {incident['assessed_level']}")
+        lines.append(f"  新发事件  {incident['occurred_at']} → {voc.label('risk_levels', incident['assessed_level'])}")
     lines += _records_text(view)
     return "\n".join(lines)

@@ -36,9 +36,9 @@ from models.domain.visits import (
     plan_level,
     tighten,
 )
+from models.domain.vocabulary import vocabulary
 
-VISIT_MODES = {"home": "入户走访", "phone": "电话回访", "office": "来所面谈",
-               "safe_channel": "经安全渠道联系"}
+VISIT_MODES = vocabulary().groups["visit_modes"]
 FUTURE_SKEW = timedelta(minutes=5)
 MAX_NOTE_CHARS = 4000
 
@@ -319,7 +319,8 @@ def set_risk_level(session: Session, *, case: Case, level: str, reason: str | No
     change_level(rule_level=case.rule_risk_level, requested=level, reason=reason)
     before = case.risk_level
     case.risk_level = level
-    case.risk_reason = (reason or "").strip() or f"人工调整为 {level}"
+    case.risk_reason = ((reason or "").strip()
+                        or f"人工调整为{vocabulary().label('risk_levels', level)}")
     case.next_check_at = now
     repo.add_audit(session, case_id=case.id, at=now, actor=actor, kind="risk_level_set",
                    note=case.risk_reason, detail={"from": before, "to": level,

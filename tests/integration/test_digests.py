@@ -60,7 +60,7 @@ async def test_digest_at_0830_of_a_working_day_lists_number_category_due_date_an
     body = text_of(donghu)
     assert "3个工作日内到期（1 项）" in body
     assert "WQ-2026-000001｜答复｜土地权益｜期限 2026-10-15 24:00｜还有 3 个工作日" in body
-    assert 'weiquan case respond WQ-2026-000001 --note "答复内容"' in body
+    assert "/cases/WQ-2026-000001/act/respond" in body and "weiquan" not in body
     assert "WQ-2026-000002" not in body  # another cadre's case
     assert "已逾期" in xiling["Subject"] and "WQ-2026-000002" in text_of(xiling)
     assert "已报上" in text_of(xiling)  # escalations went out at this sweep

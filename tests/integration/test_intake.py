@@ -68,7 +68,7 @@ def test_intake_stores_case_parties_audit_and_owed_flow_in_one_go(demo_ctx):
     assert sorted(event.kind for event in audit) == ["intake", "reported_at_once", "visit_plan_opened"]
     assert trigger.status == "pending" and trigger.flow == "case-intake"
     assert view["risk_level"] == "critical"
-    assert "strangulation_or_weapon" in view["risk_reason"]
+    assert "掐脖子、用管制刀具吓唬" in view["risk_reason"]  # read as words, not codes
 
 
 def test_same_external_ref_twice_returns_the_stored_case_and_creates_nothing(demo_ctx):

@@ -15,7 +15,7 @@ from models.domain.digest import (
     ItemKind,
     Node,
     State,
-    act_command,
+    act_path,
     build_cadre_digest,
     cadre_digest_day,
     first_working_day_of_week,
@@ -145,19 +145,19 @@ def test_cadre_digest_buckets_and_actions():
     # 10-07 is a holiday: 10-08, 10-09, 10-10 (make-up Saturday), 10-12 are working days late
     assert overdue.status == "逾期 4 个工作日，已报上 1 级督办"
     assert overdue.due_at == "2026-10-07 24:00" and overdue.overdue
-    assert overdue.act_command == 'weiquan case respond WQ-2026-000001 --note "答复内容"'
+    assert overdue.act_path == "/cases/WQ-2026-000001/act/respond"
     assert digest.sections[2].lines[1].status == "还有 3 个工作日"
     assert digest.total == 7 and digest.count(Bucket.VISITS) == 2
 
 
 @pytest.mark.parametrize("kind,expected", [
-    (ItemKind.RESPONSE, 'weiquan case respond WQ-1 --note "答复内容"'),
-    (ItemKind.TRANSFER, 'weiquan case upper-result WQ-1 --note "上级处理结果"'),
-    (ItemKind.VISIT, 'weiquan visit record WQ-1 --at "回访时间" --by "回访人" --mode home --alone'),
-    (ItemKind.REFERRAL, 'weiquan referral result 17 --note "部门反馈结果"'),
+    (ItemKind.RESPONSE, "/cases/WQ-1/act/respond"),
+    (ItemKind.TRANSFER, "/cases/WQ-1/act/upper-result"),
+    (ItemKind.VISIT, "/cases/WQ-1/visit"),
+    (ItemKind.REFERRAL, "/cases/WQ-1/act/referral-result?referral=17"),
 ])
-def test_each_item_says_what_to_do(kind, expected):
-    assert act_command(item("WQ-1", "2026-10-12", kind=kind, ref=17)) == expected
+def test_each_item_links_the_form_that_does_it(kind, expected):
+    assert act_path(item("WQ-1", "2026-10-12", kind=kind, ref=17)) == expected
 
 
 def test_nothing_due_means_no_digest():

@@ -180,9 +180,9 @@ ALLOWED_VARIABLES = {
     # institutions (police station, hotline) that have not confirmed: posts and office phones
     "unconfirmed_text",
     # digests: dates, counts and lists of lines whose fields are case numbers, category labels,
-    # due dates, statuses and commands (tests/unit/test_digest_mail.py checks those fields)
+    # due dates, statuses and links (tests/unit/test_digest_mail.py checks those fields)
     "digest_date", "total_count", "overdue_count", "sections", "week_label", "root_name",
-    "due_soon_count", "rows",
+    "due_soon_count", "rows", "home_url", "board_url",
     # the casework records: dates, the issuing court or station, whether it is late or today
     "closed_on", "overdue", "expires_today", "granted_on", "expires_on", "issuer",
     "working_days_left",
@@ -214,9 +214,10 @@ def test_each_template_renders_case_number_due_and_action(template: str) -> None
     assert HEADLINES[template] in mail.subject
     for part in (mail.text, mail.html):
         assert context["case_number"] in part
-    # The command is the "what to do"; escaped in HTML, verbatim in text.
-    assert context["act_command"] in mail.text
-    assert str(escape(context["act_command"])) in mail.html
+    # People read words and links, not commands (the operator's registry gap aside: the
+    # registry is loaded from a shell).
+    if template != "routing_gap":
+        assert "weiquan" not in mail.text and "weiquan" not in mail.html
     assert mail.html.lstrip().startswith("<!DOCTYPE html>")
     assert mail.to == ("chair@fulian.example.cn",)
 
@@ -238,15 +239,32 @@ def test_escalation_names_the_responsible_cadre_and_the_delay() -> None:
     assert "此前已逐级督办" in render("escalation", escalation_level=2).text
 
 
-@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+# Mails to people without an account: the signed link and the cadre's phone, never the
+# login-only case page.
+NO_ACCOUNT = ("at_once", "at_once_again", "referral", "referral_reminder", "referral_overdue")
+
+
+@pytest.mark.parametrize("template", [t for t in TEMPLATE_NAMES if t not in NO_ACCOUNT])
 def test_case_url_line_only_when_given(template: str) -> None:
     without = render(template, case_url=None)
-    assert "个案页面" not in without.text and "<a " not in without.html
+    assert "登录后办理" not in without.text and "<a " not in without.html
 
     url = "https://weiquan.example.cn/cases/WQ-2026-000001?tab=respond&x=1"
     with_url = render(template, case_url=url)
-    assert f"个案页面办理：{url}" in with_url.text
+    assert f"个案页面（登录后办理）：{url}" in with_url.text
     assert f'href="{escape(url)}"' in with_url.html
+
+
+@pytest.mark.parametrize("template", NO_ACCOUNT)
+def test_mails_to_people_without_an_account_never_link_the_case_page(template: str) -> None:
+    url = "https://weiquan.example.cn/cases/WQ-2026-000001"
+    mail = render(template, case_url=url, ack_url="https://weiquan.example.cn/ack/1.2.3.sig",
+                  responsible_contact="0577-0000-1003")
+    for part in (mail.text, mail.html):
+        assert "/cases/" not in part and "登录" not in part
+        assert "0577-0000-1003" in part
+    if template != "referral_overdue":  # its recipients (综治中心, federations) get no link
+        assert "https://weiquan.example.cn/ack/1.2.3.sig" in mail.text
 
 
 @pytest.mark.parametrize("template", ["difficult_transfer", "difficult_tracking"])
@@ -262,7 +280,7 @@ def test_case_url_may_be_absent_from_the_context() -> None:
     context = {k: v for k, v in REMINDER_CONTEXT.items() if k != "case_url"}
     mail = render_mail(template="reminder_due", context=context, to=["a@example.cn"],
                        notice_key="k")
-    assert "个案页面" not in mail.text
+    assert "登录后办理" not in mail.text
 
 
 def test_html_part_escapes_and_text_part_keeps_verbatim() -> None:
@@ -280,12 +298,12 @@ def test_subject_is_one_line_even_when_a_value_has_line_breaks() -> None:
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)
 def test_missing_variable_raises_template_error_naming_it(template: str) -> None:
-    context = {k: v for k, v in CONTEXTS[template].items() if k != "act_command"}
+    context = {k: v for k, v in CONTEXTS[template].items() if k != "case_number"}
     with pytest.raises(TemplateError) as caught:
         render_mail(template=template, context=context, to=["a@example.cn"], notice_key="k")
-    assert caught.value.variable == "act_command"
+    assert caught.value.variable == "case_number"
     assert caught.value.template == template
-    assert "act_command" in str(caught.value) and template in str(caught.value)
+    assert "case_number" in str(caught.value) and template in str(caught.value)
     assert isinstance(caught.value, ValueError)
 
 

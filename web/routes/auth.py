@@ -17,7 +17,7 @@ router = APIRouter()
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_page(request: Request, next: str = "/board") -> HTMLResponse:
+def signin_page(request: Request, next: str = "/") -> HTMLResponse:
     if optional_viewer(request) is not None:
         return RedirectResponse(safe_next(next), status_code=303)
     return render(request, "signin.html", {"next": safe_next(next), "error": None, "username": ""})
@@ -25,7 +25,7 @@ def signin_page(request: Request, next: str = "/board") -> HTMLResponse:
 
 @router.post("/signin", response_class=HTMLResponse)
 def signin(request: Request, username: str = Form(""), password: str = Form(""),
-           next: str = Form("/board"), csrf_token: str = Form("")) -> HTMLResponse:
+           next: str = Form("/"), csrf_token: str = Form("")) -> HTMLResponse:
     check_csrf(request, csrf_token)
     ctx = context_of(request)
     # The socket's peer: behind a reverse proxy that is the proxy (see README, sign-in).

@@ -47,7 +47,7 @@ def case_in_scope(session: Session, *, key: str, viewer: Viewer) -> Case:
 
 @router.get("/cases/{key}", response_class=HTMLResponse)
 def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_viewer),
-                created: int = 0, visit: int = 0) -> HTMLResponse:
+                created: int = 0, visit: int = 0, done: str = "") -> HTMLResponse:
     ctx = context_of(request)
     with unit_of_work(ctx.sessions) as session:
         case = case_in_scope(session, key=key, viewer=viewer)
@@ -63,6 +63,7 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "visits": case_page.visits(session, case),
             "created": bool(created),
             "visit_recorded": bool(visit),
+            "done": done,
         }
     return render(request, "case.html", page)
 

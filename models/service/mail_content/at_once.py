@@ -12,8 +12,10 @@ from models.domain.notice_kinds import NoticeKind
 from models.domain.vocabulary import vocabulary
 from models.service.mail_content.common import cadre_facts
 
-_KEEP = ("case_number", "category_label", "jurisdiction_name", "received_at", "case_url",
-         "ack_url", "safety_note")
+# The institutions told at once have no account: their mail carries the signed link and the
+# cadre's phone, never the case page (login only) or a command.
+_KEEP = ("case_number", "category_label", "jurisdiction_name", "received_at", "ack_url",
+         "safety_note")
 
 
 def at_once_context(session: Session, *, notice: Notice, case: Case,
@@ -32,10 +34,9 @@ def at_once_context(session: Session, *, notice: Notice, case: Case,
                                       Notice.kind == NoticeKind.AT_ONCE)).all()
         labels = [vocabulary().label("risk_indicators", code) for code in case.risk_indicators]
         return {**base, "reasons_text": "；".join(labels) or notice.reason,
-                "told_text": "、".join(told) or "（无）",
-                "act_command": f"weiquan case show {case.number}"}
+                "told_text": "、".join(told) or "（无）", "case_url": context["case_url"]}
     return {**base, **cadre_facts(session, case), "purpose": notice.reason.split("；", 1)[0],
-            "reasons_text": notice.reason, "act_command": f"weiquan case show {case.number}"}
+            "reasons_text": notice.reason}
 
 
 def _unconfirmed_context(session: Session, *, case: Case,
@@ -51,5 +52,4 @@ def _unconfirmed_context(session: Session, *, case: Case,
             "jurisdiction_name": context["jurisdiction_name"], "case_url": context["case_url"],
             "safety_note": context["safety_note"],
             "unconfirmed_text": "\n".join(f"{post or name}：{phone or '（未登记电话）'}"
-                                           for post, name, phone in rows) or "（均已确认）",
-            "act_command": f"weiquan case show {case.number}"}
+                                           for post, name, phone in rows) or "（均已确认）"}

@@ -26,15 +26,13 @@ def casework_context(session: Session, *, notice: Notice, case: Case, context: d
                 "escalation_level": notice.escalation_level,
                 "responsible_name": responsible.name if responsible else "（未指定）",
                 "responsible_post": responsible.post if responsible else "",
-                "responsible_jurisdiction_name": context["jurisdiction_name"],
-                "act_command": f"weiquan case show {case.number}"}
-    upper_result = f"weiquan case upper-result {case.number} --note \"上级处理结果\""
+                "responsible_jurisdiction_name": context["jurisdiction_name"]}
     if notice.kind == NoticeKind.DIFFICULT_TRANSFER:
-        return {**context, "act_command": upper_result,
+        return {**context,
                 "summary_for_recipient": (f"{context['jurisdiction_name']}受理的"
                                           f"{context['category_label']}疑难个案，需上级协调解决")}
     if notice.kind == NoticeKind.DIFFICULT_TRACKING:
-        return {**context, "act_command": upper_result,
+        return {**context,
                 "days_since_transfer": working_days_between(
                     calendar=calendar, start=case.received_at.astimezone(SHANGHAI).date(),
                     end=today)}

@@ -60,7 +60,6 @@ def case_context(session: Session, *, notice: Notice, case: Case, as_of: datetim
         "jurisdiction_name": node.name if node else case.jurisdiction_code,
         "received_at": case.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         "due_at": due_text(case.response_due_at),
-        "act_command": f"weiquan case respond {case.number} --note \"答复内容\"",
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
         # the cadre answering her must not break her wishes either
         "safety_note": safety_note(safe_contact_of(case)),

@@ -16,8 +16,9 @@ from models.domain.notice_kinds import NoticeKind
 from models.domain.vocabulary import vocabulary
 from models.service.mail_content.common import cadre_facts, due_text, local_text
 
-_KEEP = ("case_number", "category_label", "jurisdiction_name", "case_url", "ack_url",
-         "safety_note")
+# Departments, 综治中心 and the like have no account: the signed link (where the kind has
+# one) and the cadre's phone, never the case page or a command.
+_KEEP = ("case_number", "category_label", "jurisdiction_name", "ack_url", "safety_note")
 
 
 def referral_context(session: Session, *, notice: Notice, case: Case, context: dict[str, object],
@@ -42,7 +43,6 @@ def referral_context(session: Session, *, notice: Notice, case: Case, context: d
                          if notice.kind == NoticeKind.REFERRAL_OVERDUE else ""),
         "acknowledged_text": (f"已于 {local_text(referral.acknowledged_at)} 签收"
                               if referral.acknowledged_at else "未签收"),
-        "act_command": f"weiquan referral result {referral.id} --note \"办理结果\"",
     }
 
 

@@ -16,17 +16,16 @@ from models.domain.safe_contact import NoSafeSlotError, visit_slot
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence, describe_cadence, visit_ics
 from models.service.mail_content.common import cadre_facts, local_text
 from models.service.visits import safe_contact_of
+from models.domain.vocabulary import vocabulary
 from notifications.message import Attachment
 
-LEDGER_LABELS = {"high_risk": "高风险家庭", "focus": "重点关注家庭"}
-PLAN_LEVEL_LABELS = {"critical": "危急", "high": "高风险", "focus": "重点关注"}
 _KEEP = ("case_number", "category_label", "jurisdiction_name", "case_url", "safety_note")
 
 
 def plan_label(level: str, cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES) -> str:
     cadence = cadences.get(level)
     described = describe_cadence(cadence) if cadence else ""
-    return f"{PLAN_LEVEL_LABELS.get(level, level)}：{described}"
+    return f"{vocabulary().label('plan_levels', level)}：{described}"
 
 
 def visit_context(session: Session, *, notice: Notice, case: Case, context: dict[str, object],
@@ -41,7 +40,7 @@ def visit_context(session: Session, *, notice: Notice, case: Case, context: dict
     return {
         **{k: context[k] for k in _KEEP if k in context},
         **cadre_facts(session, case),
-        "ledger_label": LEDGER_LABELS.get(plan.ledger, plan.ledger),
+        "ledger_label": vocabulary().label("ledgers", plan.ledger),
         "plan_label": plan_label(plan.level, cadences),
         "last_visit_at": local_text(last) if last else "尚未回访",
         "visit_due_on": due_day.isoformat(),
@@ -49,8 +48,6 @@ def visit_context(session: Session, *, notice: Notice, case: Case, context: dict
         "overdue_working_days": working_days_between(calendar=calendar, start=due_day,
                                                      end=max(today, due_day)),
         "escalation_level": notice.escalation_level,
-        "act_command": (f"weiquan visit record {case.number} --at \"YYYY-MM-DDTHH:MM+08:00\" "
-                        "--by \"回访人\" --mode home --alone"),
     }
 
 

@@ -1,0 +1,276 @@
+"""Every case action in the browser: allowed for the people who act on the case (the village
+cadre on her village's cases, a supervisor on her subtree), refused for anyone else (another
+village: 404; an operator: 403), CSRF-protected, audited with who/when/note, and refused with
+the procedure's reason when the move is illegal. The cadre's home page lists what her digest
+lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from models.db import repositories as repo
+from models.db.orm import Case, Contact, Notice
+from models.db.session import unit_of_work
+from models.domain.procedure import PauseReason
+from models.service import procedure, referrals, users
+from models.service.calendar import current_calendar
+from models.service.digests import cadre_context
+from tests.web.conftest import PASSWORD, at, csrf_of, store_case
+
+NOW = "2026-11-24T10:00:00"  # a Tuesday
+DONGHU = "990102001001"
+
+
+def _case(ctx, number: str, act: Callable[[object, Case], None]) -> None:
+    with unit_of_work(ctx.sessions) as session:
+        act(session, repo.case_by_key(session, number))
+
+
+def _contact(ctx, *, place: str, role: str) -> int:
+    with unit_of_work(ctx.sessions) as session:
+        return session.scalar(select(Contact.id).where(Contact.jurisdiction_code == place,
+                                                       Contact.role == role))
+
+
+def _paused(ctx, number: str) -> None:
+    _case(ctx, number, lambda s, c: procedure.pause(
+        s, c, reason=PauseReason.VICTIM_UNREACHABLE, at=ctx.clock.now(), actor="test", note=""))
+
+
+def _answered(ctx, number: str) -> None:
+    _case(ctx, number, lambda s, c: procedure.respond(s, c, at=ctx.clock.now(), actor="test",
+                                                       note="已答复"))
+
+
+def _referred(ctx, number: str) -> int:
+    with unit_of_work(ctx.sessions) as session:
+        referral = referrals.refer(session, case=repo.case_by_key(session, number),
+                                   role="civil_affairs", now=ctx.clock.now(), actor="test",
+                                   calendar=current_calendar(session))
+        return referral.id
+
+
+# slug: (set-up before the act, the form, the audit event it writes, what the case page shows)
+ACTIONS: dict[str, tuple] = {
+    "respond": (None, {"note": "已电话答复申请人", "at": "2026-11-24T09:30"}, "responded", "登记答复"),
+    "pause": (None, {"reason": "victim_unreachable", "note": "电话无人接听"}, "paused", "暂停计时"),
+    "resume": (_paused, {"note": "已联系上"}, "resumed", "恢复计时"),
+    "assign": (None, {"contact": "{chair}", "note": "由村妇联主席承办"}, "assigned", "指定承办人"),
+    "refer": (None, {"role": "civil_affairs", "working_days": "5", "purpose": "申请临时救助"},
+              "referred", "转介"),
+    "referral-result": (_referred, {"referral": "{referral}", "note": "已发放临时救助",
+                                    "by": "林民政（电话告知）"}, "referral_result", "转介反馈"),
+    "upper-result": (None, {"note": "县妇联协调解决"}, "upper_result", "登记上级结果"),
+    "incident": (None, {"occurred_at": "2026-11-23T21:00", "risk_indicators": "threat_to_kill",
+                        "note": "再次威胁"}, "incident_recorded", "登记事件"),
+    "risk": (None, {"level": "high", "reason": "邻居反映近期常有争吵"}, "risk_level_set", "调整风险等级"),
+    "safe-contact": (None, {"do_not_contact": "on", "safe_channel": "经其姐姐转告",
+                            "quiet_hours": "18:00-08:00"}, "safe_contact_set", "安全联系设置"),
+    "investigate": (None, {"note": "入户核实"}, "status_investigating", "转入调查"),
+    "handle": (None, {"note": "协调处理"}, "status_handling", "转入处理"),
+    "close": (_answered, {"note": "问题已解决"}, "status_closed", "结案"),
+}
+
+
+@pytest.fixture
+def case_number(web_ctx, request) -> str:
+    tier = "difficult" if getattr(request, "param", "") == "upper-result" else "ordinary"
+    number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-16T09:00:00", tier=tier)
+    web_ctx.clock.at = at(NOW)
+    return number
+
+
+def _form(ctx, slug: str, number: str) -> dict[str, str]:
+    setup, form, _, _ = ACTIONS[slug]
+    found = setup(ctx, number) if setup else None
+    values = {}
+    for name, value in form.items():
+        if value == "{chair}":
+            value = str(_contact(ctx, place=DONGHU, role="federation_chair"))
+        elif value == "{referral}":
+            value = str(found)
+        values[name] = value
+    return values
+
+
+def _post(client, number: str, slug: str, data: dict[str, str], *, csrf: bool = True):
+    page = client.get(f"/cases/{number}/act/{slug}")
+    assert page.status_code == 200, page.text
+    payload = dict(data)
+    if csrf:
+        payload["csrf_token"] = csrf_of(page.text)
+    return client.post(f"/cases/{number}/act/{slug}", data=payload, follow_redirects=False)
+
+
+def _audit(ctx, number: str) -> list:
+    with unit_of_work(ctx.sessions) as session:
+        case = repo.case_by_key(session, number)
+        return [(e.kind, e.actor, e.at, e.note) for e in repo.audit_events(session, case_id=case.id)]
+
+
+def test_the_case_page_offers_every_action_as_a_button(client_for, case_number) -> None:
+    html = client_for("donghu").get(f"/cases/{case_number}").text
+    buttons = re.findall(r"<button type=\"submit\">([^<]+)</button>", html)
+    assert [b for b in buttons if b != "退出"] == [
+        "登记答复", "暂停计时", "恢复计时", "指定承办人", "转介", "登记上级结果", "登记事件",
+        "调整风险等级", "安全联系设置", "调查", "处理", "结案"]
+
+
+@pytest.mark.parametrize("case_number", list(ACTIONS), indirect=True)
+@pytest.mark.parametrize("username", ["donghu", "dhz"])
+def test_each_action_is_done_and_audited(client_for, web_ctx, case_number, username,
+                                         request) -> None:
+    slug = request.node.callspec.params["case_number"]
+    client = client_for(username)
+    form = client.get(f"/cases/{case_number}/act/{slug}").text
+    # labelled fields and one submit button named 提交
+    assert re.findall(r"<button type=\"submit\">([^<]+)</button>", form)[-1] == "提交"
+    for name in ACTIONS[slug][1]:
+        assert re.search(rf'<label[^>]*for="{name}"', form) or f'name="{name}"' in form, name
+    before = len(_audit(web_ctx, case_number))
+    response = _post(client, case_number, slug, _form(web_ctx, slug, case_number))
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"/cases/{case_number}?done={slug}"
+    events = _audit(web_ctx, case_number)
+    kind, actor, when, note = [e for e in events[before:] if e[0] == ACTIONS[slug][2]][0]
+    # when: the act's own time (an answer given earlier is recorded at its time), else now
+    expected = at("2026-11-24T09:30:00") if slug == "respond" else web_ctx.clock.now()
+    assert actor == f"web:{username}" and when == expected
+    page = client.get(response.headers["location"]).text
+    assert 'id="done"' in page and ACTIONS[slug][3] in page  # the timeline names the act
+
+
+@pytest.mark.parametrize("slug", ["respond", "refer", "close", "safe-contact"])
+def test_others_may_not_act(client_for, web_ctx, slug) -> None:
+    number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-16T09:00:00")
+    web_ctx.clock.at = at(NOW)
+    before = _audit(web_ctx, number)
+    other = client_for("xiling")  # another village: the case does not exist for her
+    token = csrf_of(other.get("/board").text)
+    assert other.get(f"/cases/{number}/act/{slug}").status_code == 404
+    assert other.post(f"/cases/{number}/act/{slug}", data={"csrf_token": token, "note": "x"},
+                      follow_redirects=False).status_code == 404
+    ops = client_for("ops")  # counts only
+    token = csrf_of(ops.get("/board").text)
+    assert ops.get(f"/cases/{number}/act/{slug}").status_code == 403
+    assert ops.post(f"/cases/{number}/act/{slug}", data={"csrf_token": token, "note": "x"},
+                    follow_redirects=False).status_code == 403
+    assert _audit(web_ctx, number) == before
+
+
+def test_an_action_without_the_csrf_token_is_refused(client_for, web_ctx, case_number) -> None:
+    client = client_for("donghu")
+    response = _post(client, case_number, "respond", {"note": "已答复", "at": "2026-11-24T09:30"},
+                     csrf=False)
+    assert response.status_code == 403
+    bad = client.post(f"/cases/{case_number}/act/respond",
+                      data={"note": "已答复", "at": "2026-11-24T09:30", "csrf_token": "forged"})
+    assert bad.status_code == 403
+    assert "responded" not in [e[0] for e in _audit(web_ctx, case_number)]
+
+
+@pytest.mark.parametrize(("slug", "data", "reason"), [
+    ("close", {"note": "想结案"}, "record the answer first"),
+    ("resume", {"note": ""}, "the clock is not paused"),
+    ("upper-result", {"note": "上级结果"}, "only difficult cases"),
+])
+def test_an_illegal_move_is_refused_with_its_reason(client_for, web_ctx, case_number, slug,
+                                                    data, reason) -> None:
+    before = _audit(web_ctx, case_number)
+    response = _post(client_for("donghu"), case_number, slug, data)
+    assert response.status_code == 409
+    assert reason in response.text and 'id="refused"' in response.text
+    assert _audit(web_ctx, case_number) == before
+
+
+def test_a_second_answer_is_refused_and_the_first_stands(client_for, web_ctx, case_number) -> None:
+    client = client_for("donghu")
+    assert _post(client, case_number, "respond", {"note": "第一次", "at": "2026-11-24T09:00"}
+                 ).status_code == 303
+    again = _post(client, case_number, "respond", {"note": "第二次", "at": "2026-11-24T09:30"})
+    assert again.status_code == 409 and "already recorded" in again.text
+
+
+@pytest.mark.parametrize(("slug", "data", "field", "reason"), [
+    ("respond", {"note": "已答复", "at": "2026-11-25T09:00"}, "at", "in the future"),
+    ("respond", {"note": "", "at": "2026-11-24T09:00"}, "note", "请填写答复内容"),
+    ("refer", {"role": "court", "working_days": "7", "purpose": ""}, "role", "no court contact"),
+    ("refer", {"role": "civil_affairs", "working_days": "0", "purpose": ""}, "working_days",
+     "1–60"),
+    ("safe-contact", {"quiet_hours": "晚上"}, "quiet_hours", "晚上"),
+    ("risk", {"level": "none", "reason": ""}, None, None),
+])
+def test_bad_input_comes_back_beside_its_field(client_for, web_ctx, case_number, slug, data,
+                                               field, reason) -> None:
+    if field is None:  # lowering below the rules' level without a reason: pick a DV case
+        number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-20T09:00:00",
+                            category="domestic_violence", tier=None, risk=["threat_to_kill"])
+        web_ctx.clock.at = at(NOW)
+        response = _post(client_for("donghu"), number, slug, data)
+        assert response.status_code == 422
+        assert re.search(r'id="error-reason">[^<]+<', response.text)
+        return
+    before = _audit(web_ctx, case_number)
+    response = _post(client_for("donghu"), case_number, slug, data)
+    assert response.status_code == 422
+    shown = re.search(rf'id="error-{field}">([^<]+)<', response.text)
+    assert shown and reason in shown.group(1)
+    for name, value in data.items():  # nothing typed is lost
+        assert value in response.text
+    assert _audit(web_ctx, case_number) == before
+
+
+def test_the_referral_form_shows_whom_each_department_reaches(client_for, case_number) -> None:
+    form = client_for("donghu").get(f"/cases/{case_number}/act/refer").text
+    # 东湖村 has no civil-affairs contact: the township's serves (walking up the tree)
+    assert re.search(r'<option value="civil_affairs"[^>]*>民政 → 东湖镇民政助理员（林民政）', form)
+    assert re.search(r'<option value="court"[^>]*>法院 → 未登记', form)
+    assert 'name="working_days"' in form and 'value="7"' in form
+
+
+# --- 今日待办 ---------------------------------------------------------------------------------
+
+def _linked_cadre(ctx) -> None:
+    chair = _contact(ctx, place=DONGHU, role="federation_chair")
+    with unit_of_work(ctx.sessions) as session:
+        users.add_user(session, username="chen", password=PASSWORD, role="cadre",
+                       jurisdiction_code=DONGHU, contact_id=chair, now=ctx.clock.now(),
+                       actor="test")
+
+
+def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for, web_ctx) -> None:
+    overdue = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-02T09:00:00")
+    soon = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-18T09:00:00")
+    referred = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-10T09:00:00")
+    _answered(web_ctx, referred)
+    _referred(web_ctx, referred)  # sent 11-10: feedback overdue since 11-19
+    web_ctx.clock.at = at("2026-11-13T10:00:00")
+    _referred(web_ctx, referred)  # due 11-24: today
+    store_case(web_ctx, jurisdiction="990102001002", received="2026-11-02T09:00:00")  # not hers
+    web_ctx.clock.at = at(NOW)
+    _linked_cadre(web_ctx)
+
+    client = client_for("chen")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/today"
+    page = client.get("/today").text
+    shown = {section: re.findall(r'class="case" href="/cases/([^"]+)"', body)
+             for section, body in re.findall(r'<section class="card todo" id="todo-(\w+)">(.*?)</section>',
+                                             page, flags=re.S)}
+    chair = _contact(web_ctx, place=DONGHU, role="federation_chair")
+    with unit_of_work(web_ctx.sessions) as session:
+        mail = cadre_context(session, notice=Notice(contact_id=chair), as_of=web_ctx.clock.now(),
+                             calendar=current_calendar(session), public_url="https://wq.example")
+    digest = {s["title"]: [line["case_number"] for line in s["lines"]] for s in mail["sections"]}
+    titles = re.findall(r'<section class="card todo" id="todo-\w+">\s*<h2>([^（]+)', page)
+    assert dict(zip(titles, shown.values())) == digest
+    assert overdue in shown["overdue"] and soon in shown["due_soon"]
+    assert referred in shown["referrals"]
+    # each line links to the case and to the form that acts on it
+    assert f'href="/cases/{overdue}/act/respond"' in page
+    assert re.search(rf'href="/cases/{referred}/act/referral-result\?referral=\d+"', page)
+    # supervisors keep the board
+    assert client_for("dhz").get("/", follow_redirects=False).headers["location"] == "/board"
