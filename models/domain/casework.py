@@ -256,3 +256,10 @@ def _on_or_before_working_day(day: date, *, calendar: WorkCalendar) -> date:
         day -= timedelta(days=1)
     return day
 
+
+# DV protective measures (000, Q&A on DV) are recorded for domestic-violence cases only.
+DV_CATEGORY = "domestic_violence"
+
+
+def takes_protective_measures(*, category: str) -> bool:
+    return category == DV_CATEGORY

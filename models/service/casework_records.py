@@ -43,6 +43,7 @@ from models.domain.casework import (
     failed_mediations,
     label,
     mediation_reaches_report,
+    takes_protective_measures,
     text,
 )
 from models.domain.errors import InputError
@@ -57,7 +58,6 @@ from models.service.routing import route_at_intake
 from models.service.visits import active_plan, record_incident
 
 FUTURE_SKEW = timedelta(minutes=5)
-DV_CATEGORY = "domestic_violence"
 BREACH_INDICATOR = "protection_order_breach"
 
 
@@ -234,7 +234,7 @@ def record_measure(session: Session, *, case: Case, kind: str, status: str | Non
     what = MeasureKind(choice(MeasureKind, kind, field="kind"))
     state = MeasureStatus(choice(MeasureStatus, status, field="status")) if status \
         else _default_status(what)
-    if case.category != DV_CATEGORY:
+    if not takes_protective_measures(category=case.category):
         raise InputError(field="case", reason=f"{case.number} is not a domestic-violence case: "
                          "protective measures are recorded for DV cases")
     issuer = text(issuer, field="issuer", limit=MAX_NAME_CHARS)

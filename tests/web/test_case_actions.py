@@ -15,8 +15,10 @@ from sqlalchemy import select
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Notice
 from models.db.session import unit_of_work
-from models.domain.procedure import PauseReason
-from models.service import procedure, referrals, users
+from datetime import date
+
+from models.domain.procedure import PauseReason, Status
+from models.service import casework_records, procedure, referrals, users
 from models.service.calendar import current_calendar
 from models.service.digests import cadre_context
 from tests.web.conftest import PASSWORD, at, csrf_of, store_case
@@ -46,6 +48,21 @@ def _answered(ctx, number: str) -> None:
                                                        note="已答复"))
 
 
+def _closed(ctx, number: str) -> None:
+    """Answered and closed the week before (the follow-up visit comes after closing)."""
+    _case(ctx, number, lambda s, c: procedure.respond(s, c, at=at("2026-11-20T09:00:00"),
+                                                       actor="test", note="已答复"))
+    _case(ctx, number, lambda s, c: procedure.move(s, c, to=Status.CLOSED,
+                                                    at=at("2026-11-20T10:00:00"), actor="test",
+                                                    note="已解决", calendar=current_calendar(s)))
+
+
+def _order_granted(ctx, number: str) -> None:
+    _case(ctx, number, lambda s, c: casework_records.record_measure(
+        s, case=c, kind="protection_order", status="granted", on=date(2026, 11, 20),
+        until=date(2027, 5, 20), issuer="示范县人民法院", now=ctx.clock.now(), actor="test"))
+
+
 def _referred(ctx, number: str) -> int:
     with unit_of_work(ctx.sessions) as session:
         referral = referrals.refer(session, case=repo.case_by_key(session, number),
@@ -73,13 +90,32 @@ ACTIONS: dict[str, tuple] = {
     "investigate": (None, {"note": "入户核实"}, "status_investigating", "转入调查"),
     "handle": (None, {"note": "协调处理"}, "status_handling", "转入处理"),
     "close": (_answered, {"note": "问题已解决"}, "status_closed", "结案"),
+    "verify": (None, {"verified_at": "2026-11-23T15:00", "method": "visit", "with_whom": "当事人、村委会",
+                      "findings": "反映情况基本属实", "veracity": "true",
+                      "reasonableness": "reasonable"}, "verification_recorded", "登记核实"),
+    "mediation": (None, {"held_on": "2026-11-23", "mediator": "村人民调解员李某",
+                         "outcome": "failed", "note": "双方分歧较大"}, "mediation_recorded", "登记调解"),
+    "reject": (None, {"reason": "不属于妇联维权范围", "redirected_to": "镇司法所"}, "not_accepted",
+               "不予受理"),
+    "follow-up": (_closed, {"visited_at": "2026-11-24T09:00", "visited_by": "陈美华",
+                            "outcome": "问题已解决，生活恢复正常", "satisfaction": "satisfied"},
+                  "follow_up_recorded", "登记结案回访"),
+    "measure": (None, {"kind": "protection_order", "status": "granted", "on": "2026-11-20",
+                       "until": "2027-05-20", "issuer": "示范县人民法院"}, "measure_recorded",
+                "登记保护措施"),
+    "order-breach": (_order_granted, {"occurred_at": "2026-11-23T21:00", "note": "施暴者再次上门"},
+                     "protection_order_breached", "违反人身安全保护令"),
 }
+DV_ACTIONS = {"measure", "order-breach"}
 
 
 @pytest.fixture
 def case_number(web_ctx, request) -> str:
-    tier = "difficult" if getattr(request, "param", "") == "upper-result" else "ordinary"
-    number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-16T09:00:00", tier=tier)
+    slug = getattr(request, "param", "")
+    tier = "difficult" if slug == "upper-result" else "ordinary"
+    category = "domestic_violence" if slug in DV_ACTIONS else "land_rights"
+    number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-16T09:00:00", tier=tier,
+                        category=category)
     web_ctx.clock.at = at(NOW)
     return number
 
@@ -115,9 +151,20 @@ def _audit(ctx, number: str) -> list:
 def test_the_case_page_offers_every_action_as_a_button(client_for, case_number) -> None:
     html = client_for("donghu").get(f"/cases/{case_number}").text
     buttons = re.findall(r"<button type=\"submit\">([^<]+)</button>", html)
+    # A land-rights case just accepted: no protective measures (DV only), no follow-up yet
+    # (after closing), and 不予受理 while it is at the 受理 stage.
     assert [b for b in buttons if b != "退出"] == [
-        "登记答复", "暂停计时", "恢复计时", "指定承办人", "转介", "登记上级结果", "登记事件",
-        "调整风险等级", "安全联系设置", "调查", "处理", "结案"]
+        "登记核实", "登记调解", "登记答复", "暂停计时", "恢复计时", "指定承办人", "转介",
+        "登记上级结果", "登记事件", "调整风险等级", "安全联系设置", "调查", "处理", "结案",
+        "不予受理"]
+
+
+def test_a_dv_case_offers_protective_measures(client_for, web_ctx) -> None:
+    number = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-16T09:00:00",
+                        category="domestic_violence")
+    html = client_for("donghu").get(f"/cases/{number}").text
+    buttons = re.findall(r"<button type=\"submit\">([^<]+)</button>", html)
+    assert "登记保护措施" in buttons and "登记违反保护令" in buttons
 
 
 @pytest.mark.parametrize("case_number", list(ACTIONS), indirect=True)

@@ -25,11 +25,12 @@ from app.context import AppContext
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
-from models.domain.errors import InputError, parse_aware_time
+from models.domain.casework import takes_protective_measures
+from models.domain.errors import InputError, parse_aware_time, parse_date
 from models.domain.procedure import PAUSE_LABELS, IllegalMoveError, PauseReason, Status
 from models.domain.referrals import AWAITING_FEEDBACK, DEFAULT_FEEDBACK_WORKING_DAYS
 from models.domain.vocabulary import vocabulary
-from models.service import case_page, procedure, referrals, visits
+from models.service import case_page, casework_records, procedure, referrals, visits
 from models.service.calendar import current_calendar
 from web.deps import Viewer, context_of, current_viewer, render
 from web.forms import local_input_value, with_beijing_offset
@@ -75,6 +76,9 @@ class Action:
     fields: tuple[Field, ...] = ()
     intro: str = ""
     done: str = field(default="")  # the message on the case page afterwards
+    # Whether the case page offers it: a button that can only be refused is noise. The service
+    # still decides (a form opened by its address is refused there, with the reason).
+    shown: Callable[[Case], bool] = lambda case: True
 
 
 # --- the values a form carries ------------------------------------------------------------------
@@ -144,7 +148,9 @@ def _respond(act: Act) -> None:
 
 def _move(to: Status) -> Callable[[Act], None]:
     def perform(act: Act) -> None:
-        procedure.move(act.session, act.case, to=to, at=act.now, actor=act.actor, note=_note(act))
+        procedure.move(act.session, act.case, to=to, at=act.now, actor=act.actor, note=_note(act),
+                       calendar=current_calendar(act.session),
+                       follow_up_working_days=act.ctx.settings.closing_visit_working_days)
     return perform
 
 
@@ -217,6 +223,63 @@ def _safe_contact(act: Act) -> None:
                             actor=act.actor)
 
 
+def _day(act: Act, name: str, *, required: bool = True):
+    text = act.values.get(name, "").strip()
+    if not text and not required:
+        return None
+    return parse_date(text, field=name, reason="请填写日期（年-月-日）")
+
+
+def _verify(act: Act) -> None:
+    casework_records.record_verification(
+        act.session, case=act.case, verified_at=_time(act, "verified_at"),
+        method=act.values.get("method", ""), with_whom=act.values.get("with_whom", "").strip(),
+        findings=act.values.get("findings", "").strip(), veracity=act.values.get("veracity", ""),
+        reasonableness=act.values.get("reasonableness", ""), now=act.now, actor=act.actor)
+
+
+def _mediation(act: Act) -> None:
+    casework_records.record_mediation(
+        act.session, case=act.case, held_on=_day(act, "held_on"),
+        mediator=act.values.get("mediator", "").strip(), outcome=act.values.get("outcome", ""),
+        note=_note(act), now=act.now, actor=act.actor,
+        operator_email=act.ctx.settings.operator_email)
+
+
+def _reject(act: Act) -> None:
+    casework_records.reject_case(
+        act.session, case=act.case, reason=act.values.get("reason", "").strip(),
+        redirected_to=act.values.get("redirected_to", "").strip() or None, now=act.now,
+        actor=act.actor)
+
+
+def _measure(act: Act) -> None:
+    casework_records.record_measure(
+        act.session, case=act.case, kind=act.values.get("kind", ""),
+        status=act.values.get("status", "") or None, on=_day(act, "on"),
+        until=_day(act, "until", required=False), issuer=act.values.get("issuer", "").strip(),
+        note=_note(act), now=act.now, actor=act.actor)
+
+
+def _order_breach(act: Act) -> None:
+    casework_records.record_order_breach(
+        act.session, case=act.case, occurred_at=_time(act, "occurred_at"), note=_note(act),
+        now=act.now, actor=act.actor, operator_email=act.ctx.settings.operator_email,
+        cadences=act.ctx.settings.visit_cadences)
+
+
+def _follow_up(act: Act) -> None:
+    casework_records.record_follow_up(
+        act.session, case=act.case, visited_at=_time(act, "visited_at"),
+        visited_by=act.values.get("visited_by", "").strip() or act.viewer.display_name,
+        outcome=act.values.get("outcome", "").strip(),
+        satisfaction=act.values.get("satisfaction", ""), now=act.now, actor=act.actor)
+
+
+def _today_value(act: Act) -> str:
+    return local_input_value(act.now)[:10]
+
+
 NOTE = Field("note", "说明", kind="textarea")
 
 ACTIONS: dict[str, Action] = {a.slug: a for a in (
@@ -270,6 +333,53 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
         Field("quiet_hours", "勿扰时段", default=_victim_value("quiet_hours"),
               hint="时:分-时:分，如 18:00-08:00；留空为清除。")),
         done="安全联系设置已保存。"),
+    Action("verify", "登记核实", _verify, (
+        Field("verified_at", "核实时间", kind="datetime", required=True, default=_now_value),
+        Field("method", "核实方式", kind="select", required=True,
+              choices=_vocabulary_choices("verification_methods")),
+        Field("with_whom", "核实对象", required=True, hint="如：当事人、村委会、派出所"),
+        Field("findings", "了解到的实际情况", kind="textarea", required=True),
+        Field("veracity", "是否属实", kind="select", required=True,
+              choices=_vocabulary_choices("veracity")),
+        Field("reasonableness", "诉求是否合理", kind="select", required=True,
+              choices=_vocabulary_choices("reasonableness"))),
+        intro="上级交办、12338转介和舆情事项须先核实再答复；核实情况写入附表5和情况报告。",
+        done="核实情况已登记。"),
+    Action("mediation", "登记调解", _mediation, (
+        Field("held_on", "调解日期", kind="date", required=True, default=_today_value),
+        Field("mediator", "调解人", required=True,
+              hint="名册中的人员填其邮箱，或直接填写姓名（如：村人民调解员李某）"),
+        Field("outcome", "调解结果", kind="select", required=True,
+              choices=_vocabulary_choices("mediation_outcomes")), NOTE),
+        intro="两次调解未果的，系统第一时间报告上级妇联或12338。", done="调解已登记。"),
+    Action("measure", "登记保护措施", _measure, (
+        Field("kind", "措施", kind="select", required=True,
+              choices=_vocabulary_choices("measure_kinds")),
+        Field("status", "状态", kind="select", choices=_vocabulary_choices("measure_statuses"),
+              hint="人身安全保护令：已申请、已签发（填到期日）或被驳回"),
+        Field("on", "日期", kind="date", required=True, default=_today_value),
+        Field("until", "有效期至 / 庇护至", kind="date",
+              hint="保护令到期前10个工作日和到期当日提醒承办人"),
+        Field("issuer", "出具单位", hint="如：东湖派出所、示范县人民法院"), NOTE),
+        done="保护措施已登记。", shown=lambda case: takes_protective_measures(category=case.category)),
+    Action("order-breach", "登记违反保护令", _order_breach, (
+        Field("occurred_at", "发生时间", kind="datetime", required=True, default=_now_value),
+        NOTE),
+        intro="违反人身安全保护令是新发事件：重新评估风险并第一时间报告派出所等。",
+        done="违反保护令事件已登记并报告。", shown=lambda case: takes_protective_measures(category=case.category)),
+    Action("follow-up", "登记结案回访", _follow_up, (
+        Field("visited_at", "回访时间", kind="datetime", required=True, default=_now_value),
+        Field("visited_by", "回访人", hint="不填则记为您本人"),
+        Field("outcome", "回访情况", kind="textarea", required=True),
+        Field("satisfaction", "当事人满意度", kind="select", required=True,
+              choices=_vocabulary_choices("satisfaction"))),
+        intro="结案后回访一次，记录办理效果和当事人满意度。", done="结案回访已登记。",
+        shown=lambda case: case.status == Status.CLOSED),
+    Action("reject", "不予受理", _reject, (
+        Field("reason", "不予受理的理由", kind="textarea", required=True),
+        Field("redirected_to", "转办至", hint="转由其他单位办理的，填写单位名称")),
+        intro="仅限受理阶段；答复期限停止计时，个案不再列入待办。", done="已登记不予受理。",
+        shown=lambda case: case.status == Status.ACCEPTED),
     Action("investigate", "调查", _move(Status.INVESTIGATING), (NOTE,), done="已转入调查。"),
     Action("handle", "处理", _move(Status.HANDLING), (NOTE,), done="已转入处理。"),
     Action("close", "结案", _move(Status.CLOSED), (NOTE,),
@@ -277,8 +387,9 @@ ACTIONS: dict[str, Action] = {a.slug: a for a in (
 )}
 
 # The buttons on the case page, in this order (登记转介反馈 sits with the referrals).
-BUTTONS = ("respond", "pause", "resume", "assign", "refer", "upper-result", "incident", "risk",
-           "safe-contact", "investigate", "handle", "close")
+BUTTONS = ("verify", "mediation", "respond", "pause", "resume", "assign", "refer", "upper-result",
+           "incident", "risk", "safe-contact", "measure", "investigate", "handle", "close",
+           "reject", "follow-up", "order-breach")
 
 
 def action_of(slug: str) -> Action:

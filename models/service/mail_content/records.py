@@ -30,10 +30,7 @@ def record_context(session: Session, *, notice: Notice, case: Case, context: dic
                 if case.closed_at else "（无）",
                 "visit_due_on": due_day.isoformat(),
                 "overdue_working_days": working_days_between(calendar=calendar, start=due_day,
-                                                             end=max(today, due_day)),
-                "act_command": (f"weiquan case follow-up {case.number} --at "
-                                "\"YYYY-MM-DDTHH:MM+08:00\" --by \"回访人\" --outcome \"回访情况\" "
-                                "--satisfaction satisfied")}
+                                                             end=max(today, due_day))}
     order = current_protection_order(session, case)
     if order is None or order.until_date is None:
         raise LookupError(f"notice {notice.id}: case {case.number} has no protection order in force")
@@ -41,5 +38,4 @@ def record_context(session: Session, *, notice: Notice, case: Case, context: dic
             "granted_on": order.on_date.isoformat(), "expires_on": order.until_date.isoformat(),
             "issuer": order.issuer or "（未登记）",
             "working_days_left": working_days_between(calendar=calendar, start=today,
-                                                      end=max(today, order.until_date)),
-            "act_command": f"weiquan case show {case.number}"}
+                                                      end=max(today, order.until_date))}
