@@ -148,7 +148,8 @@ def parse_aware_time(value: str, *, field: str, reason: str | None = None) -> da
         raise InputError(field=field, reason=reason or (
             f"{_shown(value)} is not an ISO 8601 time (e.g. 2026-09-30T10:15:00+08:00)"))
     if match[5] is None:
-        raise InputError(field=field, reason=f"{_shown(value)} needs a UTC offset, e.g. +08:00")
+        raise InputError(field=field, reason=(
+            f"a time must carry its UTC offset, e.g. +08:00 ({_shown(value)} has none)"))
     if match[6] is not None:
         offset = timedelta(hours=int(match[7]), minutes=int(match[8]))
         offset = -offset if match[6] == "-" else offset
