@@ -19,7 +19,7 @@ from tests.fuzz.strategies import table_counts
 from tests.web.conftest import PASSWORD, at, csrf_of, sign_in, store_case
 from web.app import create_app
 
-FORM_EXAMPLES = max(100, EXAMPLES // 4)
+FORM_EXAMPLES = max(100, EXAMPLES // 5)  # a few hundred in CI: each is two requests
 
 # What a browser can send: any text that encodes as UTF-8 (no lone surrogates), controls
 # included, and the huge.
