@@ -91,7 +91,9 @@ def mutated_documents(draw) -> dict[str, Any]:
                 party[draw(st.sampled_from(PARTY_FIELDS))] = draw(json_values)
         else:
             document["parties"] = draw(st.one_of(
-                json_values, st.lists(st.sampled_from(CONTRACT[0]["parties"]), max_size=40)))
+                json_values,
+                # copies: a later mutation must not change the contract documents themselves
+                st.lists(st.sampled_from(CONTRACT[0]["parties"]).map(copy.deepcopy), max_size=40)))
     return document
 
 
