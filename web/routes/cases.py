@@ -18,7 +18,7 @@ from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
-from models.domain.errors import InputError, parse_aware_time, parse_date
+from models.domain.errors import InputError, check_text, parse_aware_time, parse_date
 from models.service import case_page
 from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.views import case_view
@@ -105,6 +105,7 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
         number = case.number
         try:
             with session.begin_nested():  # a refused visit leaves nothing behind
+                _check_typed(values)
                 record_visit(session, case=case, visited_at=_time(visited_at),
                              visited_by=visited_by, mode=mode, met_alone=met_alone == "on",
                              needs=needs, condition=condition, help_given=help_given,
@@ -114,6 +115,17 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
             return _visit_form(request, case=case, plan=active_plan(session, case), values=values,
                                errors={p.field: p.reason for p in error.problems}, status_code=422)
     return RedirectResponse(f"/cases/{number}?visit=1", status_code=303)
+
+
+MAX_VISITED_BY_CHARS = 100  # the visits table's width
+
+
+def _check_typed(values: dict[str, str]) -> None:
+    """Control characters and over-long names are refused before they reach the database
+    (PostgreSQL refuses a NUL; a too-long name would fail there as a server error)."""
+    for field, value in values.items():
+        check_text(value, field=field,
+                   max_chars=MAX_VISITED_BY_CHARS if field == "visited_by" else None)
 
 
 def _time(value: str) -> datetime:
