@@ -19,7 +19,7 @@ from pathlib import Path
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +36,7 @@ from models.domain.situation_report import (
     HelpFact,
     ReportFacts,
     VerificationFact,
+    gap,
     report_source,
     sections,
     title,
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 REPORT_WRITTEN = "situation_report_written"
 BODY_FONT, HEADING_FONT = "仿宋", "黑体"  # 公文 conventions: 仿宋 body, 黑体 headings
 LATIN_FONT = "Times New Roman"
+REPORT_DATE = "报告日期"
 
 
 def _local(instant: datetime) -> str:
@@ -122,6 +124,8 @@ def _east_asian(style, *, font: str, size: float, bold: bool = False) -> None:
 
 def _document(facts: ReportFacts, *, unit: str) -> Document:
     doc = Document()
+    for part in doc.sections:  # python-docx's default template is US Letter
+        part.page_width, part.page_height = Cm(21), Cm(29.7)
     _east_asian(doc.styles["Normal"], font=BODY_FONT, size=14)
     _east_asian(doc.styles["Title"], font=HEADING_FONT, size=20)
     _east_asian(doc.styles["Heading 1"], font=HEADING_FONT, size=16, bold=True)
@@ -141,7 +145,7 @@ def _document(facts: ReportFacts, *, unit: str) -> Document:
                 doc.add_paragraph(line).paragraph_format.left_indent = Pt(28)
     doc.add_paragraph("")
     doc.add_paragraph(f"{unit}").alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    doc.add_paragraph("【待填写：报告日期】").alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    doc.add_paragraph(gap(REPORT_DATE)).alignment = WD_ALIGN_PARAGRAPH.RIGHT
     return doc
 
 
@@ -168,7 +172,8 @@ def write_situation_report(sessions: sessionmaker[Session], *, requester: Reques
             place = repo.get_jurisdiction(session, case.jurisdiction_code)
             unit = f"{place.name}妇联" if place is not None else "妇联"
             _document(facts, unit=unit).save(str(partial))
-            gaps = sum(item.gaps for section in sections(facts) for item in section.items)
+            # the report's date is the day it is signed, not the day it was drafted: the cadre's
+            gaps = 1 + sum(item.gaps for section in sections(facts) for item in section.items)
             repo.add_audit(session, case_id=case.id, at=now, actor=requester.actor, kind=REPORT_WRITTEN,
                            note=title(facts), detail={"format": "docx", "gaps": gaps})
             number = facts.number
