@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import repositories as repo
-from models.db.orm import Case, FollowUp, Mediation, ProtectiveMeasure, Referral, Verification, Visit
+from models.db.orm import AuditEvent, Case, FollowUp, Mediation, ProtectiveMeasure, Referral, Verification, Visit
 from models.db.session import unit_of_work
 from models.domain.access import Role
 from models.domain.calendar import SHANGHAI
@@ -110,6 +110,11 @@ def case_facts(session: Session, case: Case) -> ReportFacts:
                        assigned_by=case.assigned_by or "", problem=problem, verifications=checks,
                        help=help_given, outcome=outcome, next_steps=next_steps,
                        answered_at=case.responded_at)
+
+
+def report_written(session: Session, *, case_id: int) -> bool:
+    return session.scalar(select(AuditEvent.id).where(AuditEvent.case_id == case_id,
+                                                      AuditEvent.kind == REPORT_WRITTEN).limit(1)) is not None
 
 
 # --- the .docx --------------------------------------------------------------------------------
