@@ -18,6 +18,8 @@ ASSIGNED, HOTLINE, PUBLIC_OPINION = "上级交办", "12338转介", "舆情"
 SOURCE_OF_CHANNEL = {"assigned": ASSIGNED, "hotline_12338": HOTLINE, "media": PUBLIC_OPINION}
 
 GAP = "【待填写：{}】"
+# The audit event of a written report: a matter owing one is done when it exists.
+REPORT_WRITTEN = "situation_report_written"
 
 
 def report_source(*, channel: str, risk_indicators: Iterable[str]) -> str | None:

@@ -33,6 +33,7 @@ from models.domain.jurisdiction import is_within
 from models.domain.ledgers import Requester
 from models.domain.referrals import AWAITING_FEEDBACK
 from models.domain.situation_report import (
+    REPORT_WRITTEN,
     HelpFact,
     ReportFacts,
     VerificationFact,
@@ -47,7 +48,6 @@ from models.service.xlsx import staged_output
 
 log = logging.getLogger(__name__)
 
-REPORT_WRITTEN = "situation_report_written"
 BODY_FONT, HEADING_FONT = "仿宋", "黑体"  # 公文 conventions: 仿宋 body, 黑体 headings
 LATIN_FONT = "Times New Roman"
 REPORT_DATE = "报告日期"
