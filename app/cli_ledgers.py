@@ -23,7 +23,7 @@ from app.cli import _with_context
 from app.context import AppContext
 from models.db.session import unit_of_work
 from models.domain.access import Role
-from models.domain.errors import InputError
+from models.domain.errors import InputError, parse_date
 from models.domain.calendar import SHANGHAI
 from models.domain.ledgers import (
     FORM_TITLES,
@@ -32,7 +32,6 @@ from models.domain.ledgers import (
     Period,
     Requester,
     check_statistics,
-    parse_day,
     parse_period,
 )
 from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
@@ -45,8 +44,7 @@ from models.service.users import user_by_username
 
 FLAGS = {"under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
          "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as",
-         "preset": "--preset", "on": "--on", "work": "--work", "contact": "CONTACT",
-         "case": "CASE"}
+         "preset": "--preset", "on": "--on", "work": "--work"}
 
 
 def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
@@ -153,7 +151,7 @@ def cmd_ledger_log(args: argparse.Namespace) -> int:
             requester = requester_for(ctx, args.as_user)
             with unit_of_work(ctx.sessions) as session:
                 entry = log_helper_work(session, contact=args.contact,
-                                        worked_on=parse_day(args.on, field="on"), work=args.work,
+                                        worked_on=parse_date(args.on, field="on"), work=args.work,
                                         now=ctx.clock.now(), actor=requester.actor,
                                         scope=requester.scope)
                 helper = session.get(Contact, entry.contact_id)

@@ -148,13 +148,13 @@ def parse_period(*, first: str | None, last: str | None) -> Period | None:
     if first is None or last is None:
         raise InputError(field="from" if first is None else "to",
                          reason="give --from and --to together")
-    start, end = parse_day(first, field="from"), parse_day(last, field="to")
+    start, end = _date(first, field="from"), _date(last, field="to")
     if start > end:
         raise InputError(field="from", reason=f"{start.isoformat()} is after --to {end.isoformat()}")
     return Period(first=start, last=end)
 
 
-def parse_day(value: str, *, field: str) -> date:
+def _date(value: str, *, field: str) -> date:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:

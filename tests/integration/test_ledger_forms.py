@@ -249,5 +249,5 @@ def test_the_commands_write_the_report_and_log_work(cli_forms, tmp_path, capsys)
     assert main(["ledger", "log", MEDIATOR, "--on", "2026-13-01", "--work", "x"]) == 2
     assert "--on:" in capsys.readouterr().err
     assert main(["report", "situation", "WQ-0000-000000", "--out", str(tmp_path / "x.docx")]) == 2
-    assert "CASE: no case" in capsys.readouterr().err
+    assert "case: no case" in capsys.readouterr().err
     assert not (tmp_path / "x.docx").exists()

@@ -23,7 +23,7 @@ from models.db.orm import Contact, Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, Role
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import InputError
+from models.domain.errors import InputError, parse_date
 from models.domain.ledgers import (
     FORM_TITLES,
     HELPER_ROLES,
@@ -33,7 +33,6 @@ from models.domain.ledgers import (
     Period,
     Requester,
     check_statistics,
-    parse_day,
     parse_form,
     parse_period,
 )
@@ -170,7 +169,7 @@ async def helper_work_entry(request: Request, viewer: Viewer = Depends(current_v
         if viewer.principal.role not in CASEWORK_ROLES:
             raise InputError(field="contact", reason="operators and admins keep no casework records")
         with unit_of_work(ctx.sessions) as session:
-            log_helper_work(session, contact=values["contact"], worked_on=parse_day(values["on"], field="on"),
+            log_helper_work(session, contact=values["contact"], worked_on=parse_date(values["on"], field="on"),
                             work=values["work"], now=ctx.clock.now(), actor=viewer.actor,
                             scope=viewer.jurisdiction_code)
     except InputError as exc:
