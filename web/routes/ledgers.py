@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -142,12 +143,23 @@ async def situation_report(request: Request, key: str,
     ctx = context_of(request)
     with unit_of_work(ctx.sessions) as session:
         case_in_scope(session, key=key, viewer=viewer)  # 403 / 404 as the case page
+    requester, now = requester_of(viewer), ctx.clock.now()
+
+    def make(private: Path) -> tuple[Path, str, str]:
+        out = private / "report.docx"
+        written = write_situation_report(ctx.sessions, requester=requester, case_key=key, out=out,
+                                         now=now)
+        return out, f"情况报告_{written.number}.docx", DOCX
+
+    return await _made_download(request, make)
+
+
+async def _made_download(request: Request, make: Callable[[Path], tuple[Path, str, str]]) -> Response:
+    """Run `make` (off the event loop) in a private directory and send the file it wrote; a
+    refusal is a 400 page and leaves nothing behind."""
     private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
     try:
-        out = private / "report.docx"
-        written = await run_in_threadpool(
-            write_situation_report, ctx.sessions, requester=requester_of(viewer), case_key=key,
-            out=out, now=ctx.clock.now())
+        out, filename, media_type = await run_in_threadpool(make, private)
     except InputError as exc:
         shutil.rmtree(private, ignore_errors=True)
         return render(request, "error.html", {"title": "请求有误", "message": _refusal(exc)},
@@ -155,7 +167,7 @@ async def situation_report(request: Request, key: str,
     except BaseException:
         shutil.rmtree(private, ignore_errors=True)
         raise
-    return _download(out, filename=f"情况报告_{written.number}.docx", private=private, media_type=DOCX)
+    return _download(out, filename=filename, private=private, media_type=media_type)
 
 
 @router.post("/ledgers/helper-work", response_model=None)
@@ -214,20 +226,14 @@ async def stats_export(request: Request, viewer: Viewer = Depends(current_viewer
     ctx = context_of(request)
     values = {k: str(form.get(k) or "") for k in ("under", "preset", "from", "to")}
     checklist = form.get("checklist") == "1"
-    private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
-    try:
-        period = _stats_period(values, today=ctx.clock.now().astimezone(SHANGHAI).date())
+    requester, now = requester_of(viewer), ctx.clock.now()
+
+    def make(private: Path) -> tuple[Path, str, str]:
+        period = _stats_period(values, today=now.astimezone(SHANGHAI).date())
         out = private / "stats.xlsx"
-        report = await run_in_threadpool(
-            export_statistics, ctx.sessions, requester=requester_of(viewer), under=values["under"],
-            period=period, out=out, now=ctx.clock.now(), checklist=checklist)
-    except InputError as exc:
-        shutil.rmtree(private, ignore_errors=True)
-        return render(request, "error.html", {"title": "请求有误", "message": _refusal(exc)},
-                      status_code=400)
-    except BaseException:
-        shutil.rmtree(private, ignore_errors=True)
-        raise
-    name = "对照检查表" if checklist else "统计表"
-    return _download(out, filename=f"{name}_{report.under}_{period.first}_{period.last}.xlsx",
-                     private=private)
+        report = export_statistics(ctx.sessions, requester=requester, under=values["under"],
+                                   period=period, out=out, now=now, checklist=checklist)
+        name = "对照检查表" if checklist else "统计表"
+        return out, f"{name}_{report.under}_{period.first}_{period.last}.xlsx", XLSX
+
+    return await _made_download(request, make)
