@@ -46,6 +46,7 @@ class ItemKind(StrEnum):
     VISIT = "visit"  # 回访: a return visit of a family on a ledger
     REFERRAL = "referral"  # 转介: a department's feedback on a referral
     FOLLOW_UP = "follow_up"  # 结案回访: the one return visit a closed case owes (004)
+    REPORT = "report"  # 情况报告: a matter assigned from above / 12338 / public opinion
 
 
 KIND_LABELS = {
@@ -54,6 +55,7 @@ KIND_LABELS = {
     ItemKind.VISIT: "回访",
     ItemKind.REFERRAL: "转介反馈",
     ItemKind.FOLLOW_UP: "结案回访",
+    ItemKind.REPORT: "情况报告",
 }
 # The supervisors' overdue board names an item by what went wrong.
 OVERDUE_LABELS = {
@@ -62,6 +64,7 @@ OVERDUE_LABELS = {
     ItemKind.VISIT: "回访逾期",
     ItemKind.REFERRAL: "转介未反馈",
     ItemKind.FOLLOW_UP: "结案回访逾期",
+    ItemKind.REPORT: "情况报告未报送",
 }
 
 
@@ -261,6 +264,8 @@ def act_path(item: DueItem) -> str:
         return f"{case}/visit"
     if item.kind == ItemKind.FOLLOW_UP:
         return f"{case}/act/follow-up"
+    if item.kind == ItemKind.REPORT:
+        return f"{case}#actions"  # the page's 下载情况报告 button
     return f"{case}/act/referral-result?referral={item.ref}"
 
 

@@ -18,7 +18,10 @@ An item is one of
   open or acknowledged, no result);
 - visit — a return visit: the plan is active; due on the day of `next_due_at`;
 - follow_up — the one return visit a closed case owes (004: 结案 → 回访), not yet made; due
-  on the day of its `due_at`, N working days after closing.
+  on the day of its `due_at`, N working days after closing;
+- report — the 情况报告 a matter assigned from above, referred by 12338 or of public opinion
+  owes (models.domain.situation_report.report_source), due at the answer deadline and done
+  when one has been written (the audit event `situation_report_written`).
 
 A case not accepted (不予受理) is in no list: it owes nothing.
 
@@ -37,7 +40,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, FollowUp, Notice, Referral, VisitPlan
+from models.db.orm import AuditEvent, Case, Contact, FollowUp, Notice, Referral, VisitPlan
 from models.domain.notice_kinds import NoticeKind
 from models.domain.calendar import WorkCalendar
 from models.domain.deadlines import Tier, end_of_day
@@ -52,6 +55,8 @@ from models.domain.digest import (
 from models.domain.jurisdiction import normalize_code
 from models.domain.procedure import SETTLED, Status
 from models.domain.referrals import AWAITING_FEEDBACK
+from models.domain.risk import RiskLevel
+from models.domain.situation_report import REPORT_WRITTEN, SOURCE_OF_CHANNEL, report_source
 from models.domain.statuses import NoticeStatus
 from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
@@ -73,7 +78,8 @@ def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     items = [*_case_items(session, until=until, scope=scope, owners=owners),
              *_visit_items(session, until=until, scope=scope, owners=owners),
              *_referral_items(session, until=until, scope=scope, owners=owners),
-             *_follow_up_items(session, until=until, scope=scope, owners=owners)]
+             *_follow_up_items(session, until=until, scope=scope, owners=owners),
+             *_report_items(session, until=until, scope=scope, owners=owners)]
     if contact_id is not None:
         items = [item for item in items if contact_id in item.owner_ids]
     return items
@@ -189,6 +195,27 @@ def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[
         escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
         category=case.category, risk_level=case.risk_level,
     ) for follow_up, case in rows]
+
+
+def _report_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                  owners: _OwnerFinder) -> list[DueItem]:
+    written = exists().where(AuditEvent.case_id == Case.id, AuditEvent.kind == REPORT_WRITTEN)
+    # The SQL narrows to the report channels and cases whose rules set a risk (public-opinion
+    # signs always do); `report_source` then decides, the one place the rule is written.
+    cases = [case for case in session.scalars(
+        select(Case).where(
+            scope, Case.response_due_at <= until, ~written,
+            or_(Case.channel.in_(SOURCE_OF_CHANNEL), Case.rule_risk_level != RiskLevel.NONE),
+        ).order_by(Case.response_due_at, Case.id))
+        if report_source(channel=case.channel, risk_indicators=case.risk_indicators)]
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.REPORT, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
+        owner_ids=owners(case), case_id=case.id, category=case.category,
+        risk_level=case.risk_level,
+    ) for case in cases]
 
 
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],

@@ -19,8 +19,10 @@ from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
 from models.domain.errors import InputError, check_text, parse_aware_time, parse_date
+from models.domain.situation_report import report_source
 from models.service import case_page
 from models.service.visits import VISIT_MODES, active_plan, record_visit
+from models.service.situation_report import report_written
 from models.service.views import case_view
 from web.deps import Forbidden, Viewer, context_of, current_viewer, render
 from web.forms import local_input_value, with_beijing_offset
@@ -64,6 +66,8 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "created": bool(created),
             "visit_recorded": bool(visit),
             "done": done,
+            "report_owed": report_source(channel=case.channel, risk_indicators=case.risk_indicators),
+            "report_written": report_written(session, case_id=case.id),
         }
     return render(request, "case.html", page)
 
