@@ -15,33 +15,39 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.context import AppContext, build_context
+from wiring.bootstrap import Runtime, build_runtime
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.errors import InputError, NotFoundError, parse_aware_time
 from models.domain.jurisdiction import normalize_code
 from models.domain.procedure import PauseReason, Status
+from models.domain.vocabulary import vocabulary
 from models.service import procedure
 from models.service.dry_run import preview_due
 from models.service.overdue import overdue_report
-from app.sweep import sweep
+from wiring.sweep import sweep
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar, load_official_schedule, read_schedule_file
 from models.service.intake import store_intake
 from models.service.registry import load_registry
+from models.service.service_status import service_status
 from models.service.views import case_text, case_view, local_iso
 
 CLI_ACTOR = "cli"
 DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *,
+         runtime_factory: Callable[[], Runtime] | None = None) -> int:
+    """`runtime_factory` builds the runtime a command runs with (a test passes one with a
+    fixed clock); the default reads WEIQUAN_ settings and migrates. The command closes it."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
+    args.runtime_factory = runtime_factory or _migrated_runtime
     try:
         return args.handler(args)
     except InputError as exc:  # subclasses and several problems at once included
@@ -63,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "flow service and the local mail sink (Ctrl-C stops it)")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo registry")
     up.set_defaults(handler=cmd_up)
+
+    serve = sub.add_parser("serve", help="the flow service alone (no mail sink, board or Prefect "
+                           "server): run several on one PostgreSQL database; one leads the "
+                           "scheduler, the others stand by")
+    serve.add_argument("--no-prefect", action="store_true",
+                       help="start no Prefect flow runs (sweeps and digests run without them)")
+    serve.set_defaults(handler=cmd_serve)
+
+    status = sub.add_parser("status", help="the scheduler's leader, the outbox and the flow "
+                            "runs owed to Prefect")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command")
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
@@ -192,7 +210,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 
 def cmd_case_act(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         with unit_of_work(ctx.sessions) as session:
             case = _case(session, args.case)
@@ -220,11 +238,11 @@ def cmd_case_act(args: argparse.Namespace) -> int:
         _print_case(view, as_json=False)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_run_due(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         as_of = _parse_time(args.as_of, field="--as-of", default=ctx.clock.now())
         with unit_of_work(ctx.sessions) as session:
             calendar = current_calendar(session)
@@ -243,11 +261,11 @@ def cmd_run_due(args: argparse.Namespace) -> int:
               f"{report.retrying} to retry, {report.failed} failed, {report.cancelled} cancelled")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_overdue(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         as_of = _parse_time(args.as_of, field="--as-of", default=ctx.clock.now())
         with unit_of_work(ctx.sessions) as session:
             if args.under and repo.get_jurisdiction(
@@ -278,15 +296,20 @@ def cmd_overdue(args: argparse.Namespace) -> int:
                   f"{item['error']}")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
-def _with_context(run: Callable[[AppContext], int]) -> int:
-    context = build_context()
+def _with_runtime(args: argparse.Namespace, run: Callable[[Runtime], int]) -> int:
+    runtime = args.runtime_factory()
     try:
-        return run(context)
+        return run(runtime)
     finally:
-        context.close()
+        runtime.close()
+
+
+def _migrated_runtime() -> Runtime:
+    # The CLI is an edge: every command may meet a fresh data directory, so it migrates.
+    return build_runtime(migrate=True)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -295,8 +318,39 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_main_job(load_demo=not args.no_demo)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.main_job import run_service_process
+
+    return run_service_process(use_prefect=not args.no_prefect)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    def run(runtime: Runtime) -> int:
+
+        with unit_of_work(runtime.sessions) as session:
+            status = service_status(session, now=runtime.clock.now())
+        if args.json:
+            print(json.dumps(status, ensure_ascii=False, indent=2))
+            return 0
+        leader = status["leader"]
+        if leader is None:
+            print("scheduler leader: none yet (no service process has run)")
+        else:
+            state = "live" if leader["live"] else "expired, a standby takes over at its next try"
+            print(f"scheduler leader: {leader['holder']} ({state}; leading for "
+                  f"{leader['age_seconds']:.0f} s, renewed {leader['heartbeat_age_seconds']:.0f} s "
+                  f"ago, expires in {leader['expires_in_seconds']:.0f} s)")
+        words = vocabulary()
+        print("notices: " + ", ".join(f"{words.label('notice_statuses', code)} {count}"
+                                      for code, count in status["notices"].items()))
+        print(f"flow runs owed to Prefect: {status['owed_flow_runs']}")
+        return 0
+
+    return _with_runtime(args, run)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    return _with_context(lambda ctx: print(f"database at head: {ctx.settings.effective_database_url}") or 0)
+    return _with_runtime(args, lambda ctx: print(f"database at head: {ctx.settings.effective_database_url}") or 0)
 
 
 def _read_input(name: str, *, limit: int) -> bytes:
@@ -317,13 +371,13 @@ def cmd_intake(args: argparse.Namespace) -> int:
             raise InputError(field="--batch", reason="give FILE or --batch FILE.jsonl, not both")
         from app.cli_batch import intake_batch
 
-        return _with_context(lambda ctx: intake_batch(ctx, name=args.batch, as_json=args.json,
+        return _with_runtime(args, lambda ctx: intake_batch(ctx, name=args.batch, as_json=args.json,
                                                       actor=CLI_ACTOR))
     if args.file is None:
         raise InputError(field="FILE", reason="give an intake JSON file (or - for standard "
                                               "input), or --batch FILE.jsonl")
 
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         raw = _read_input(args.file, limit=ctx.settings.max_intake_bytes)
         intake = parse_intake(raw, limits=ctx.intake_limits, now=now)
@@ -335,7 +389,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
                     f"external_ref {intake.external_ref} already stored: nothing new was created")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def _print_case(view: dict[str, Any], *, as_json: bool, note: str | None = None) -> None:
@@ -348,27 +402,27 @@ def _print_case(view: dict[str, Any], *, as_json: bool, note: str | None = None)
 
 
 def cmd_case_show(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             _print_case(case_view(session, _case(session, args.case)), as_json=args.json)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_registry_load(args: argparse.Namespace) -> int:
     if args.jurisdictions is None and args.contacts is None:
         raise InputError(field="--jurisdictions/--contacts", reason="give one or both")
-    return _load_registry(jurisdictions=args.jurisdictions, contacts=args.contacts)
+    return _load_registry(args, jurisdictions=args.jurisdictions, contacts=args.contacts)
 
 
 def cmd_registry_demo(args: argparse.Namespace) -> int:
-    status = _load_registry(jurisdictions=DEMO_DIR / "jurisdictions.csv",
+    status = _load_registry(args, jurisdictions=DEMO_DIR / "jurisdictions.csv",
                             contacts=DEMO_DIR / "contacts.csv")
-    return status or _with_context(_load_demo_users)
+    return status or _with_runtime(args, _load_demo_users)
 
 
-def _load_demo_users(ctx: AppContext) -> int:
+def _load_demo_users(ctx: Runtime) -> int:
     from models.service.users import load_demo_users
 
     with unit_of_work(ctx.sessions) as session:
@@ -378,8 +432,8 @@ def _load_demo_users(ctx: AppContext) -> int:
     return 0
 
 
-def _load_registry(*, jurisdictions: Path | None, contacts: Path | None) -> int:
-    def run(ctx: AppContext) -> int:
+def _load_registry(args: argparse.Namespace, *, jurisdictions: Path | None, contacts: Path | None) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             result = load_registry(session, jurisdictions=jurisdictions, contacts=contacts,
                                    now=ctx.clock.now(), actor=CLI_ACTOR)
@@ -388,11 +442,11 @@ def _load_registry(*, jurisdictions: Path | None, contacts: Path | None) -> int:
               f"added, {result.contacts_updated} updated")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_calendar_load(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         schedule = read_schedule_file(args.file)
         with unit_of_work(ctx.sessions) as session:
             changes = load_official_schedule(session, schedule=schedule, now=ctx.clock.now(),
@@ -407,11 +461,11 @@ def cmd_calendar_load(args: argparse.Namespace) -> int:
                   f"{local_iso(change.new_due_at)} ({state})")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_calendar_status(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             calendar = current_calendar(session)
             loaded = repo.loaded_schedules(session)
@@ -423,7 +477,7 @@ def cmd_calendar_status(args: argparse.Namespace) -> int:
         print("deadlines reaching into any other year are provisional")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.domain.errors import InputError
 from models.domain.vocabulary import vocabulary
 from models.service.batch_intake import ImportReport, import_intakes
 
 
-def intake_batch(ctx: AppContext, *, name: str, as_json: bool, actor: str) -> int:
+def intake_batch(ctx: Runtime, *, name: str, as_json: bool, actor: str) -> int:
     source = "stdin" if name == "-" else Path(name).name
     try:
         handle: IO[bytes] = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from datetime import date, datetime
 
-from app.cli import _actor, _case, _parse_time, _print_case, _with_context
-from app.context import AppContext
+from app.cli import _actor, _case, _parse_time, _print_case, _with_runtime
+from wiring.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.errors import InputError, NotFoundError, parse_date
 from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS
@@ -125,14 +125,14 @@ def _date(value: str | None, *, field: str) -> date | None:
     return None if value is None else parse_date(value, field=field)
 
 
-def _not_future(at: datetime, *, now: datetime, ctx: AppContext, field: str) -> datetime:
+def _not_future(at: datetime, *, now: datetime, ctx: Runtime, field: str) -> datetime:
     if at > now + ctx.intake_limits.clock_skew:
         raise InputError(field=field, reason=f"{at.isoformat()} lies in the future")
     return at
 
 
 def cmd_referral(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         actor = _actor(args)
         with unit_of_work(ctx.sessions) as session:
@@ -166,11 +166,11 @@ def cmd_referral(args: argparse.Namespace) -> int:
         _print_case(view, as_json=False)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_visit(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         # For `record`, --by is who visited; the recorder is whoever runs the command.
         actor = _actor(argparse.Namespace(by=None if args.act == "record" else args.by))
@@ -194,11 +194,11 @@ def cmd_visit(args: argparse.Namespace) -> int:
         _print_case(view, as_json=False)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_case_casework(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         actor = _actor(args)
         with unit_of_work(ctx.sessions) as session:
@@ -226,7 +226,7 @@ def cmd_case_casework(args: argparse.Namespace) -> int:
         _print_case(view, as_json=False)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def _indicators(codes: list[str]) -> list[str]:

@@ -19,8 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import _with_context
-from app.context import AppContext
+from app.cli import _with_runtime
+from wiring.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.access import Role
 from models.domain.errors import InputError, parse_date
@@ -105,7 +105,7 @@ def _add_as(parser: argparse.ArgumentParser) -> None:
                         "names her (default: the machine's administrator, whole registry)")
 
 
-def requester_for(ctx: AppContext, as_user: str | None) -> Requester:
+def requester_for(ctx: Runtime, as_user: str | None) -> Requester:
     login = getpass.getuser() or "cli"
     if as_user is None:
         return Requester(actor=f"cli:{login}", role=Role.ADMIN, scope=None)
@@ -125,7 +125,7 @@ def field_error(exc: InputError) -> InputError:
 def cmd_ledger_export(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
 
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         try:
             requester = requester_for(ctx, args.as_user)
             result = export_ledger(
@@ -142,11 +142,11 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
               f" → {result.path}")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_ledger_log(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         try:
             requester = requester_for(ctx, args.as_user)
             with unit_of_work(ctx.sessions) as session:
@@ -160,11 +160,11 @@ def cmd_ledger_log(args: argparse.Namespace) -> int:
             raise field_error(exc) from None
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_report_situation(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         try:
             written = write_situation_report(ctx.sessions, requester=requester_for(ctx, args.as_user),
                                              case_key=args.case, out=args.out, now=ctx.clock.now())
@@ -174,10 +174,10 @@ def cmd_report_situation(args: argparse.Namespace) -> int:
         print(f"情况报告：{written.number}{gaps} → {written.path}")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
-def _stats_period(args: argparse.Namespace, ctx: AppContext) -> Period:
+def _stats_period(args: argparse.Namespace, ctx: Runtime) -> Period:
     if args.preset:
         if args.first or args.last:
             raise InputError(field="preset", reason="give --preset or --from/--to, not both")
@@ -192,7 +192,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.checklist and args.out is None:
         raise InputError(field="--checklist", reason="needs --out FILE.xlsx")
 
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         try:
             requester = requester_for(ctx, args.as_user)
@@ -216,7 +216,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(stats_text(report))
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def stats_text(report: StatsReport) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.cli import _actor, _case, _parse_time, _print_case, _with_context
+from app.cli import _actor, _case, _parse_time, _print_case, _with_runtime
 from app.cli_casework import _date, _indicators, _not_future
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.domain.casework import (
@@ -105,7 +105,7 @@ def add_record_commands(case: argparse._SubParsersAction) -> None:
 
 
 def cmd_case_record(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         now = ctx.clock.now()
         # `follow-up --by` is who visited; the recorder is whoever runs the command.
         actor = _actor(argparse.Namespace(by=None if args.act == "follow_up" else args.by))
@@ -143,10 +143,10 @@ def cmd_case_record(args: argparse.Namespace) -> int:
             _print_case(view, as_json=False)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
-def _measure(session, args: argparse.Namespace, *, at, now, actor: str, ctx: AppContext):
+def _measure(session, args: argparse.Namespace, *, at, now, actor: str, ctx: Runtime):
     on = _date(args.on, field="--on")
     until = _date(args.until, field="--until")
     indicators = _indicators(args.indicator)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from app.cli import CLI_ACTOR, _with_context
-from app.context import AppContext
+from app.cli import CLI_ACTOR, _with_runtime
+from wiring.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.service.sources import add_source, list_sources, revoke_source
 from models.domain.calendar import SHANGHAI
@@ -31,7 +31,7 @@ def add_source_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_source_add(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             source, token = add_source(session, name=args.source,
                                        jurisdiction_code=args.jurisdiction,
@@ -43,11 +43,11 @@ def cmd_source_add(args: argparse.Namespace) -> int:
         print(token)
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_source_list(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             for source in list_sources(session):
                 state = ("在用" if source.revoked_at is None
@@ -56,18 +56,18 @@ def cmd_source_list(args: argparse.Namespace) -> int:
                       f"添加于 {_local(source.created_at)}  {state}")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_source_revoke(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             source = revoke_source(session, name=args.source, now=ctx.clock.now(),
                                    actor=CLI_ACTOR)
             print(f"来件系统 {source.name} 的令牌已撤销（{_local(source.revoked_at)}）")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def _local(value: datetime) -> str:

@@ -8,8 +8,8 @@ import sys
 
 from sqlalchemy import select
 
-from app.cli import CLI_ACTOR, _with_context
-from app.context import AppContext
+from app.cli import CLI_ACTOR, _with_runtime
+from wiring.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.orm import User
 from models.db.session import unit_of_work
@@ -55,7 +55,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user_add(args: argparse.Namespace) -> int:
     password = _read_password(args)
 
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         with unit_of_work(ctx.sessions) as session:
             contact_id = None
             if args.contact:
@@ -71,11 +71,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                   f"sees {user.jurisdiction_code} and below")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    def run(ctx: AppContext) -> int:
+    def run(ctx: Runtime) -> int:
         prefix = normalize_code(args.under, field="--under") if args.under else ""
         with unit_of_work(ctx.sessions) as session:
             users = session.scalars(select(User).where(User.jurisdiction_code.startswith(prefix))
@@ -86,4 +86,4 @@ def cmd_user_list(args: argparse.Namespace) -> int:
                       f"{user.display_name}{state}")
         return 0
 
-    return _with_context(run)
+    return _with_runtime(args, run)

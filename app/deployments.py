@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from app.settings import PROJECT_ROOT
+from wiring.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 

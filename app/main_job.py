@@ -33,9 +33,9 @@ from types import FrameType
 
 from sqlalchemy.engine import make_url
 
-from app.context import AppContext, build_context
+from wiring.bootstrap import Runtime, build_runtime
 from app.prefect_server import PrefectServer, PrefectServerError, prefect_environment, server_healthy
-from app.settings import Settings, load_settings
+from wiring.settings import Settings, load_settings
 from models.db.session import unit_of_work
 from notifications.sink import MailSink
 
@@ -61,7 +61,7 @@ def run_main_job(*, load_demo: bool) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        ctx = build_context(settings)
+        ctx = build_runtime(settings=settings, migrate=True)
         try:
             if load_demo:
                 _load_demo_registry(ctx)
@@ -76,7 +76,7 @@ def run_main_job(*, load_demo: bool) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _with_sink(ctx: AppContext, shutdown: _Shutdown, started: float) -> int:
+def _with_sink(ctx: Runtime, shutdown: _Shutdown, started: float) -> int:
     settings = ctx.settings
     sink: MailSink | None = None
     if not settings.smtp_host:  # mail goes to the local sink only when no relay is set
@@ -100,7 +100,7 @@ def _with_sink(ctx: AppContext, shutdown: _Shutdown, started: float) -> int:
             sink.stop()
 
 
-def _with_web(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown, started: float) -> int:
+def _with_web(ctx: Runtime, sink: MailSink | None, shutdown: _Shutdown, started: float) -> int:
     from web.server import WebServer, WebServerError
 
     settings = ctx.settings
@@ -121,7 +121,7 @@ def _with_web(ctx: AppContext, sink: MailSink | None, shutdown: _Shutdown, start
         web.stop()
 
 
-def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdown: _Shutdown,
+def _with_prefect(ctx: Runtime, sink: MailSink | None, board_url: str, shutdown: _Shutdown,
                   started: float) -> int:
     server = PrefectServer(ctx.settings)
     shutdown.server = server
@@ -164,13 +164,14 @@ def _with_prefect(ctx: AppContext, sink: MailSink | None, board_url: str, shutdo
     return status
 
 
-async def _serve(ctx: AppContext, shutdown: _Shutdown, *,
-                 prefect_ready: Callable[[], bool]) -> int:
+async def _serve(ctx: Runtime, shutdown: _Shutdown, *, prefect_ready: Callable[[], bool],
+                 serve_deployments: bool = True) -> int:
     from app.service import run_service
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    service = asyncio.create_task(run_service(ctx, stop=stop, prefect_ready=prefect_ready),
+    service = asyncio.create_task(run_service(ctx, stop=stop, prefect_ready=prefect_ready,
+                                              serve_deployments=serve_deployments),
                                   name="flow service")
 
     def on_signal(sig: signal.Signals) -> None:
@@ -206,6 +207,59 @@ async def _serve(ctx: AppContext, shutdown: _Shutdown, *,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         shutdown.enter_final_phase()
+
+
+def run_service_process(*, use_prefect: bool) -> int:
+    """`weiquan serve`: the flow service alone — no mail sink, no board, no Prefect server —
+    for running several service processes on one PostgreSQL database (one leads the
+    scheduler, the others stand by). Flow runs go to the Prefect server at
+    WEIQUAN_PREFECT_HOST:WEIQUAN_PREFECT_PORT whenever it answers; with `use_prefect`
+    False none is asked (sweeps and digests run without flow runs; intake's flow runs wait
+    in their trigger rows for a process that has one). Mail goes to the relay, or to a
+    sink another process (`weiquan up`) runs."""
+    _configure_logging()
+    settings = load_settings()
+    os.environ.update(prefect_environment(settings))  # never an ephemeral server in here
+    shutdown = _Shutdown()
+    runtime = build_runtime(settings=settings, migrate=True)
+    watch = _ApiWatch(settings.prefect_api_url) if use_prefect else None
+    try:
+        if watch is not None:
+            watch.start()
+        return asyncio.run(_serve(runtime, shutdown,
+                                  prefect_ready=watch.ready.is_set if watch else lambda: False,
+                                  serve_deployments=False))
+    finally:
+        if watch is not None:
+            watch.stop()
+        runtime.close()
+
+
+class _ApiWatch:
+    """Whether the Prefect API answers, asked in a thread every few seconds (the service's
+    loop asks on every pass and must not wait on HTTP)."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="prefect-api-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _watch(self) -> None:
+        while True:
+            if server_healthy(self.api_url):
+                self.ready.set()
+            else:
+                self.ready.clear()
+            if self._stop.wait(5.0):
+                return
 
 
 class _PrefectWatch:
@@ -283,7 +337,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _load_demo_registry(ctx: AppContext) -> None:
+def _load_demo_registry(ctx: Runtime) -> None:
     # The same code and files as `weiquan registry demo`: an idempotent upsert.
     from app.cli import CLI_ACTOR, DEMO_DIR
     from models.service.registry import load_registry

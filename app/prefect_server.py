@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from app.settings import Settings
+from wiring.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -50,10 +50,9 @@ from sqlalchemy import create_engine, event, func, select, text, update  # noqa:
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.sql import Select  # noqa: E402
 
-from app.clock import FixedClock  # noqa: E402
-from app.context import build_context  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from app.sweep import make_sender  # noqa: E402
+from wiring.clock import FixedClock  # noqa: E402
+from wiring.bootstrap import build_runtime  # noqa: E402
+from wiring.settings import Settings  # noqa: E402
 from models.db.migrate import upgrade_to_head  # noqa: E402
 from models.db.orm import Case, Notice  # noqa: E402
 from models.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402
@@ -603,7 +602,7 @@ def mail_part(args, tmp: Path) -> None:
             settings = Settings(data_dir=tmp / "mail", database_url=url, smtp_host=None,
                                 sink_host="127.0.0.1", sink_port=sink.port)
             received = datetime(2026, 9, 30, 2, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
-            ctx = build_context(settings, clock=FixedClock(received))
+            ctx = build_runtime(settings=settings, clock=FixedClock(received), migrate=True)
             load_demo_registry(ctx.sessions)
             started = time.perf_counter()
             take_in_cases(ctx, m, received)
@@ -627,7 +626,7 @@ def mail_part(args, tmp: Path) -> None:
             before, _ = sink.received()
             at_once = asyncio.run(run_due(ctx.sessions, as_of=received + timedelta(minutes=2),
                                           calendar=calendar, policy=policy,
-                                          sender=make_sender(ctx),
+                                          sender=ctx.sender,
                                           max_attempts=settings.notice_max_attempts))
             assert sink.received()[0] - before == at_once.sent
             say(f"  at-once notices from intake delivered first (untimed): {at_once.sent:,} sent, "
@@ -660,7 +659,7 @@ def mail_part(args, tmp: Path) -> None:
             message = to_email_message(mail, mail_from=settings.mail_from)
             message["Date"] = formatdate(localtime=False)
             size = len(message.as_bytes())
-            sender = make_sender(ctx)
+            sender = ctx.sender
 
             for round_ in range(args.rounds):
                 # The outbox: run_due finds nothing more to plan and delivers batch by batch.
@@ -695,7 +694,7 @@ def mail_part(args, tmp: Path) -> None:
         _, nbytes = sink.received()
     finally:
         sink.stop()
-    config = SmtpConfig.from_settings(settings)
+    config = smtp_config(settings)
     say(f"  message {size:,} bytes (multipart/alternative, zh-CN text + HTML); "
         f"SmtpConfig.local_hostname={config.local_hostname!r} (EHLO name: socket.getfqdn() "
         "per connection)")

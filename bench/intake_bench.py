@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from app.clock import FixedClock  # noqa: E402
-from app.context import AppContext, build_context  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from wiring.clock import FixedClock  # noqa: E402
+from wiring.bootstrap import Runtime, build_runtime  # noqa: E402
+from wiring.settings import Settings  # noqa: E402
 from models.db.session import unit_of_work  # noqa: E402
 from models.intake_schema import parse_intake  # noqa: E402
 from models.service.batch_intake import import_intakes  # noqa: E402
@@ -75,7 +75,7 @@ def documents(count: int) -> list[bytes]:
 
 
 @contextmanager
-def fresh_context(server_url: str | None) -> Iterator[AppContext]:
+def fresh_context(server_url: str | None) -> Iterator[Runtime]:
     """A migrated database with the demo registry: a SQLite file, or a new PostgreSQL
     database on the server, dropped afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ def fresh_context(server_url: str | None) -> Iterator[AppContext]:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
             settings = Settings(data_dir=Path(tmp), database_url=url)
-        ctx = build_context(settings, clock=FixedClock(NOW))
+        ctx = build_runtime(settings=settings, clock=FixedClock(NOW), migrate=True)
         try:
             with unit_of_work(ctx.sessions) as session:
                 load_registry(session, jurisdictions=DEMO / "jurisdictions.csv",
@@ -103,7 +103,7 @@ def fresh_context(server_url: str | None) -> Iterator[AppContext]:
                 admin.dispose()
 
 
-def single_loop(ctx: AppContext, docs: list[bytes]) -> tuple[float, list[float]]:
+def single_loop(ctx: Runtime, docs: list[bytes]) -> tuple[float, list[float]]:
     latencies = []
     started = time.perf_counter()
     for raw in docs:
@@ -117,7 +117,7 @@ def single_loop(ctx: AppContext, docs: list[bytes]) -> tuple[float, list[float]]
     return time.perf_counter() - started, latencies
 
 
-def batch_import(ctx: AppContext, docs: list[bytes]) -> float:
+def batch_import(ctx: Runtime, docs: list[bytes]) -> float:
     started = time.perf_counter()
     report = import_intakes(ctx.sessions, source="bench.jsonl",
                             lines=((n, raw) for n, raw in enumerate(docs, start=1)),
@@ -131,7 +131,7 @@ def batch_import(ctx: AppContext, docs: list[bytes]) -> float:
     return elapsed
 
 
-def measure(server_url: str | None, phase: Callable[[AppContext], object]) -> object:
+def measure(server_url: str | None, phase: Callable[[Runtime], object]) -> object:
     with fresh_context(server_url) as ctx:
         return phase(ctx)
 

@@ -17,7 +17,7 @@ from prefect import flow
 
 from flows.naming import named
 from models.domain.calendar import SHANGHAI
-from tasks.context import app_context
+from flows.runtime import flow_runtime
 from tasks.digests import plan_cadre_digests_task, plan_supervisor_digests_task
 from tasks.sweep import process_due
 
@@ -27,7 +27,10 @@ SUPERVISOR_DIGEST_FLOW = "supervisor-digest"
 
 @flow(name=CADRE_DIGEST_FLOW, flow_run_name=named("cadre digest"), retries=0)
 async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
+    # Always asked, as_of given or not: in a worker the flow is the entry point, and this
+    # builds the runtime its tasks use.
+    clock = flow_runtime().clock
+    as_of = (as_of or clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_cadre_digests_task(as_of)
     report = await process_due(as_of)
     return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
@@ -36,7 +39,10 @@ async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
 
 @flow(name=SUPERVISOR_DIGEST_FLOW, flow_run_name=named("supervisor digest"), retries=0)
 async def supervisor_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
+    # Always asked, as_of given or not: in a worker the flow is the entry point, and this
+    # builds the runtime its tasks use.
+    clock = flow_runtime().clock
+    as_of = (as_of or clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_supervisor_digests_task(as_of)
     report = await process_due(as_of)
     return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,

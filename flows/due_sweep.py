@@ -13,7 +13,7 @@ from prefect import flow
 
 from flows.naming import named
 from models.domain.calendar import SHANGHAI
-from tasks.context import app_context
+from flows.runtime import flow_runtime
 from tasks.sweep import process_due, publish_overdue_table, publish_sweep_summary
 
 DUE_SWEEP_FLOW = "due-sweep"
@@ -21,7 +21,10 @@ DUE_SWEEP_FLOW = "due-sweep"
 
 @flow(name=DUE_SWEEP_FLOW, flow_run_name=named("sweep", "%Y-%m-%d %H:%M:%S"), retries=0)
 async def due_sweep(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
+    # Always asked, as_of given or not: in a worker the flow is the entry point, and this
+    # builds the runtime its tasks use.
+    clock = flow_runtime().clock
+    as_of = (as_of or clock.now()).astimezone(SHANGHAI)  # readable task names
     report = await process_due(as_of)
     publish_sweep_summary(report)
     publish_overdue_table(as_of)

@@ -9,7 +9,7 @@ from datetime import datetime
 from prefect import runtime
 
 from models.domain.calendar import SHANGHAI
-from tasks.context import app_context
+from flows.runtime import flow_runtime
 
 
 def run_instant() -> datetime:
@@ -18,7 +18,7 @@ def run_instant() -> datetime:
     as_of = runtime.flow_run.parameters.get("as_of")
     if isinstance(as_of, str):
         as_of = datetime.fromisoformat(as_of)
-    when = as_of or runtime.flow_run.scheduled_start_time or app_context().clock.now()
+    when = as_of or runtime.flow_run.scheduled_start_time or flow_runtime().clock.now()
     return when.astimezone(SHANGHAI)
 
 

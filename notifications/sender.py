@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parseaddr
 from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import aiosmtplib
 from aiosmtplib import (
@@ -42,9 +42,6 @@ from aiosmtplib import (
 )
 
 from notifications.message import Mail, to_wire_bytes
-
-if TYPE_CHECKING:
-    from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,21 +80,6 @@ class SmtpConfig:
     def __post_init__(self) -> None:
         if self.connections < 1:
             raise ValueError(f"connections must be at least 1, not {self.connections}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpConfig:
-        """The configured relay, or (no smtp_host) the local sink: no auth, no TLS."""
-        if not settings.smtp_host:
-            return cls(host=settings.sink_host, port=settings.sink_port,
-                       connections=settings.smtp_connections)
-        return cls(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user or None,
-            password=settings.smtp_password or None,
-            starttls=settings.smtp_starttls,
-            connections=settings.smtp_connections,
-        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.service.flow_triggers import mark_trigger_done
 from models.service.views import local_iso
-from tasks.context import app_context
+from wiring.bootstrap import Runtime
+from wiring.process import current_runtime
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,15 @@ class CaseBrief:
     deadline_provisional: bool
 
 
-def case_number_for(case_id: int) -> str:
-    with unit_of_work(app_context().sessions) as session:
+def case_number_for(*, runtime: Runtime, case_id: int) -> str:
+    with unit_of_work(runtime.sessions) as session:
         case = repo.case_by_key(session, str(case_id))
         return case.number if case is not None and case.number else f"case-{case_id}"
 
 
 @task(task_run_name="load case {case_id}")
 def load_case_brief(case_id: int) -> CaseBrief:
-    with unit_of_work(app_context().sessions) as session:
+    with unit_of_work(current_runtime().sessions) as session:
         case = repo.case_by_key(session, str(case_id))
         if case is None:
             raise LookupError(f"case id {case_id} does not exist")
@@ -68,6 +69,6 @@ def publish_case_card(brief: CaseBrief) -> None:
 
 @task(task_run_name="mark {key} done")
 def record_flow_done(key: str, flow_run_id: str | None) -> None:
-    context = app_context()
+    context = current_runtime()
     with unit_of_work(context.sessions) as session:
         mark_trigger_done(session, key=key, flow_run_id=flow_run_id, now=context.clock.now())

@@ -11,12 +11,12 @@ from models.db.session import unit_of_work
 from models.domain.digest import first_working_day_of_week, local_date
 from models.service.calendar import current_calendar
 from models.service.digests import plan_cadre_digests, plan_supervisor_digests
-from tasks.context import app_context
+from wiring.process import current_runtime
 
 
 @task(task_run_name="plan cadre digests {as_of:%Y-%m-%d}")
 def plan_cadre_digests_task(as_of: datetime) -> int:
-    context, logger = app_context(), get_run_logger()
+    context, logger = current_runtime(), get_run_logger()
     if not context.settings.digests_enabled:
         logger.info("digests are switched off (WEIQUAN_DIGESTS_ENABLED=false)")
         return 0
@@ -35,7 +35,7 @@ def plan_cadre_digests_task(as_of: datetime) -> int:
 
 @task(task_run_name="plan supervisor digests {as_of:%Y-%m-%d}")
 def plan_supervisor_digests_task(as_of: datetime) -> int:
-    context, logger = app_context(), get_run_logger()
+    context, logger = current_runtime(), get_run_logger()
     if not context.settings.digests_enabled:
         logger.info("digests are switched off (WEIQUAN_DIGESTS_ENABLED=false)")
         return 0

@@ -8,18 +8,19 @@ from prefect.artifacts import create_markdown_artifact
 from models.db.session import unit_of_work
 from models.service.batch_intake import ImportBrief, import_brief
 from models.service.views import local_iso
-from tasks.context import app_context
+from wiring.bootstrap import Runtime
+from wiring.process import current_runtime
 
 
-def import_run_name(import_id: int) -> str:
-    with unit_of_work(app_context().sessions) as session:
+def import_run_name(*, runtime: Runtime, import_id: int) -> str:
+    with unit_of_work(runtime.sessions) as session:
         brief = import_brief(session, import_id=import_id)
     return brief.run_name if brief is not None else f"import-{import_id}"
 
 
 @task(task_run_name="load import {import_id}")
 def load_import_brief(import_id: int) -> ImportBrief:
-    with unit_of_work(app_context().sessions) as session:
+    with unit_of_work(current_runtime().sessions) as session:
         brief = import_brief(session, import_id=import_id)
     if brief is None:
         raise LookupError(f"import id {import_id} does not exist")

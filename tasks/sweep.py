@@ -7,13 +7,13 @@ from datetime import datetime
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from app.sweep import sweep
+from wiring.sweep import sweep
 from models.db.session import unit_of_work
 from models.domain.digest import format_due
 from models.service.calendar import current_calendar
 from models.service.digests import overdue_table
 from models.service.due import SweepReport
-from tasks.context import app_context
+from wiring.process import current_runtime
 
 OVERDUE_ARTIFACT = "overdue-by-jurisdiction"
 EMPTY_ROW = {"jurisdiction": "", "jurisdiction_name": "（无逾期或即将到期事项）", "level": "",
@@ -22,7 +22,7 @@ EMPTY_ROW = {"jurisdiction": "", "jurisdiction_name": "（无逾期或即将到�
 
 @task(task_run_name="process due up to {as_of}")
 async def process_due(as_of: datetime) -> SweepReport:
-    context = app_context()
+    context = current_runtime()
     with unit_of_work(context.sessions) as session:
         calendar = current_calendar(session)
     return await sweep(context, as_of=as_of, calendar=calendar)
@@ -45,7 +45,7 @@ def publish_sweep_summary(report: SweepReport) -> None:
 def publish_overdue_table(as_of: datetime) -> int:
     """Overdue and due-soon counts by jurisdiction, kind and escalation level, with case
     numbers: the operator's standing picture (the key stays, the content is the latest)."""
-    context = app_context()
+    context = current_runtime()
     with unit_of_work(context.sessions) as session:
         rows = overdue_table(session, as_of=as_of, calendar=current_calendar(session))
     create_table_artifact(

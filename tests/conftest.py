@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from app.clock import FixedClock
-from app.context import AppContext, build_context
-from app.settings import Settings
+from wiring.clock import FixedClock
+from wiring.bootstrap import Runtime, build_runtime
+from wiring.settings import Settings
 from models.db.migrate import upgrade_to_head
 from models.db.orm import Jurisdiction
 from models.db.session import unit_of_work
@@ -149,14 +149,14 @@ def settings(tmp_path, database_url) -> Settings:
 
 
 @pytest.fixture
-def ctx(settings, clock) -> Iterator[AppContext]:
-    context = build_context(settings, clock=clock)
+def ctx(settings, clock) -> Iterator[Runtime]:
+    context = build_runtime(settings=settings, clock=clock, migrate=True)
     yield context
     context.close()
 
 
 @pytest.fixture
-def demo_ctx(ctx) -> AppContext:
+def demo_ctx(ctx) -> Runtime:
     """A context whose registry holds the demo jurisdictions and contacts: database_url
     copied it from a template, or (a module with its own database_url) it is loaded here."""
     with unit_of_work(ctx.sessions) as session:
@@ -177,7 +177,7 @@ def sink(tmp_path):
 
 
 @pytest.fixture
-def mail_ctx(demo_ctx, sink) -> AppContext:
+def mail_ctx(demo_ctx, sink) -> Runtime:
     """The demo context with its mail going to the test's sink."""
     demo_ctx.settings = demo_ctx.settings.model_copy(
         update={"sink_host": "127.0.0.1", "sink_port": sink.port, "smtp_host": None})
@@ -192,3 +192,12 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=600):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime_left_registered() -> Iterator[None]:
+    """A test that registers its runtime for flows and tasks must not leave it to the next."""
+    from wiring.process import register_runtime_factory
+
+    yield
+    register_runtime_factory(None)

@@ -18,8 +18,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.context import AppContext
-from app.secret_key import load_secret_key
+from wiring.bootstrap import Runtime
+from wiring.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import FieldProblem, InputError
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 
-def create_app(ctx: AppContext) -> FastAPI:
+def create_app(ctx: Runtime) -> FastAPI:
     app = FastAPI(title="维权 督办看板", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.secret = load_secret_key(ctx.settings)

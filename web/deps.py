@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db.orm import Jurisdiction, User
 from models.db.session import unit_of_work
 from models.domain.access import (
@@ -64,7 +64,7 @@ class Viewer:
         return f"web:{self.username}"
 
 
-def context_of(request: Request) -> AppContext:
+def context_of(request: Request) -> Runtime:
     return request.app.state.ctx
 
 

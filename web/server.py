@@ -15,7 +15,7 @@ import time
 
 import uvicorn
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ class WebServerError(RuntimeError):
 
 
 class WebServer:
-    def __init__(self, ctx: AppContext, *, host: str, port: int) -> None:
+    def __init__(self, ctx: Runtime, *, host: str, port: int) -> None:
         self._ctx = ctx
         self.host = host
         self.port = port  # 0: any free port; the bound one is known after start()

@@ -502,3 +502,17 @@ class SigninLock(Base):
     scope: Mapped[str] = mapped_column(String(10))
     key: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease one process holds at a time (the scheduler's leadership): taken and
+    renewed by a compare-and-set UPDATE, so it holds behind a connection pooler where
+    session-scoped advisory locks do not."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    acquired_at: Mapped[datetime]  # when this holder took it (the lease's age)
+    heartbeat_at: Mapped[datetime]  # its last renewal
+    expires_at: Mapped[datetime]

@@ -37,14 +37,14 @@ BOUND = 60.0  # seconds any one wait in these tests may take, on a loaded 2-core
 # The flow service as `weiquan up` runs it while Prefect is down: sweeps without flow runs.
 SERVICE = """
 import asyncio, signal
-from app.context import build_context
+from wiring.bootstrap import build_runtime
 from app.service import run_service
-from app.settings import load_settings
+from wiring.settings import load_settings
 
 async def main():
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    ctx = build_context(load_settings())
+    ctx = build_runtime(settings=load_settings(), migrate=True)
     await run_service(ctx, stop=stop, prefect_ready=lambda: False, serve_deployments=False)
     ctx.close()
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from app.clock import FixedClock
-from app.context import AppContext, build_context
-from app.settings import Settings
+from wiring.clock import FixedClock
+from wiring.bootstrap import Runtime, build_runtime
+from wiring.settings import Settings
 from tests.conftest import FIXED_NOW, backends, database_copy
 
 EXAMPLES = int(os.environ.get("WEIQUAN_FUZZ_EXAMPLES", "1000"))
@@ -31,14 +31,15 @@ settings.load_profile("weiquan-fuzz")
 
 @pytest.fixture(scope="module", params=backends())
 def fuzz_ctx(request, tmp_path_factory, sqlite_demo_template,
-             postgres_templates) -> Iterator[AppContext]:
+             postgres_templates) -> Iterator[Runtime]:
     """One database (demo registry) per module: Hypothesis runs every example of a property
     inside one test call, so a function-scoped database would be shared across them anyway."""
     directory = tmp_path_factory.mktemp("fuzz")
     with database_copy(request.param, directory=directory, sqlite_template=sqlite_demo_template,
                        postgres_template=postgres_templates["demo"] if postgres_templates else None
                        ) as url:
-        context = build_context(Settings(data_dir=directory / "data", database_url=url,
-                                         digests_enabled=False), clock=FixedClock(FIXED_NOW))
+        context = build_runtime(settings=Settings(data_dir=directory / "data", database_url=url,
+                                                  digests_enabled=False),
+                                clock=FixedClock(FIXED_NOW), migrate=True)
         yield context
         context.close()

@@ -12,7 +12,7 @@ from typing import Any
 import msoffcrypto
 import openpyxl
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
@@ -25,7 +25,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-def store(ctx: AppContext, *, jurisdiction: str, received: str, category: str = "land_rights",
+def store(ctx: Runtime, *, jurisdiction: str, received: str, category: str = "land_rights",
           channel: str = "visit", tier: str | None = "ordinary", risk: list[str] | None = None,
           parties: list[dict[str, Any]] | None = None, summary: str = "测试个案",
           **extra: Any) -> str:
@@ -45,7 +45,7 @@ def store(ctx: AppContext, *, jurisdiction: str, received: str, category: str = 
         return case.number
 
 
-def act(ctx: AppContext, number: str, when: str, fn, /, **fields: Any) -> Any:
+def act(ctx: Runtime, number: str, when: str, fn, /, **fields: Any) -> Any:
     """Call a service on the case as of `when` (the clock moves there)."""
     ctx.clock.at = at(when)
     with unit_of_work(ctx.sessions) as session:

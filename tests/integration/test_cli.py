@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
 
 from app.cli import main
-from app.context import build_context
-from app.settings import Settings
+from wiring.bootstrap import build_runtime
+from wiring.clock import FixedClock
+from wiring.settings import Settings
 from models.db.orm import AuditEvent, Case
 from models.db.session import unit_of_work
 from tests.conftest import DEMO, SHARED
@@ -36,8 +39,15 @@ def cli_env(monkeypatch, settings):
     return settings
 
 
+def at_fixed_time(settings: Settings, when: str) -> Callable[[list[str]], int]:
+    """The CLI with its clock standing at `when`: the runtime it is given, no patching."""
+    clock = FixedClock(datetime.fromisoformat(when))
+    return partial(main, runtime_factory=lambda: build_runtime(settings=settings, clock=clock,
+                                                                  migrate=True))
+
+
 def case_count(settings: Settings) -> int:
-    ctx = build_context(settings)
+    ctx = build_runtime(settings=settings, migrate=True)
     try:
         with unit_of_work(ctx.sessions) as session:
             return session.scalar(select(func.count()).select_from(Case))
@@ -83,8 +93,7 @@ def test_calendar_load_recomputes_provisional_deadlines_and_records_it(cli_env, 
     late["received_at"] = "2027-02-05T10:00:00+08:00"
     path = tmp_path / "late.json"
     path.write_text(json.dumps(late, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setattr("app.clock.SystemClock.now",
-                        lambda self: __import__("datetime").datetime.fromisoformat("2027-02-05T12:00:00+08:00"))
+    main = at_fixed_time(cli_env, "2027-02-05T12:00:00+08:00")
     assert main(["intake", "--json", str(path)]) == 0
     before = json.loads(capsys.readouterr().out)
     assert before["deadline_provisional"] is True
@@ -99,7 +108,7 @@ def test_calendar_load_recomputes_provisional_deadlines_and_records_it(cli_env, 
     assert after["deadline_provisional"] is False
     assert after["response_due_date"] == "2027-02-22"  # break skipped, make-up Sunday 02-14 counts
     assert before["response_due_date"] != after["response_due_date"]
-    ctx = build_context(cli_env)
+    ctx = build_runtime(settings=cli_env, migrate=True)
     with unit_of_work(ctx.sessions) as session:
         kinds = session.scalars(select(AuditEvent.kind).where(AuditEvent.case_id == after["id"])).all()
     ctx.close()
@@ -112,8 +121,7 @@ def test_calendar_load_recomputes_an_open_referrals_feedback_deadline(cli_env, t
     received["received_at"] = "2027-02-03T09:00:00+08:00"
     path = tmp_path / "case.json"
     path.write_text(json.dumps(received, ensure_ascii=False), encoding="utf-8")
-    monkeypatch.setattr("app.clock.SystemClock.now",
-                        lambda self: __import__("datetime").datetime.fromisoformat("2027-02-03T10:00:00+08:00"))
+    main = at_fixed_time(cli_env, "2027-02-03T10:00:00+08:00")
     assert main(["intake", "--json", str(path)]) == 0
     number = json.loads(capsys.readouterr().out)["number"]
     assert main(["referral", "send", number, "--role", "civil_affairs", "--days", "3"]) == 0

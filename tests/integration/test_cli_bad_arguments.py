@@ -34,6 +34,8 @@ PAST = "2026-10-05T10:00:00+08:00"  # after the demo intake was received, before
 # Placeholders: {case}, {referral}, {contact}, {file:SUFFIX} (a valid file of that kind).
 BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("up",): {},
+    ("serve",): {},
+    ("status",): {},
     ("db", "upgrade"): {},
     ("intake",): {"file": "{file:.json}"},
     ("case", "show"): {"case": "{case}"},

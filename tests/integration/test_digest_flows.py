@@ -10,7 +10,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from notifications.sink import read_sink
-from tasks.context import use_context
+from wiring.process import register_runtime_factory
 from tasks.sweep import OVERDUE_ARTIFACT
 from tests.integration.test_due import at, take_in_contract
 
@@ -45,7 +45,7 @@ async def test_sweep_publishes_overdue_by_jurisdiction_with_case_numbers_only(
 ):
     from flows.due_sweep import due_sweep
 
-    use_context(mail_ctx)
+    register_runtime_factory(lambda: mail_ctx)
     take_in_contract(mail_ctx)  # 东湖村, due 10-15
     take_in_contract(mail_ctx, jurisdiction="990102001002",
                      received_at="2026-02-13T15:40:00+08:00")  # 西岭村, due 03-02
@@ -74,7 +74,7 @@ async def test_cadre_digest_flow_named_by_date_sends_on_a_working_day_only(
 ):
     from flows.digests import cadre_digest, supervisor_digest
 
-    use_context(mail_ctx)
+    register_runtime_factory(lambda: mail_ctx)
     take_in_contract(mail_ctx, tier="simple", received_at="2026-09-29T10:00:00+08:00")  # overdue
 
     holiday = await cadre_digest(as_of=at("2026-10-05T08:30:00"))  # National Day Monday

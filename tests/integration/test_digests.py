@@ -259,7 +259,7 @@ async def test_digests_can_be_switched_off(mail_ctx, sink):
 
 
 def test_settings_digest_at_is_configurable(monkeypatch):
-    from app.settings import Settings
+    from wiring.settings import Settings
 
     monkeypatch.setenv("WEIQUAN_DIGEST_AT", "07:45")
     assert Settings().digest_at.isoformat() == "07:45:00"
@@ -279,10 +279,11 @@ async def test_earlier_digest_time_from_settings(mail_ctx, sink, when):
 async def test_the_service_sends_the_days_digests_at_0830_even_with_prefect_down(mail_ctx, sink):
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-    from app.service import wake_digests
-    from tasks.context import use_context
+    from app.service import FlowService
+    from wiring.process import register_runtime_factory
 
-    use_context(mail_ctx)
+    register_runtime_factory(lambda: mail_ctx)
+    wake_digests = FlowService(mail_ctx).wake_digests
     take_in_contract(mail_ctx)
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
         mail_ctx.clock.at = at("2026-10-12T08:29:00")
@@ -296,8 +297,8 @@ async def test_the_service_sends_the_days_digests_at_0830_even_with_prefect_down
 
 
 def test_the_service_wakes_the_digests_at_0830_shanghai_every_day(mail_ctx):
-    from app.service import DIGEST_JOB, make_scheduler
+    from app.service import DIGEST_JOB, FlowService
 
-    job = make_scheduler(mail_ctx).get_job(DIGEST_JOB)
+    job = FlowService(mail_ctx).make_scheduler().get_job(DIGEST_JOB)
     fire = job.trigger.get_next_fire_time(None, at("2026-10-09T12:00:00"))
     assert fire == at("2026-10-10T08:30:00")  # the flows decide whether it is a working day

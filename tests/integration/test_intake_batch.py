@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.cli import main
-from app.clock import FixedClock
-from app.context import AppContext, build_context
-from app.settings import Settings
+from wiring.clock import FixedClock
+from wiring.bootstrap import Runtime, build_runtime
+from wiring.settings import Settings
 from models.db.orm import AuditEvent, Case, CaseImport, FlowTrigger, Notice, Party, VisitPlan
 from models.db.session import unit_of_work
 from models.intake_schema import parse_intake
@@ -38,7 +38,7 @@ def line(data: dict) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def counts(ctx: AppContext) -> dict[str, int]:
+def counts(ctx: Runtime) -> dict[str, int]:
     with unit_of_work(ctx.sessions) as session:
         return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
                 for model in (Case, Party, AuditEvent, Notice, VisitPlan, FlowTrigger)}
@@ -146,7 +146,7 @@ def test_repeats_within_a_chunk_and_across_chunks_are_stored_once(demo_ctx):
 
 
 @pytest.fixture
-def twin_ctx(request, database_url, tmp_path) -> Iterator[AppContext]:
+def twin_ctx(request, database_url, tmp_path) -> Iterator[Runtime]:
     """A second fresh database with the demo registry, of the same backend as demo_ctx."""
     if database_url.startswith("sqlite"):
         path = tmp_path / "twin.db"
@@ -159,8 +159,9 @@ def twin_ctx(request, database_url, tmp_path) -> Iterator[AppContext]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
         url, drop = _postgres_url(name), name
-    ctx = build_context(Settings(data_dir=tmp_path / "twin", database_url=url,
-                                 digests_enabled=False), clock=FixedClock(FIXED_NOW))
+    ctx = build_runtime(settings=Settings(data_dir=tmp_path / "twin", database_url=url,
+                                          digests_enabled=False),
+                        clock=FixedClock(FIXED_NOW), migrate=True)
     yield ctx
     ctx.close()
     if drop is not None:
@@ -169,7 +170,7 @@ def twin_ctx(request, database_url, tmp_path) -> Iterator[AppContext]:
         admin.dispose()
 
 
-def stored_case(ctx: AppContext, case_id: int) -> dict:
+def stored_case(ctx: Runtime, case_id: int) -> dict:
     """Everything intake wrote for a case, with the case's own id taken out of keys."""
     with unit_of_work(ctx.sessions) as session:
         case = session.get(Case, case_id)
@@ -225,9 +226,9 @@ async def test_the_service_runs_one_import_flow_named_by_file_and_count(prefect_
     from prefect.client.orchestration import get_client
 
     from app.service import dispatch_owed_flows
-    from tasks.context import use_context
+    from wiring.process import register_runtime_factory
 
-    use_context(demo_ctx)
+    register_runtime_factory(lambda: demo_ctx)
     docs = [document("dv_strangulation"), document("land_rights_ordinary")]
     report = import_intakes(demo_ctx.sessions, source="cases.jsonl",
                             lines=[(n, line(d).encode()) for n, d in enumerate(docs, start=1)],

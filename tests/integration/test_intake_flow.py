@@ -17,7 +17,7 @@ from models.db.session import unit_of_work
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar
 from models.service.intake import take_in
-from tasks.context import use_context
+from wiring.process import register_runtime_factory
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.prefect
@@ -48,7 +48,7 @@ def trigger_of(ctx, case_id: int) -> FlowTrigger:
 async def test_service_runs_the_intake_flow_named_by_case_number(
     prefect_server, sqlite_only, demo_ctx
 ):
-    use_context(demo_ctx)
+    register_runtime_factory(lambda: demo_ctx)
     case_id, number = intake_case(demo_ctx)
 
     assert await dispatch_owed_flows(demo_ctx) == 1
@@ -70,7 +70,7 @@ async def test_service_runs_the_intake_flow_named_by_case_number(
 async def test_prefect_unreachable_leaves_the_flow_owed_for_later(
     prefect_server, sqlite_only, demo_ctx, clock
 ):
-    use_context(demo_ctx)
+    register_runtime_factory(lambda: demo_ctx)
     case_id, _ = intake_case(demo_ctx)
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_CLIENT_MAX_RETRIES: 0}):
@@ -94,7 +94,7 @@ async def test_due_sweep_flow_sends_and_publishes_counts_only(
     from flows.due_sweep import due_sweep
     from notifications.sink import read_sink
 
-    use_context(mail_ctx)
+    register_runtime_factory(lambda: mail_ctx)
     mail_ctx.clock.at = datetime.fromisoformat("2026-09-30T10:16:00+08:00")
     # no risk indicators: only the breached deadline speaks (one escalation to the township)
     intake_case(mail_ctx, "land_rights_ordinary", jurisdiction="990102001001",

@@ -21,7 +21,8 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused, SMTPResponseException
 
-from app.settings import Settings
+from wiring.bootstrap import smtp_config
+from wiring.settings import Settings
 from notifications.message import NOTICE_HEADER, Mail, render_mail
 from tests.fakes import RecordingSender
 from notifications.sender import (
@@ -422,14 +423,14 @@ def test_classify_error(error: BaseException, transient: bool, refused: bool) ->
 def test_config_from_settings_defaults_to_the_sink(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, smtp_host=None, sink_host="127.0.0.1", sink_port=8125,
                         smtp_user="ignored", smtp_password="ignored", smtp_starttls=True)
-    assert SmtpConfig.from_settings(settings) == SmtpConfig(host="127.0.0.1", port=8125)
+    assert smtp_config(settings) == SmtpConfig(host="127.0.0.1", port=8125)
 
 
 def test_config_takes_the_connection_count_from_settings(tmp_path: Path) -> None:
     for relay in (None, "smtp.fulian.example.cn"):
         settings = Settings(data_dir=tmp_path, smtp_host=relay, smtp_connections=7)
-        assert SmtpConfig.from_settings(settings).connections == 7
-    assert SmtpConfig.from_settings(Settings(data_dir=tmp_path)).connections == 4
+        assert smtp_config(settings).connections == 7
+    assert smtp_config(Settings(data_dir=tmp_path)).connections == 4
     with pytest.raises(ValueError, match="connections"):
         SmtpConfig(host="127.0.0.1", port=25, connections=0)
 
@@ -437,7 +438,7 @@ def test_config_takes_the_connection_count_from_settings(tmp_path: Path) -> None
 def test_config_from_settings_uses_the_relay(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, smtp_host="smtp.fulian.example.cn", smtp_port=587,
                         smtp_user="weiquan", smtp_password="s3cret", smtp_starttls=True)
-    config = SmtpConfig.from_settings(settings)
+    config = smtp_config(settings)
     assert (config.host, config.port, config.username, config.password, config.starttls) == (
         "smtp.fulian.example.cn", 587, "weiquan", "s3cret", True)
     assert "s3cret" not in repr(config)

@@ -11,7 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.service import users
@@ -51,7 +51,7 @@ def cheap_password_hashing(monkeypatch) -> None:
 
 
 @pytest.fixture
-def web_ctx(demo_ctx: AppContext) -> AppContext:
+def web_ctx(demo_ctx: Runtime) -> Runtime:
     with unit_of_work(demo_ctx.sessions) as session:
         for username, (role, code) in USERS.items():
             users.add_user(session, username=username, password=PASSWORD, role=role,
@@ -93,7 +93,7 @@ def client_for(app) -> Iterator[Callable[[str], TestClient]]:
         client.close()
 
 
-def store_case(ctx: AppContext, *, jurisdiction: str, received: str, category: str = "land_rights",
+def store_case(ctx: Runtime, *, jurisdiction: str, received: str, category: str = "land_rights",
                tier: str | None = "ordinary", risk: list[str] | None = None,
                name: str = VICTIM_NAME) -> str:
     """Take a case in as of its receipt (the clock moves there and stays); its number."""

@@ -127,10 +127,9 @@ def test_the_digest_mail_shows_labels_not_codes() -> None:
 
 def test_the_clis_human_output_shows_labels_and_json_keeps_codes(web_ctx, dv_case, capsys,
                                                                  monkeypatch) -> None:
-    monkeypatch.setattr(cli, "build_context", lambda: web_ctx)
-    monkeypatch.setattr(web_ctx, "close", lambda: None)
-    assert cli.main(["case", "show", dv_case]) == 0
+    monkeypatch.setattr(web_ctx, "close", lambda: None)  # the fixture closes it
+    assert cli.main(["case", "show", dv_case], runtime_factory=lambda: web_ctx) == 0
     text = capsys.readouterr().out
     assert "第一时间报告" in text and bare_codes(text) == []
-    assert cli.main(["case", "show", dv_case, "--json"]) == 0
+    assert cli.main(["case", "show", dv_case, "--json"], runtime_factory=lambda: web_ctx) == 0
     assert '"category": "domestic_violence"' in capsys.readouterr().out

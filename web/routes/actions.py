@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
@@ -51,7 +51,7 @@ class Act:
     now: datetime
     actor: str
     viewer: Viewer
-    ctx: AppContext
+    ctx: Runtime
 
 
 Choices = Callable[[Session, Case], list[tuple[str, str]]]

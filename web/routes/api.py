@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db.orm import Case, IntakeSource
 from models.db.session import unit_of_work
 from models.domain.errors import FieldProblem, InputError, Problem
@@ -95,7 +95,7 @@ async def api_intake(request: Request) -> JSONResponse:
     return await run_in_threadpool(_file, ctx, source, body)
 
 
-def _admit(ctx: AppContext, token: str) -> tuple[IntakeSource, RateDecision] | None:
+def _admit(ctx: Runtime, token: str) -> tuple[IntakeSource, RateDecision] | None:
     with unit_of_work(ctx.sessions) as session:
         source = source_for_token(session, token=token)
         if source is None:
@@ -115,7 +115,7 @@ async def _read_at_most(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _file(ctx: AppContext, source: IntakeSource, body: bytes) -> JSONResponse:
+def _file(ctx: Runtime, source: IntakeSource, body: bytes) -> JSONResponse:
     now = ctx.clock.now()
     try:
         intake = parse_intake(body, limits=ctx.intake_limits, now=now)

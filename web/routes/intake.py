@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.context import AppContext
+from wiring.bootstrap import Runtime
 from models.db.orm import Case, Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import can_open_case, can_take_in
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _places(ctx: AppContext, viewer: Viewer) -> list[tuple[str, str]]:
+def _places(ctx: Runtime, viewer: Viewer) -> list[tuple[str, str]]:
     with unit_of_work(ctx.sessions) as session:
         rows = session.scalars(select(Jurisdiction)
                                .where(Jurisdiction.code.startswith(viewer.jurisdiction_code))
@@ -74,7 +74,7 @@ async def intake_submit(request: Request, viewer: Viewer = Depends(current_viewe
     return RedirectResponse(f"/cases/{number}?created=1", status_code=303)
 
 
-def _store(ctx: AppContext, viewer: Viewer, document: dict[str, Any]) -> str:
+def _store(ctx: Runtime, viewer: Viewer, document: dict[str, Any]) -> str:
     now = ctx.clock.now()
     intake = parse_intake(json.dumps(document, ensure_ascii=False), limits=ctx.intake_limits, now=now)
     if not can_take_in(viewer.principal, jurisdiction_code=intake.jurisdiction):

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from app.settings import Settings
+from wiring.settings import Settings
 
 SECRET_FILE = "secret_key"
 

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(default=2.0, gt=0, le=30)
     # The periodic due sweep: bounds how long a case stored by another process waits.
     sweep_interval_seconds: float = Field(default=30.0, gt=0, le=30)
+    # The scheduler's leader lease (models/service/leases.py): renewed this often, and taken
+    # over by a standby once unrenewed this long, so a dead leader is replaced within
+    # ttl + renew seconds (≤ 30 s).
+    lease_ttl_seconds: float = Field(default=15.0, gt=0, le=20)
+    lease_renew_seconds: float = Field(default=4.0, gt=0, le=10)
 
     # Reminder and escalation policy (models/domain/reminders.py).
     reminder_hour: int = Field(default=9, ge=0, le=23)
@@ -88,7 +93,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
     # Signs session cookies and acknowledgement links. Unset: generated once and kept in
-    # <data_dir>/secret_key (app/secret_key.py), so nothing needs configuring.
+    # <data_dir>/secret_key (wiring/secret_key.py), so nothing needs configuring.
     secret_key: str | None = Field(default=None, repr=False)
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     ack_link_valid_days: int = Field(default=14, ge=1, le=365)
@@ -155,6 +160,13 @@ class Settings(BaseSettings):
     @property
     def visit_cadences(self) -> Mapping[str, VisitCadence]:
         return self._visit_cadences
+
+    @model_validator(mode="after")
+    def _lease_renewed_before_it_expires(self) -> "Settings":
+        if self.lease_renew_seconds * 2 > self.lease_ttl_seconds:
+            raise ValueError("WEIQUAN_LEASE_RENEW_SECONDS must be at most half of "
+                             "WEIQUAN_LEASE_TTL_SECONDS: one missed renewal must not lose the lease")
+        return self
 
     @model_validator(mode="after")
     def _smtp_auth_complete(self) -> "Settings":

@@ -1,0 +1,38 @@
+"""`weiquan status`: who leads the scheduler, what waits in the outbox, and the flow runs
+owed to Prefect — one read, codes only (the CLI puts the words on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.db.orm import FlowTrigger, Notice
+from models.domain.statuses import NoticeStatus, TriggerStatus
+from models.service.leases import SCHEDULER_LEASE, lease_view
+
+# What an operator watches: waiting, in flight, given up (sent and cancelled are history).
+WATCHED_NOTICES = (NoticeStatus.QUEUED, NoticeStatus.SENDING, NoticeStatus.FAILED)
+
+
+def service_status(session: Session, *, now: datetime) -> dict[str, Any]:
+    lease = lease_view(session, name=SCHEDULER_LEASE, now=now)
+    counts = dict(session.execute(
+        select(Notice.status, func.count()).where(Notice.status.in_(WATCHED_NOTICES))
+        .group_by(Notice.status)).all())
+    owed = session.scalar(select(func.count()).select_from(FlowTrigger)
+                          .where(FlowTrigger.status == TriggerStatus.PENDING))
+    leader = None if lease is None else {
+        "holder": lease.holder, "live": lease.live,
+        "acquired_at": lease.acquired_at.isoformat(),
+        "heartbeat_at": lease.heartbeat_at.isoformat(),
+        "expires_at": lease.expires_at.isoformat(),
+        "age_seconds": round(lease.age.total_seconds(), 1),
+        "heartbeat_age_seconds": round((now - lease.heartbeat_at).total_seconds(), 1),
+        "expires_in_seconds": round(lease.expires_in.total_seconds(), 1),
+    }
+    return {"as_of": now.isoformat(), "leader": leader,
+            "notices": {str(status): counts.get(status, 0) for status in WATCHED_NOTICES},
+            "owed_flow_runs": owed}
