@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from wiring.bootstrap import Runtime, build_runtime
+from models.runtime.bootstrap import Runtime, build_runtime
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
@@ -26,7 +26,7 @@ from models.domain.vocabulary import vocabulary
 from models.service import procedure
 from models.service.dry_run import preview_due
 from models.service.overdue import overdue_report
-from wiring.sweep import sweep
+from models.runtime.sweep import sweep
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar, load_official_schedule, read_schedule_file
 from models.service.intake import store_intake

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.domain.errors import InputError
 from models.domain.vocabulary import vocabulary
 from models.service.batch_intake import ImportReport, import_intakes

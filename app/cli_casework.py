@@ -9,7 +9,7 @@ import argparse
 from datetime import date, datetime
 
 from app.cli import _actor, _case, _parse_time, _print_case, _with_runtime
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.errors import InputError, NotFoundError, parse_date
 from models.domain.referrals import DEFAULT_FEEDBACK_WORKING_DAYS

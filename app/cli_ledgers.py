@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from app.cli import _with_runtime
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.access import Role
 from models.domain.errors import InputError, parse_date

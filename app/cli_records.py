@@ -11,7 +11,7 @@ import json
 
 from app.cli import _actor, _case, _parse_time, _print_case, _with_runtime
 from app.cli_casework import _date, _indicators, _not_future
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.domain.casework import (

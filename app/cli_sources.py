@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 
 from app.cli import CLI_ACTOR, _with_runtime
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.service.sources import add_source, list_sources, revoke_source
 from models.domain.calendar import SHANGHAI

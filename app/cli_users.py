@@ -9,7 +9,7 @@ import sys
 from sqlalchemy import select
 
 from app.cli import CLI_ACTOR, _with_runtime
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.orm import User
 from models.db.session import unit_of_work

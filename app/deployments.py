@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from wiring.settings import PROJECT_ROOT
+from models.runtime.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 

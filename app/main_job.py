@@ -33,9 +33,9 @@ from types import FrameType
 
 from sqlalchemy.engine import make_url
 
-from wiring.bootstrap import Runtime, build_runtime
+from models.runtime.bootstrap import Runtime, build_runtime
 from app.prefect_server import PrefectServer, PrefectServerError, prefect_environment, server_healthy
-from wiring.settings import Settings, load_settings
+from models.runtime.settings import Settings, load_settings
 from models.db.session import unit_of_work
 from notifications.sink import MailSink
 

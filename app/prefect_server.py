@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from wiring.settings import Settings
+from models.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

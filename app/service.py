@@ -46,9 +46,9 @@ from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, rel
 from models.service.intake import INTAKE_FLOW
 from models.service.leases import SCHEDULER_LEASE, hold_lease, process_holder, release_lease
 from models.service.outbox import next_wakeup
-from wiring.bootstrap import Runtime
-from wiring.process import register_runtime_factory
-from wiring.sweep import sweep
+from models.runtime.bootstrap import Runtime
+from models.runtime.process import register_runtime_factory
+from models.runtime.sweep import sweep
 
 log = logging.getLogger(__name__)
 BATCH = 20

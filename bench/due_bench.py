@@ -50,9 +50,9 @@ from sqlalchemy import create_engine, event, func, select, text, update  # noqa:
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.sql import Select  # noqa: E402
 
-from wiring.clock import FixedClock  # noqa: E402
-from wiring.bootstrap import build_runtime  # noqa: E402
-from wiring.settings import Settings  # noqa: E402
+from models.runtime.clock import FixedClock  # noqa: E402
+from models.runtime.bootstrap import build_runtime  # noqa: E402
+from models.runtime.settings import Settings  # noqa: E402
 from models.db.migrate import upgrade_to_head  # noqa: E402
 from models.db.orm import Case, Notice  # noqa: E402
 from models.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from wiring.clock import FixedClock  # noqa: E402
-from wiring.bootstrap import Runtime, build_runtime  # noqa: E402
-from wiring.settings import Settings  # noqa: E402
+from models.runtime.clock import FixedClock  # noqa: E402
+from models.runtime.bootstrap import Runtime, build_runtime  # noqa: E402
+from models.runtime.settings import Settings  # noqa: E402
 from models.db.session import unit_of_work  # noqa: E402
 from models.intake_schema import parse_intake  # noqa: E402
 from models.service.batch_intake import import_intakes  # noqa: E402

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from wiring.bootstrap import Runtime, build_runtime
-from wiring.process import current_runtime, has_runtime_factory, register_runtime_factory
+from models.runtime.bootstrap import Runtime, build_runtime
+from models.runtime.process import current_runtime, has_runtime_factory, register_runtime_factory
 
 
 @cache

@@ -14,7 +14,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from wiring.settings import load_settings
+    from models.runtime.settings import load_settings
 
     return load_settings().effective_database_url
 

@@ -11,8 +11,8 @@ from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.service.flow_triggers import mark_trigger_done
 from models.service.views import local_iso
-from wiring.bootstrap import Runtime
-from wiring.process import current_runtime
+from models.runtime.bootstrap import Runtime
+from models.runtime.process import current_runtime
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from models.db.session import unit_of_work
 from models.domain.digest import first_working_day_of_week, local_date
 from models.service.calendar import current_calendar
 from models.service.digests import plan_cadre_digests, plan_supervisor_digests
-from wiring.process import current_runtime
+from models.runtime.process import current_runtime
 
 
 @task(task_run_name="plan cadre digests {as_of:%Y-%m-%d}")

@@ -8,8 +8,8 @@ from prefect.artifacts import create_markdown_artifact
 from models.db.session import unit_of_work
 from models.service.batch_intake import ImportBrief, import_brief
 from models.service.views import local_iso
-from wiring.bootstrap import Runtime
-from wiring.process import current_runtime
+from models.runtime.bootstrap import Runtime
+from models.runtime.process import current_runtime
 
 
 def import_run_name(*, runtime: Runtime, import_id: int) -> str:

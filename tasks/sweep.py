@@ -7,13 +7,13 @@ from datetime import datetime
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from wiring.sweep import sweep
+from models.runtime.sweep import sweep
 from models.db.session import unit_of_work
 from models.domain.digest import format_due
 from models.service.calendar import current_calendar
 from models.service.digests import overdue_table
 from models.service.due import SweepReport
-from wiring.process import current_runtime
+from models.runtime.process import current_runtime
 
 OVERDUE_ARTIFACT = "overdue-by-jurisdiction"
 EMPTY_ROW = {"jurisdiction": "", "jurisdiction_name": "（无逾期或即将到期事项）", "level": "",

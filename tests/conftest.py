@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from wiring.clock import FixedClock
-from wiring.bootstrap import Runtime, build_runtime
-from wiring.settings import Settings
+from models.runtime.clock import FixedClock
+from models.runtime.bootstrap import Runtime, build_runtime
+from models.runtime.settings import Settings
 from models.db.migrate import upgrade_to_head
 from models.db.orm import Jurisdiction
 from models.db.session import unit_of_work
@@ -197,7 +197,7 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_runtime_left_registered() -> Iterator[None]:
     """A test that registers its runtime for flows and tasks must not leave it to the next."""
-    from wiring.process import register_runtime_factory
+    from models.runtime.process import register_runtime_factory
 
     yield
     register_runtime_factory(None)

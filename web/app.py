@@ -18,8 +18,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wiring.bootstrap import Runtime
-from wiring.secret_key import load_secret_key
+from models.runtime.bootstrap import Runtime
+from models.runtime.secret_key import load_secret_key
 from models.domain.access import ROLE_LABELS
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import FieldProblem, InputError

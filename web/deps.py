@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.orm import Jurisdiction, User
 from models.db.session import unit_of_work
 from models.domain.access import (

@@ -15,7 +15,7 @@ import time
 
 import uvicorn
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from web.app import create_app
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ BOUND = 60.0  # seconds any one wait in these tests may take, on a loaded 2-core
 # The flow service as `weiquan up` runs it while Prefect is down: sweeps without flow runs.
 SERVICE = """
 import asyncio, signal
-from wiring.bootstrap import build_runtime
+from models.runtime.bootstrap import build_runtime
 from app.service import run_service
-from wiring.settings import load_settings
+from models.runtime.settings import load_settings
 
 async def main():
     stop = asyncio.Event()

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from wiring.clock import FixedClock
-from wiring.bootstrap import Runtime, build_runtime
-from wiring.settings import Settings
+from models.runtime.clock import FixedClock
+from models.runtime.bootstrap import Runtime, build_runtime
+from models.runtime.settings import Settings
 from tests.conftest import FIXED_NOW, backends, database_copy
 
 EXAMPLES = int(os.environ.get("WEIQUAN_FUZZ_EXAMPLES", "1000"))

@@ -12,7 +12,7 @@ from typing import Any
 import msoffcrypto
 import openpyxl
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.cli import main
-from wiring.bootstrap import build_runtime
-from wiring.clock import FixedClock
-from wiring.settings import Settings
+from models.runtime.bootstrap import build_runtime
+from models.runtime.clock import FixedClock
+from models.runtime.settings import Settings
 from models.db.orm import AuditEvent, Case
 from models.db.session import unit_of_work
 from tests.conftest import DEMO, SHARED

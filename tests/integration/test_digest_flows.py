@@ -10,7 +10,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from notifications.sink import read_sink
-from wiring.process import register_runtime_factory
+from models.runtime.process import register_runtime_factory
 from tasks.sweep import OVERDUE_ARTIFACT
 from tests.integration.test_due import at, take_in_contract
 

@@ -259,7 +259,7 @@ async def test_digests_can_be_switched_off(mail_ctx, sink):
 
 
 def test_settings_digest_at_is_configurable(monkeypatch):
-    from wiring.settings import Settings
+    from models.runtime.settings import Settings
 
     monkeypatch.setenv("WEIQUAN_DIGEST_AT", "07:45")
     assert Settings().digest_at.isoformat() == "07:45:00"
@@ -280,7 +280,7 @@ async def test_the_service_sends_the_days_digests_at_0830_even_with_prefect_down
     from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     from app.service import FlowService
-    from wiring.process import register_runtime_factory
+    from models.runtime.process import register_runtime_factory
 
     register_runtime_factory(lambda: mail_ctx)
     wake_digests = FlowService(mail_ctx).wake_digests

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from wiring.sweep import sweep
+from models.runtime.sweep import sweep
 from models.db import repositories as repo
 from models.db.orm import Notice
 from models.db.session import unit_of_work

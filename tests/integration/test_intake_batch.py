@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.cli import main
-from wiring.clock import FixedClock
-from wiring.bootstrap import Runtime, build_runtime
-from wiring.settings import Settings
+from models.runtime.clock import FixedClock
+from models.runtime.bootstrap import Runtime, build_runtime
+from models.runtime.settings import Settings
 from models.db.orm import AuditEvent, Case, CaseImport, FlowTrigger, Notice, Party, VisitPlan
 from models.db.session import unit_of_work
 from models.intake_schema import parse_intake
@@ -226,7 +226,7 @@ async def test_the_service_runs_one_import_flow_named_by_file_and_count(prefect_
     from prefect.client.orchestration import get_client
 
     from app.service import dispatch_owed_flows
-    from wiring.process import register_runtime_factory
+    from models.runtime.process import register_runtime_factory
 
     register_runtime_factory(lambda: demo_ctx)
     docs = [document("dv_strangulation"), document("land_rights_ordinary")]

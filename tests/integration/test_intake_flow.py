@@ -17,7 +17,7 @@ from models.db.session import unit_of_work
 from models.intake_schema import parse_intake
 from models.service.calendar import current_calendar
 from models.service.intake import take_in
-from wiring.process import register_runtime_factory
+from models.runtime.process import register_runtime_factory
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.prefect

@@ -19,7 +19,7 @@ import pytest
 from models.db.session import unit_of_work
 from models.service.service_status import service_status
 from tests.conftest import REPO
-from wiring.bootstrap import Runtime, build_runtime
+from models.runtime.bootstrap import Runtime, build_runtime
 
 TAKE_OVER_BOUND = 30.0  # seconds from the leader's death to the standby leading
 START_BOUND = 30.0  # a loaded 2-core machine takes seconds to start a Python process

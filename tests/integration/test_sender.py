@@ -21,8 +21,8 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
 from aiosmtplib import SMTPRecipientRefused, SMTPRecipientsRefused, SMTPResponseException
 
-from wiring.bootstrap import smtp_config
-from wiring.settings import Settings
+from models.runtime.bootstrap import smtp_config
+from models.runtime.settings import Settings
 from notifications.message import NOTICE_HEADER, Mail, render_mail
 from tests.fakes import RecordingSender
 from notifications.sender import (

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from app import cli
-from wiring.secret_key import load_secret_key, secret_key_path
+from models.runtime.secret_key import load_secret_key, secret_key_path
 from models.db.orm import AuditEvent, User
 from models.db.session import unit_of_work
 from models.domain.errors import InputError

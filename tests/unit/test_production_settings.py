@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from app.cli import main
-from wiring.settings import ConfigError, load_settings
+from models.runtime.settings import ConfigError, load_settings
 
 GOOD_KEY = secrets.token_urlsafe(32)
 READY = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wiring.settings import ConfigError, load_settings
+from models.runtime.settings import ConfigError, load_settings
 from models.domain.errors import InputError
 from models.domain.visits import (
     DEFAULT_CADENCES,

@@ -11,7 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.service import users

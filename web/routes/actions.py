@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.orm import Case, IntakeSource
 from models.db.session import unit_of_work
 from models.domain.errors import FieldProblem, InputError, Problem

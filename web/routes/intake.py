@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 from models.db.orm import Case, Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import can_open_case, can_take_in

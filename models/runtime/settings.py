@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
     # Signs session cookies and acknowledgement links. Unset: generated once and kept in
-    # <data_dir>/secret_key (wiring/secret_key.py), so nothing needs configuring.
+    # <data_dir>/secret_key (models/runtime/secret_key.py), so nothing needs configuring.
     secret_key: str | None = Field(default=None, repr=False)
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     ack_link_valid_days: int = Field(default=14, ge=1, le=365)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 
 RuntimeFactory = Callable[[], Runtime]
 
@@ -35,5 +35,5 @@ def has_runtime_factory() -> bool:
 def current_runtime() -> Runtime:
     if _factory is None:
         raise NoRuntimeError("no runtime registered in this process: its entry point must call "
-                             "wiring.process.register_runtime_factory (flows do it themselves)")
+                             "models.runtime.process.register_runtime_factory (flows do it themselves)")
     return _factory()

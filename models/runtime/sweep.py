@@ -15,7 +15,7 @@ from models.domain.calendar import WorkCalendar
 from models.service.digests import DigestPlan, plan_digests
 from models.service.due import SweepReport, run_due
 from notifications.sender import MailSender
-from wiring.bootstrap import Runtime
+from models.runtime.bootstrap import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from wiring.settings import Settings
+from models.runtime.settings import Settings
 
 SECRET_FILE = "secret_key"
 

@@ -24,9 +24,9 @@ from models.domain.reminders import ReminderPolicy
 from models.domain.visits import VisitCadence
 from models.intake_schema import IntakeLimits
 from notifications.sender import MailSender, SmtpConfig, SmtpSender
-from wiring.clock import Clock, SystemClock
-from wiring.secret_key import load_secret_key
-from wiring.settings import Settings, load_settings
+from models.runtime.clock import Clock, SystemClock
+from models.runtime.secret_key import load_secret_key
+from models.runtime.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
