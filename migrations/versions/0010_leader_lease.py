@@ -1,7 +1,7 @@
 """the leader lease: one service process leads the scheduler at a time
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-05 09:00:00.000000
 """
 
@@ -12,7 +12,7 @@ import models.db.types
 
 revision = '0010'
 # Chained after 0008 on this branch; on merge it follows 0009.
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
