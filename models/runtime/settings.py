@@ -19,7 +19,7 @@ from models.domain.errors import FieldProblem, InputError, InputProblems
 from models.domain.casework import DEFAULT_CLOSING_VISIT_WORKING_DAYS
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence, parse_cadences
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # models/runtime/settings.py → the checkout
 
 
 class Settings(BaseSettings):
