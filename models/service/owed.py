@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,7 +29,28 @@ from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
 from models.service.referrals import governance_center_reachable, referral_clock
 
 
-def case_clock(case: Case) -> CaseClock:
+class CaseFacts(Protocol):
+    """What planning reads of a case: a `Case`, or a row of `CASE_FACTS` (the sweep reads
+    those columns alone, not entities, when it plans thousands of cases)."""
+
+    id: int
+    tier: str
+    status: str
+    jurisdiction_code: str
+    received_at: datetime
+    response_due_at: datetime
+    responded_at: datetime | None
+    paused_at: datetime | None
+    upper_result_at: datetime | None
+    responsible_contact_id: int | None
+
+
+CASE_FACTS = (Case.id, Case.tier, Case.status, Case.jurisdiction_code, Case.received_at,
+              Case.response_due_at, Case.responded_at, Case.paused_at, Case.upper_result_at,
+              Case.responsible_contact_id)
+
+
+def case_clock(case: CaseFacts) -> CaseClock:
     return CaseClock(
         case_id=case.id, tier=case.tier, jurisdiction_code=case.jurisdiction_code,
         received_at=case.received_at, response_due_at=case.response_due_at,
@@ -61,7 +83,7 @@ def _visit_notice(plan: VisitPlan, due: VisitDue) -> OwedNotice:
 class CaseWork:
     """A case and everything hanging off it that can owe notices, loaded once per look."""
 
-    case: Case
+    case: CaseFacts
     referrals: list[Referral]
     plan: VisitPlan | None
     sent_at_once: list[SentAtOnce]
@@ -102,8 +124,8 @@ class CaseWork:
         return min((c for c in candidates if c is not None), default=None)
 
 
-def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
-    """`load_case_work` for a batch: three IN queries for all the cases instead of three
+def load_case_works(session: Session, cases: Sequence[CaseFacts]) -> list[CaseWork]:
+    """The work of a batch of cases: three IN queries for all of them instead of three
     SELECTs per case (the due sweep's main cost at scale)."""
     ids = [case.id for case in cases]
     if not ids:
@@ -130,12 +152,3 @@ def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
         works.append(CaseWork(case=case, referrals=referrals[case.id], plan=plans.get(case.id),
                               sent_at_once=_as_sent(sent[case.id]), governance_center=center))
     return works
-
-
-def load_case_work(session: Session, case: Case) -> CaseWork:
-    return load_case_works(session, [case])[0]
-
-
-def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,
-                  policy: ReminderPolicy) -> list[OwedNotice]:
-    return load_case_work(session, case).owed(as_of=as_of, calendar=calendar, policy=policy)
