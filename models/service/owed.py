@@ -24,7 +24,7 @@ from models.domain.referrals import (
     next_referral_check,
     owed_referral_notices,
 )
-from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
+from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, owed_and_next_check, owed_notices
 from models.domain.visits import VisitDue, next_visit_check, owed_visit_notices
 from models.service.referrals import governance_center_reachable, referral_clock
 
@@ -91,8 +91,25 @@ class CaseWork:
 
     def owed(self, *, as_of: datetime, calendar: WorkCalendar,
              policy: ReminderPolicy) -> list[OwedNotice]:
+        return owed_notices(case_clock(self.case), as_of=as_of, calendar=calendar,
+                            policy=policy) + self._owed_besides_the_deadline(
+            as_of=as_of, calendar=calendar, policy=policy)
+
+    def owed_and_next_check(self, *, as_of: datetime, calendar: WorkCalendar,
+                            policy: ReminderPolicy) -> tuple[list[OwedNotice], datetime | None]:
+        """What is owed at `as_of` and the next instant after it that something could fall
+        due: what planning asks of every case, the deadline's part in one pass."""
+        owed, case_next = owed_and_next_check(case_clock(self.case), as_of=as_of,
+                                              calendar=calendar, policy=policy)
+        owed += self._owed_besides_the_deadline(as_of=as_of, calendar=calendar, policy=policy)
+        candidates = [case_next, *self._next_besides_the_deadline(after=as_of, calendar=calendar,
+                                                                 policy=policy)]
+        return owed, min((c for c in candidates if c is not None), default=None)
+
+    def _owed_besides_the_deadline(self, *, as_of: datetime, calendar: WorkCalendar,
+                                   policy: ReminderPolicy) -> list[OwedNotice]:
         case = self.case
-        owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
+        owed: list[OwedNotice] = []
         for referral in self.referrals:
             owed += owed_referral_notices(self._clock(referral), as_of=as_of,
                                           calendar=calendar, policy=policy)
@@ -108,11 +125,10 @@ class CaseWork:
     def _clock(self, referral: Referral) -> ReferralClock:
         return referral_clock(referral, self.case, governance_center=self.governance_center)
 
-    def next_check(self, *, after: datetime, calendar: WorkCalendar,
-                   policy: ReminderPolicy) -> datetime | None:
+    def _next_besides_the_deadline(self, *, after: datetime, calendar: WorkCalendar,
+                                   policy: ReminderPolicy) -> list[datetime | None]:
         case = self.case
-        candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
-                      next_confirmation_check(sent=self.sent_at_once, after=after)]
+        candidates = [next_confirmation_check(sent=self.sent_at_once, after=after)]
         for referral in self.referrals:
             candidates.append(next_referral_check(self._clock(referral), after=after,
                                                   calendar=calendar, policy=policy))
@@ -121,7 +137,7 @@ class CaseWork:
                 plan_id=self.plan.id, visit_due_at=self.plan.next_due_at,
                 jurisdiction_code=case.jurisdiction_code, after=after, calendar=calendar,
                 policy=policy))
-        return min((c for c in candidates if c is not None), default=None)
+        return candidates
 
 
 def load_case_works(session: Session, cases: Sequence[CaseFacts]) -> list[CaseWork]:
