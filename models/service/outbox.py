@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from models.db.orm import Case, Jurisdiction, Notice
@@ -66,31 +66,37 @@ def claim_notices(session: Session, *, as_of: datetime, holder: str, lease_from:
                   limit: int = DELIVER_BATCH) -> list[int]:
     """Up to `limit` notices due by `as_of` — abandoned leases and queued ones — most urgent
     first, leased to `holder` until `lease_from + LEASE`."""
-    # Each claim is one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING: no
-    # entities loaded and written back. Two statements, not one OR: with a backlog (after
-    # downtime) an OR across both statuses made the database sort every due row to return
-    # the first hundred; abandoned leases (a crashed sender's) are few and go first.
-    abandoned = _claim(session, select(Notice.id).where(
-        Notice.status == "sending", Notice.claimed_until < as_of)
-        .order_by(Notice.priority, Notice.claimed_until), holder=holder,
-        lease_from=lease_from, limit=limit)
-    queued = _claim(session, select(Notice.id).where(
-        Notice.status == "queued", Notice.next_attempt_at <= as_of)
-        .order_by(Notice.priority, Notice.next_attempt_at, Notice.id), holder=holder,
-        lease_from=lease_from, limit=limit - len(abandoned)) if len(abandoned) < limit else []
+    # Each claim is one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING on
+    # the table, built once: no entities loaded and written back. Two statements, not one
+    # OR: with a backlog (after downtime) an OR across both statuses made the database sort
+    # every due row to return the first hundred; abandoned leases (a crashed sender's) are
+    # few and go first.
+    values = {"as_of": as_of, "holder": holder, "claimed_until": lease_from + LEASE,
+              "limit": limit}
+    abandoned = session.execute(_CLAIM_ABANDONED, values).all()
+    queued = session.execute(_CLAIM_QUEUED, {**values, "limit": limit - len(abandoned)}).all() \
+        if len(abandoned) < limit else []
     rows = sorted([*abandoned, *queued], key=lambda row: (row.priority, row.next_attempt_at, row.id))
     return [row.id for row in rows]
 
 
-def _claim(session: Session, due: Select[tuple[int]], *, holder: str, lease_from: datetime,
-           limit: int) -> Sequence[Row[tuple[int, int, datetime]]]:
-    chosen = due.limit(limit).with_for_update(skip_locked=True).scalar_subquery()
-    return session.execute(
-        update(Notice).where(Notice.id.in_(chosen))
-        .values(status="sending", attempts=Notice.attempts + 1,
-                claimed_until=lease_from + LEASE, claimed_by=holder)
-        .returning(Notice.id, Notice.priority, Notice.next_attempt_at)
-        .execution_options(synchronize_session=False)).all()
+def _claim_statement(*, status: str, due: ColumnElement[bool],
+                     order: tuple[ColumnElement[object], ...]) -> Update:
+    notices = Notice.__table__.c
+    chosen = (select(notices.id).where(notices.status == status, due).order_by(*order)
+              .limit(bindparam("limit")).with_for_update(skip_locked=True).scalar_subquery())
+    return (update(Notice.__table__).where(notices.id.in_(chosen))
+            .values(status="sending", attempts=notices.attempts + 1,
+                    claimed_until=bindparam("claimed_until"), claimed_by=bindparam("holder"))
+            .returning(notices.id, notices.priority, notices.next_attempt_at))
+
+
+_CLAIM_ABANDONED = _claim_statement(
+    status="sending", due=Notice.__table__.c.claimed_until < bindparam("as_of"),
+    order=(Notice.__table__.c.priority, Notice.__table__.c.claimed_until))
+_CLAIM_QUEUED = _claim_statement(
+    status="queued", due=Notice.__table__.c.next_attempt_at <= bindparam("as_of"),
+    order=(Notice.__table__.c.priority, Notice.__table__.c.next_attempt_at, Notice.__table__.c.id))
 
 
 def renew_leases(session: Session, *, notice_ids: Sequence[int], holder: str,
