@@ -725,6 +725,8 @@ def main() -> None:
                         help="a PostgreSQL URL; scratch databases are created on its server")
     parser.add_argument("--quick", action="store_true",
                         help="N=10000,100000, M=300, 50 notices over 30 s (under 5 minutes)")
+    parser.add_argument("--only", choices=("scale", "mail", "lateness"),
+                        help="run one part (no RESULT line)")
     parser.add_argument("--child-timings", help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -742,6 +744,11 @@ def main() -> None:
         f"mails {args.mails}; lateness {args.lateness_notices} over {args.window:.0f} s; "
         f"load average {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only:
+            {"scale": lambda: scale_part(args, Path(tmp), postgres),
+             "mail": lambda: mail_part(args, Path(tmp)),
+             "lateness": lambda: lateness_part(args, Path(tmp))}[args.only]()
+            return
         scale = scale_part(args, Path(tmp), postgres)
         mail = mail_part(args, Path(tmp))
         lateness = lateness_part(args, Path(tmp))

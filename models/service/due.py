@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db.orm import Case, Notice
@@ -143,6 +143,7 @@ class _Delivery:
                  after_send: Callable[[], None] | None) -> None:
         self.sessions, self.as_of, self.holder = sessions, as_of, holder
         self.engine: Engine = sessions.kw["bind"]
+        self.connection: Connection | None = None  # the current batch's, for its records
         self.max_attempts, self.now, self.report = max_attempts, now, report
         self.after_send = after_send
         self.forwarded = False  # retries brought forward once, at the sweep's first success
@@ -162,17 +163,23 @@ class _Delivery:
             # Records each outcome while its connection already waits for the server's answer
             # to the next mail's first command, so the wire is not idle during the write.
             # Before that next mail can be accepted the loop has run this, so a crash still
-            # repeats at most the one mail in flight per connection.
+            # repeats at most the one mail in flight per connection. Outcomes that arrived
+            # together (several connections) share one transaction.
             while True:
-                index, result = await answered.get()
+                answers = [await answered.get()]
+                while not answered.empty():
+                    answers.append(answered.get_nowait())
                 try:
-                    recorded.add(index)
-                    self.record(outgoing[index].notice_id, result)
+                    recorded.update(index for index, _ in answers)
+                    self.record([(outgoing[index].notice_id, result) for index, result in answers])
                 finally:
-                    answered.task_done()
+                    for _ in answers:
+                        answered.task_done()
 
         recording = asyncio.create_task(recorder())
         renewing = asyncio.create_task(self._renew([o.notice_id for o in outgoing]))
+        # One connection for the batch's records, not a checkout from the pool per mail.
+        self.connection = self.engine.connect()
         try:
             results = await sender.send_batch([o.mail for o in outgoing], on_outcome=on_outcome)
             await _recorded(answered, recording)
@@ -181,13 +188,21 @@ class _Delivery:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        for index, result in enumerate(results):  # any the sender did not report one by one
-            if index not in recorded:
-                self.record(outgoing[index].notice_id, result)
+            self.connection.close()
+            self.connection = None
+        # Any the sender did not report one by one.
+        self.record([(outgoing[index].notice_id, result) for index, result in enumerate(results)
+                     if index not in recorded])
 
-    def record(self, notice_id: int, result: SendOutcome) -> None:
-        status = self._record_sent(notice_id) if result.ok else self._record_failure(
-            notice_id, result)
+    def record(self, answers: Sequence[tuple[int, SendOutcome]]) -> None:
+        sent = [notice_id for notice_id, result in answers if result.ok]
+        for still_held in self._record_sent(sent) if sent else []:
+            self._count("sent" if still_held else None)
+        for notice_id, result in answers:
+            if not result.ok:
+                self._count(self._record_failure(notice_id, result))
+
+    def _count(self, status: str | None) -> None:
         if status == "sent":
             self.report.sent += 1
             if not self.forwarded:
@@ -202,16 +217,21 @@ class _Delivery:
         elif status == "failed":
             self.report.failed += 1
 
-    def _record_sent(self, notice_id: int) -> str | None:
-        # A Core transaction, not a session: this runs once per mail on the sending path.
-        with self.engine.begin() as connection:
-            sent = outbox.record_sent(connection, notice_id=notice_id, as_of=self.as_of,
-                                      holder=self.holder)
-            if sent is not None and sent.must_confirm:
-                with Session(bind=connection) as session:
-                    after_sent(session, sent, as_of=self.as_of)
-                    session.flush()
-        return None if sent is None else "sent"
+    def _record_sent(self, notice_ids: Sequence[int]) -> list[bool]:
+        """Whether each was still this holder's to record. A Core transaction, not a session:
+        this runs once per answer on the sending path."""
+        with contextlib.ExitStack() as stack:
+            connection = self.connection or stack.enter_context(self.engine.connect())
+            with connection.begin():
+                found = [outbox.record_sent(connection, notice_id=notice_id, as_of=self.as_of,
+                                            holder=self.holder) for notice_id in notice_ids]
+                confirm = [sent for sent in found if sent is not None and sent.must_confirm]
+                if confirm:
+                    with Session(bind=connection) as session:
+                        for sent in confirm:
+                            after_sent(session, sent, as_of=self.as_of)
+                        session.flush()
+        return [sent is not None for sent in found]
 
     def _record_failure(self, notice_id: int, result: SendOutcome) -> str | None:
         failure = outbox.Failure(notice_id=notice_id, error=str(result.error or ""),
