@@ -79,6 +79,14 @@ def sending_instant(at: datetime, *, calendar: WorkCalendar, policy: ReminderPol
     """The first instant ≥ `at` within sending hours of a working day."""
     if not policy.working_days_only:
         return at
+    return _sending_instant(at, calendar, policy)
+
+
+@lru_cache(maxsize=8192)
+def _sending_instant(at: datetime, calendar: WorkCalendar, policy: ReminderPolicy) -> datetime:
+    # Remembered: most instants asked are a working day's 09:00, the same for every case whose
+    # deadline falls on that day. The answer is always in Shanghai time, so an equal instant
+    # given in another zone gets the same answer.
     local = at.astimezone(SHANGHAI)
     day = local.date()
     if calendar.is_working_day(day) and local.time() <= policy.window_end:
