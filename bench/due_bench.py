@@ -154,7 +154,7 @@ def load_demo_registry(sessions) -> None:
 
 # --- part 1: finding and claiming due work ------------------------------------------------------
 
-def spread(rng: random.Random, n: int, due_count: int) -> list[datetime]:
+def spread(rng: random.Random, n: int, *, due_count: int) -> list[datetime]:
     """n instants (naive UTC, as stored): `due_count` of them in the 3 days before AS_OF,
     the rest over the next year."""
     due = set(rng.sample(range(n), min(due_count, n)))
@@ -270,13 +270,13 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
     sessions = make_session_factory(engine)
     load_demo_registry(sessions)
     rng = random.Random(n)
-    checks = spread(rng, n, DUE_CASES)
+    checks = spread(rng, n, due_count=DUE_CASES)
     bulk_insert(engine, Case.__table__, CASE_COLUMNS, n,
                 lambda a, b: case_rows(rng, a, checks[a:b], postgres=postgres), "cases")
     with engine.connect() as conn:
         case_ids = tuple(conn.execute(select(func.min(Case.id), func.max(Case.id))).one())
         assert conn.execute(select(func.count()).select_from(Case)).scalar() == n
-    attempts_at = spread(rng, n, DUE_NOTICES)
+    attempts_at = spread(rng, n, due_count=DUE_NOTICES)
     bulk_insert(engine, Notice.__table__, NOTICE_COLUMNS, n,
                 lambda a, b: notice_rows(rng, a, attempts_at[a:b], case_ids, postgres=postgres),
                 "notices")
@@ -318,7 +318,7 @@ def median_ms(operation: Callable[[], float], reps: int, warmup: int = 2) -> flo
     return statistics.median(operation() for _ in range(reps)) * 1000
 
 
-def timings_at(url: str, n: int, reps: int) -> dict[str, float]:
+def timings_at(*, url: str, n: int, reps: int) -> dict[str, float]:
     """Run in the child: claim against raw claim, and planning every due case; peak RSS."""
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
@@ -509,7 +509,7 @@ def json_intake(i: int, received: datetime) -> bytes:
 
 
 
-async def bare_loop(port: int, messages: list[EmailMessage] | list[bytes]) -> float:
+async def bare_loop(*, port: int, messages: list[EmailMessage] | list[bytes]) -> float:
     """One connection: `send_message` of prebuilt EmailMessages, or `sendmail` of bytes."""
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False,
                              local_hostname=EHLO_NAME)
@@ -545,7 +545,7 @@ def the_same_mails(ctx, notice_ids: list[int], *, as_of: datetime, calendar) -> 
     return mails
 
 
-def dated_message(mail: Mail, date: str) -> EmailMessage:
+def dated_message(mail: Mail, *, date: str) -> EmailMessage:
     """The EmailMessage the bare send_message loop sends: what the sender puts on the wire."""
     message = to_email_message(mail, mail_from=MAIL_FROM)
     message.add_header("Date", date)
@@ -608,7 +608,7 @@ def mail_part(args, tmp: Path) -> dict[str, float]:
             assert len(reminder_ids) == m, len(reminder_ids)
             mails = the_same_mails(ctx, reminder_ids, as_of=as_of, calendar=calendar)
             date = formatdate(localtime=False)
-            messages = [dated_message(mail, date) for mail in mails]
+            messages = [dated_message(mail, date=date) for mail in mails]
             flattened = [to_wire_bytes(mail, mail_from=MAIL_FROM, date=date) for mail in mails]
             size = statistics.mean(len(b) for b in flattened)
 
@@ -632,7 +632,7 @@ def mail_part(args, tmp: Path) -> dict[str, float]:
 
             def bare_round(path: str, payload: list) -> None:
                 before = sink.received()
-                timings.setdefault(path, []).append(asyncio.run(bare_loop(sink.port, payload)))
+                timings.setdefault(path, []).append(asyncio.run(bare_loop(port=sink.port, messages=payload)))
                 assert sink.received() - before == m, path
                 sink.arrivals()
 
@@ -744,7 +744,7 @@ def main() -> None:
     parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_timings:
-        print(json.dumps(timings_at(args.child_timings, args.child_n, args.reps)))
+        print(json.dumps(timings_at(url=args.child_timings, n=args.child_n, reps=args.reps)))
         return
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if args.quick:

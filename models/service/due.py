@@ -135,8 +135,9 @@ async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar:
 
 
 class _Delivery:
-    """One sweep's sending: the lease holder, its renewals, and each outcome recorded in its
-    own transaction the moment it is known."""
+    """One sweep's sending: the lease holder, its renewals, and each outcome committed the
+    moment it is known (outcomes answered together, on several connections, share one
+    transaction)."""
 
     def __init__(self, sessions: sessionmaker[Session], *, as_of: datetime, holder: str,
                  max_attempts: int, now: Callable[[], datetime], report: SweepReport,
