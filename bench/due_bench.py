@@ -1,24 +1,34 @@
-"""The due sweep at scale: finding and claiming due work, and mail throughput through the outbox.
+"""The due sweep at scale, each figure beside its baseline measured in the same run.
 
-1. Finding and claiming due work. For each N in --sizes a fresh database (migrated to head)
-   gets N open cases whose `next_check_at` is spread over the next year and N queued notices
-   whose `next_attempt_at` is spread likewise, so that only ~1,000 of each are due at `as_of`.
-   Timed (median of --reps, each in a transaction that is rolled back, so the state is the
-   same every repetition), next to the raw indexed query each should cost about as much as:
-   `claim_notices` (and its SELECT alone), `plan_batch`'s SELECT, the whole `plan_batch`
-   (policy and queueing included), and the two SELECTs again with as_of a year later, when
-   every row is due (a backlog after downtime). The query plans are printed once.
-2. Mail throughput. An aiosmtpd sink (a separate process that accepts, counts and discards)
-   on a free loopback port. M due notices (M cases taken in with take_in, planned with
-   plan_batch) are delivered by `run_due` (the outbox: claim, re-check, render, send over
-   SmtpSender, record); then the same number of equivalent mails go out through
-   SmtpSender.send_batch alone, through a bare aiosmtplib send_message loop over one
-   connection, and as pre-flattened bytes over one connection. --rounds rounds (the notices
-   are put back in the outbox between rounds); medians, best rounds and the split of
-   run_due's time over its steps are printed.
+1. Claiming and planning at N open cases and N notices (--sizes; a fresh database each,
+   migrated to head; DUE_CASES cases and DUE_NOTICES notices due at AS_OF, the rest over the
+   next year). The timings run in a child process per N, so its peak RSS is the product
+   code's memory at that N, not the build's:
+   - `claim_notices` (100 rows) against a raw SQL claim of the same rows: one
+     `UPDATE … WHERE id IN (SELECT … ORDER BY … LIMIT 100 [FOR UPDATE SKIP LOCKED]) RETURNING
+     id` (median of --reps, each rolled back) → `claim_vs_raw`, `raw_claim_ms`;
+   - planning: `plan_batch` until no due case is left (every due case planned: its notices
+     stored, its next check moved), rolled back, median of 3 → `plan_cases_per_s`, and the
+     peak RSS at each N (`plan_rss_mb_<N>`).
+2. Mail (aiosmtpd sink in its own process, recording each mail's notice key). M cases are
+   taken in and planned: M reminders due. Then per --rounds round (medians):
+   - outbox: `run_due` (claim → re-check → render → send → record) over ONE connection;
+   - pooled: the same over WEIQUAN_SMTP_CONNECTIONS' default (4) connections;
+   - bare message: one aiosmtplib connection, `send_message` of the same M mails built up
+     front as EmailMessage objects; bare bytes: `sendmail` of the same mails flattened up
+     front (the stricter baseline: no per-mail Python but the SMTP client's).
+   Each outbox round asserts every notice was recorded sent exactly once and the sink got
+   each notice key exactly once. `outbox_vs_bare` = outbox / bare bytes, `pooled_vs_bare` =
+   pooled / bare bytes (`outbox_vs_bare_message` is outbox / bare message, for information).
+3. Lateness: the flow service (`app.service.run_service`, as `weiquan up` wires it, without
+   Prefect — `prefect_ready` false, no deployments served — and without the web app) runs
+   on the real clock; K notices (at-once reports from K intakes) are due at known instants
+   spread over --window seconds. The sink stamps each mail's arrival; lateness = arrival −
+   due instant → `lateness_p99_s` (and p50, max).
 
-SQLite by default; `--database-url postgresql+psycopg://user:pw@host:5432/postgres` runs it on
-PostgreSQL in scratch databases created (and dropped) on that server.
+SQLite by default; `--database-url postgresql+psycopg://user:pw@host:5432/postgres` runs it
+on PostgreSQL in scratch databases created (and dropped) on that server. The last line is
+`RESULT key=value …`.
 
     .venv/bin/python bench/due_bench.py [--quick] [--sizes 100000,1000000] [--mails 1000]
 """
@@ -31,7 +41,7 @@ import contextlib
 import json
 import os
 import random
-import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +50,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 
@@ -48,46 +59,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib  # noqa: E402
 from sqlalchemy import create_engine, event, func, select, text, update  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
-from sqlalchemy.sql import Select  # noqa: E402
 
-from models.runtime.clock import FixedClock  # noqa: E402
+from app.service import run_service  # noqa: E402
 from models.runtime.bootstrap import build_runtime  # noqa: E402
+from models.runtime.clock import FixedClock, SystemClock  # noqa: E402
 from models.runtime.settings import Settings  # noqa: E402
 from models.db.migrate import upgrade_to_head  # noqa: E402
 from models.db.orm import Case, Notice  # noqa: E402
 from models.db.session import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from models.domain.calendar import SHANGHAI  # noqa: E402
-from models.domain.notice_kinds import NoticeKind, template_of  # noqa: E402
+from models.domain.notice_kinds import NoticeKind  # noqa: E402
 from models.domain.reminders import ReminderPolicy, next_check, owed_notices  # noqa: E402
 from models.intake_schema import parse_intake  # noqa: E402
 from models.service.calendar import current_calendar  # noqa: E402
-import models.service.due as due_module  # noqa: E402
-import models.service.outbox as outbox_module  # noqa: E402
 from models.service.due import run_due  # noqa: E402
-from models.service.mail_content import mail_context  # noqa: E402
+from models.service.intake import take_in  # noqa: E402
+from models.service.mail_content import build_mail  # noqa: E402
 from models.service.outbox import DELIVER_BATCH, claim_notices  # noqa: E402
 from models.service.owed import case_clock  # noqa: E402
 from models.service.planning import PLAN_BATCH, plan_batch  # noqa: E402
-from models.service.intake import take_in  # noqa: E402
 from models.service.registry import load_registry  # noqa: E402
-from notifications.message import render_mail, to_email_message  # noqa: E402
+from notifications.message import Mail, to_email_message, to_wire_bytes  # noqa: E402
 from notifications.sender import SmtpConfig, SmtpSender  # noqa: E402
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo"
 VILLAGE = "990102001001"  # 东湖村: has a federation chair with an email in the demo registry
 VILLAGE_CHAIR = "fulian.donghu@example.org"
 AS_OF = datetime(2026, 11, 24, 2, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
-BACKLOG_AS_OF = AS_OF + timedelta(days=400)  # every row is due
-DUE = 1_000  # rows of each table due at AS_OF
+DUE_CASES = 5_000  # cases due at AS_OF: ten plan batches
+DUE_NOTICES = 1_000  # notices due at AS_OF: ten claims
 CHUNK = 50_000
-
-RAW_CLAIM = ("SELECT id FROM notices WHERE status = 'queued' AND next_attempt_at <= :as_of "
-             "ORDER BY next_attempt_at LIMIT 100")
-RAW_PLAN = "SELECT id FROM cases WHERE next_check_at <= :as_of ORDER BY next_check_at LIMIT 500"
+MAIL_FROM = "weiquan@fulian.example.cn"
+EHLO_NAME = "bench.local"  # the same for every path: no DNS lookup in any timing
 
 # Two failed mediations: the upper federation is told at once, and then only the deadline
-# speaks — one reminder per case at the measured instant. (A DV case would also owe return
-# visits, which would muddle "one notice per case".)
+# speaks — one reminder per case at the measured instant.
 INTAKE = {
     "channel": "hotline_12338",
     "jurisdiction": VILLAGE,
@@ -148,10 +154,10 @@ def load_demo_registry(sessions) -> None:
 
 # --- part 1: finding and claiming due work ------------------------------------------------------
 
-def spread(rng: random.Random, n: int) -> list[datetime]:
-    """n instants (naive UTC, as stored): DUE of them in the 3 days before AS_OF, the rest
-    over the next year."""
-    due = set(rng.sample(range(n), min(DUE, n)))
+def spread(rng: random.Random, n: int, *, due_count: int) -> list[datetime]:
+    """n instants (naive UTC, as stored): `due_count` of them in the 3 days before AS_OF,
+    the rest over the next year."""
+    due = set(rng.sample(range(n), min(due_count, n)))
     as_of, year = naive_utc(AS_OF), 365 * 86400
     return [as_of - timedelta(seconds=rng.uniform(0, 3 * 86400)) if i in due
             else as_of + timedelta(seconds=rng.uniform(60, year)) for i in range(n)]
@@ -264,13 +270,13 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
     sessions = make_session_factory(engine)
     load_demo_registry(sessions)
     rng = random.Random(n)
-    checks = spread(rng, n)
+    checks = spread(rng, n, due_count=DUE_CASES)
     bulk_insert(engine, Case.__table__, CASE_COLUMNS, n,
                 lambda a, b: case_rows(rng, a, checks[a:b], postgres=postgres), "cases")
     with engine.connect() as conn:
         case_ids = tuple(conn.execute(select(func.min(Case.id), func.max(Case.id))).one())
         assert conn.execute(select(func.count()).select_from(Case)).scalar() == n
-    attempts_at = spread(rng, n)
+    attempts_at = spread(rng, n, due_count=DUE_NOTICES)
     bulk_insert(engine, Notice.__table__, NOTICE_COLUMNS, n,
                 lambda a, b: notice_rows(rng, a, attempts_at[a:b], case_ids, postgres=postgres),
                 "notices")
@@ -278,7 +284,8 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
         due_cases = session.scalar(select(func.count()).where(Case.next_check_at <= AS_OF))
         due_notices = session.scalar(select(func.count()).where(
             Notice.status == "queued", Notice.next_attempt_at <= AS_OF))
-        assert due_cases == due_notices == min(DUE, n), (due_cases, due_notices)
+        assert (due_cases, due_notices) == (min(DUE_CASES, n), min(DUE_NOTICES, n)), (
+            due_cases, due_notices)
         sample = session.scalars(select(Case).limit(1)).one()
         assert sample.next_check_at.tzinfo is UTC and sample.risk_indicators == []
         assert sample.response_due_date == sample.response_due_at.astimezone(SHANGHAI).date()
@@ -292,191 +299,168 @@ def build_scale_database(url: str, n: int, *, postgres: bool) -> Engine:
     return make_engine(url)
 
 
-def claim_statement(as_of: datetime, limit: int = DELIVER_BATCH) -> Select:
-    """The main SELECT of models.service.outbox.claim_notices (queued notices; the other one,
-    abandoned 'sending' leases, touches only the few rows a crashed sender left)."""
-    return (select(Notice).where(Notice.status == "queued", Notice.next_attempt_at <= as_of)
-            .order_by(Notice.priority, Notice.next_attempt_at, Notice.id).limit(limit)
-            .with_for_update(skip_locked=True))
 
+# --- part 1: claiming and planning (timed in a child process per N) --------------------------
 
-def plan_statement(as_of: datetime, limit: int = PLAN_BATCH) -> Select:
-    """Exactly the SELECT of models.service.planning.plan_batch."""
-    return (select(Case).where(Case.next_check_at <= as_of)
-            .order_by(Case.next_check_at, Case.id).limit(limit)
-            .with_for_update(skip_locked=True))
+def raw_claim_sql(*, postgres: bool) -> str:
+    """The claim written by hand: the same rows in the same order as claim_notices' queued
+    claim, leased in one statement."""
+    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    return ("UPDATE notices SET status = 'sending', attempts = attempts + 1, "
+            "claimed_until = :lease, claimed_by = 'raw' WHERE id IN (SELECT id FROM notices "
+            "WHERE status = 'queued' AND next_attempt_at <= :as_of "
+            f"ORDER BY priority, next_attempt_at, id LIMIT 100{lock}) RETURNING id")
 
 
 def median_ms(operation: Callable[[], float], reps: int, warmup: int = 2) -> float:
-    """Median of `reps` runs after `warmup`; an operation slower than 2 s a run (the
-    all-due claims at a million rows) gets 5 runs, and says so."""
-    slowest = max(operation() for _ in range(warmup))
-    if slowest > 2.0 and reps > 5:
-        say(f"    (a run takes {slowest:.1f} s: 5 repetitions instead of {reps})")
-        reps = 5
+    for _ in range(warmup):
+        operation()
     return statistics.median(operation() for _ in range(reps)) * 1000
 
 
-def in_rolled_back_session(sessions, work: Callable) -> Callable[[], float]:
-    def run() -> float:
+def timings_at(*, url: str, n: int, reps: int) -> dict[str, float]:
+    """Run in the child: claim against raw claim, and planning every due case; peak RSS."""
+    engine = make_engine(url)
+    postgres = engine.dialect.name == "postgresql"
+    sessions = make_session_factory(engine)
+    with unit_of_work(sessions) as session:
+        calendar = current_calendar(session)
+    policy = ReminderPolicy()
+    bind = (lambda at: naive_utc(at)) if postgres else (
+        lambda at: naive_utc(at).isoformat(sep=" ", timespec="microseconds"))
+    raw_sql = text(raw_claim_sql(postgres=postgres))
+
+    def raw_claim() -> float:
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            rows = conn.execute(raw_sql, {"as_of": bind(AS_OF),
+                                          "lease": bind(AS_OF + timedelta(seconds=60))}).all()
+            elapsed = time.perf_counter() - started
+            conn.rollback()
+        assert len(rows) == DELIVER_BATCH, len(rows)
+        return elapsed
+
+    def claim() -> float:
         session = sessions()
         try:
             started = time.perf_counter()
-            work(session)
-            return time.perf_counter() - started
+            claimed = claim_notices(session, as_of=AS_OF, holder="bench", lease_from=AS_OF)
+            elapsed = time.perf_counter() - started
+            assert len(claimed) == DELIVER_BATCH, len(claimed)
+            return elapsed
         finally:
             session.rollback()
             session.close()
-    return run
 
+    planned: list[int] = []
 
-def in_rolled_back_connection(engine: Engine, sql: str, expect: int, *,
-                              as_of: datetime = AS_OF) -> Callable[[], float]:
-    def run() -> float:
-        with engine.connect() as conn:
+    def plan_all() -> float:
+        session = sessions()
+        try:
             started = time.perf_counter()
-            rows = conn.execute(text(sql), {"as_of": naive_utc(as_of)}).all()
+            checked_total = queued_total = 0
+            while True:
+                checked, queued = plan_batch(session, as_of=AS_OF, calendar=calendar,
+                                             policy=policy)
+                checked_total += checked
+                queued_total += queued
+                if checked < PLAN_BATCH:
+                    break
             elapsed = time.perf_counter() - started
-            assert len(rows) == expect, (len(rows), expect)
-            conn.rollback()
-        return elapsed
-    return run
+            assert checked_total == min(DUE_CASES, n), checked_total
+            planned.append(queued_total)
+            return elapsed
+        finally:
+            session.rollback()
+            session.close()
+
+    raw_ms = median_ms(raw_claim, reps)
+    claim_ms = median_ms(claim, reps)
+    # Alternate, so drift in the machine's load hits both alike.
+    raw_ms = statistics.median([raw_ms, median_ms(raw_claim, reps)])
+    claim_ms = statistics.median([claim_ms, median_ms(claim, reps)])
+    plan_s = median_ms(plan_all, 3, warmup=1) / 1000
+    engine.dispose()
+    return {"raw_claim_ms": raw_ms, "claim_ms": claim_ms, "plan_s": plan_s,
+            "plan_cases": min(DUE_CASES, n), "plan_notices": planned[-1],
+            "peak_rss_mb": peak_rss_mb()}
 
 
-def expect_rows(statement: Select, expect: int) -> Callable:
-    def work(session) -> None:
-        rows = session.scalars(statement).all()
-        assert len(rows) == expect, (len(rows), expect)
-    return work
+def peak_rss_mb() -> float:
+    """This process's peak resident set. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss
+    starts from its parent's at fork (here: the parent that built N rows), exec or not."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def claim_work(as_of: datetime) -> Callable:
-    def work(session) -> None:
-        claimed = claim_notices(session, as_of=as_of, holder="bench", lease_from=as_of,
-                                limit=DELIVER_BATCH)
-        assert len(claimed) == DELIVER_BATCH, len(claimed)
-    return work
-
-
-def plan_work(calendar, policy) -> Callable:
-    def work(session) -> None:
-        checked, _ = plan_batch(session, as_of=AS_OF, calendar=calendar, policy=policy)
-        assert checked == PLAN_BATCH, checked
-    return work
-
-
-def explain(engine: Engine, *, postgres: bool, as_of: datetime) -> list[str]:
-    prefix = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
-    lines = []
-    statements = [
-        ("raw claim", RAW_CLAIM, {"as_of": naive_utc(as_of)}),
-        ("claim_notices SELECT", literal_sql(engine, claim_statement(as_of)), {}),
-        ("raw plan", RAW_PLAN, {"as_of": naive_utc(as_of)}),
-        ("plan_batch SELECT", literal_sql(engine, plan_statement(as_of)), {}),
-    ]
-    with engine.connect() as conn:
-        for label, sql, params in statements:
-            shown = re.sub(r"^SELECT (\w+)\.id, .*? FROM", r"SELECT \1.<all columns> FROM",
-                           " ".join(sql.split()))
-            lines.append(f"  -- {label}: {shown}")
-            for row in conn.execute(text(f"{prefix} {sql}"), params):
-                lines.append("     " + (row[0] if postgres else f"{row[1]:>3} {row[3]}"))
-        conn.rollback()
-    return lines
-
-
-def literal_sql(engine: Engine, statement: Select) -> str:
-    return str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
-
-
-def scale_part(args, tmp: Path, postgres: bool) -> None:
-    say(f"\n== 1. finding and claiming due work ({DUE:,} of N due; median of {args.reps}, "
-        "each rolled back) ==")
-    results = []
-    plans: list[str] = []
+def scale_part(args, tmp: Path, postgres: bool) -> dict[int, dict[str, float]]:
+    say(f"\n== 1. claiming and planning ({DUE_NOTICES:,} notices and {DUE_CASES:,} cases "
+        f"due of N; child process per N) ==")
+    results: dict[int, dict[str, float]] = {}
     for n in args.sizes:
         with scratch_database(args.database_url, f"scale_{n}", tmp) as url:
-            build_started = time.perf_counter()
-            engine = build_scale_database(url, n, postgres=postgres)
-            say(f"  built in {time.perf_counter() - build_started:.0f} s; timing ...")
-            sessions = make_session_factory(engine)
-            with unit_of_work(sessions) as session:
-                calendar = current_calendar(session)
-            policy = ReminderPolicy()
-            reps = args.reps
-            raw_claim = median_ms(in_rolled_back_connection(engine, RAW_CLAIM, DELIVER_BATCH), reps)
-            raw_plan = median_ms(in_rolled_back_connection(engine, RAW_PLAN, PLAN_BATCH), reps)
-            # The same queries when everything is due (a backlog after downtime, or a relay
-            # that was down): as_of a year ahead.
-            raw_claim_all = median_ms(in_rolled_back_connection(
-                engine, RAW_CLAIM, DELIVER_BATCH, as_of=BACKLOG_AS_OF), reps)
-            raw_plan_all = median_ms(in_rolled_back_connection(
-                engine, RAW_PLAN, PLAN_BATCH, as_of=BACKLOG_AS_OF), reps)
-            rows = [
-                ("claim_notices(limit=100)",
-                 median_ms(in_rolled_back_session(sessions, claim_work(AS_OF)), reps), raw_claim),
-                ("  its SELECT only (ORM)",
-                 median_ms(in_rolled_back_session(
-                     sessions, expect_rows(claim_statement(AS_OF), DELIVER_BATCH)), reps), raw_claim),
-                ("plan_batch SELECT (ORM, 500)",
-                 median_ms(in_rolled_back_session(
-                     sessions, expect_rows(plan_statement(AS_OF), PLAN_BATCH)), reps), raw_plan),
-                ("plan_batch whole (+policy,queue)",
-                 median_ms(in_rolled_back_session(sessions, plan_work(calendar, policy)),
-                           max(5, reps // 3), warmup=1), raw_plan),
-                ("claim_notices, all N due",
-                 median_ms(in_rolled_back_session(sessions, claim_work(BACKLOG_AS_OF)), reps),
-                 raw_claim_all),
-                ("plan_batch SELECT, all N due",
-                 median_ms(in_rolled_back_session(
-                     sessions, expect_rows(plan_statement(BACKLOG_AS_OF), PLAN_BATCH)), reps),
-                 raw_plan_all),
-            ]
-            results.extend((n, label, ms, raw) for label, ms, raw in rows)
-            if not plans:
-                plans = [f"  as_of {AS_OF:%Y-%m-%d} (~{DUE:,} due):",
-                         *explain(engine, postgres=postgres, as_of=AS_OF),
-                         f"  as_of {BACKLOG_AS_OF:%Y-%m-%d} (all N due):",
-                         *explain(engine, postgres=postgres, as_of=BACKLOG_AS_OF)]
-            for label, ms, raw in rows:
-                say(f"    {label:<34} {ms:9.2f} ms   raw {raw:7.2f} ms")
-            engine.dispose()
+            started = time.perf_counter()
+            build_scale_database(url, n, postgres=postgres).dispose()
+            say(f"  built in {time.perf_counter() - started:.0f} s; timing in a child process ...")
+            child = subprocess.run(
+                [sys.executable, __file__, "--child-timings", url, "--child-n", str(n),
+                 "--reps", str(args.reps)], capture_output=True, text=True, check=True)
+            results[n] = json.loads(child.stdout.strip().splitlines()[-1])
+            r = results[n]
+            say(f"    N={n:,}: claim_notices {r['claim_ms']:.2f} ms, raw claim "
+                f"{r['raw_claim_ms']:.2f} ms (x{r['claim_ms'] / r['raw_claim_ms']:.2f}); "
+                f"plan {r['plan_cases']:,} due cases → {r['plan_notices']:,} notices in "
+                f"{r['plan_s']:.3f} s ({r['plan_cases'] / r['plan_s']:,.0f} cases/s); "
+                f"peak RSS {r['peak_rss_mb']:.0f} MB")
     say("")
-    say(f"{'N':>10}  {'operation':<34} {'ms':>9} {'raw ms':>8} {'ratio':>7}")
-    for n, label, ms, raw in results:
-        say(f"{n:>10,}  {label:<34} {ms:9.2f} {raw:8.2f} {ms / raw:7.1f}")
-    say("(ratio = ms / raw ms; 'all N due' rows use as_of a year later, so every row is due)")
-    say(f"\nquery plans (N={args.sizes[0]:,}):")
-    for line in plans:
-        say(line)
+    say(f"{'N':>10}  {'claim ms':>9} {'raw ms':>8} {'ratio':>6}  {'plan cases/s':>12} "
+        f"{'peak RSS MB':>11}")
+    for n, r in results.items():
+        say(f"{n:>10,}  {r['claim_ms']:9.2f} {r['raw_claim_ms']:8.2f} "
+            f"{r['claim_ms'] / r['raw_claim_ms']:6.2f}  {r['plan_cases'] / r['plan_s']:12,.0f} "
+            f"{r['peak_rss_mb']:11.0f}")
+    return results
 
 
-# --- part 2: mail throughput ---------------------------------------------------------------------
+# --- the sink --------------------------------------------------------------------------------
 
 SINK = textwrap.dedent("""
-    import sys
+    import json, re, sys, time
     from aiosmtpd.controller import Controller
 
-    class Counting:
+    KEY = re.compile(rb"^X-Weiquan-Notice:[ \\t]*(.*?)\\r?$", re.IGNORECASE | re.MULTILINE)
+
+    class Recording:
         count = 0
         nbytes = 0
+        arrivals = {}  # notice key -> [time.time() of each copy]
         async def handle_DATA(self, server, session, envelope):
-            Counting.count += 1
-            Counting.nbytes += len(envelope.content)
+            Recording.count += 1
+            Recording.nbytes += len(envelope.content)
+            found = KEY.search(envelope.content)
+            key = found.group(1).decode() if found else ""
+            Recording.arrivals.setdefault(key, []).append(time.time())
             return "250 OK"
 
-    controller = Controller(Counting(), hostname="127.0.0.1", port=int(sys.argv[1]),
+    controller = Controller(Recording(), hostname="127.0.0.1", port=int(sys.argv[1]),
                             server_hostname="sink.bench")
     controller.start()
     print("ready", flush=True)
     for line in sys.stdin:
-        print(Counting.count, Counting.nbytes, flush=True)
+        if line.strip() == "arrivals":  # and forget them
+            print(json.dumps(Recording.arrivals), flush=True)
+            Recording.arrivals = {}
+        else:
+            print(Recording.count, Recording.nbytes, flush=True)
     controller.stop()
 """)
 
 
 class Sink:
-    """aiosmtpd in its own process, so the sink does not share the client's GIL."""
+    """aiosmtpd in its own process (not sharing the client's GIL), stamping each arrival."""
 
     def __init__(self) -> None:
         import socket
@@ -489,16 +473,24 @@ class Sink:
         if ready != "ready":
             raise RuntimeError(f"sink did not start: {ready!r}")
 
-    def received(self) -> tuple[int, int]:
-        self.process.stdin.write("count\n")
+    def _ask(self, line: str) -> str:
+        self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
-        count, nbytes = self.process.stdout.readline().split()
-        return int(count), int(nbytes)
+        return self.process.stdout.readline()
+
+    def received(self) -> int:
+        return int(self._ask("count").split()[0])
+
+    def arrivals(self) -> dict[str, list[float]]:
+        """Each notice key's arrival times since the last call."""
+        return json.loads(self._ask("arrivals"))
 
     def stop(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=10)
 
+
+# --- part 2: mail ----------------------------------------------------------------------------
 
 def take_in_cases(ctx, m: int, received: datetime) -> None:
     now = received + timedelta(minutes=1)
@@ -516,91 +508,61 @@ def json_intake(i: int, received: datetime) -> bytes:
                        "received_at": received.isoformat()}, ensure_ascii=False).encode()
 
 
-async def bare_loop(host: str, port: int, message, m: int, *, flattened: bool = False) -> float:
-    """M sends over one connection; `flattened`: the bytes are serialised once, up front."""
-    client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False, use_tls=False)
+
+async def bare_loop(*, port: int, messages: list[EmailMessage] | list[bytes]) -> float:
+    """One connection: `send_message` of prebuilt EmailMessages, or `sendmail` of bytes."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False,
+                             local_hostname=EHLO_NAME)
     started = time.perf_counter()
     await client.connect()
-    if flattened:
-        data = message.as_bytes()
-        for _ in range(m):
-            errors, _ = await client.sendmail(message["From"], [message["To"]], data)
-            assert not errors, errors
-    else:
-        for _ in range(m):
+    for message in messages:
+        if isinstance(message, bytes):
+            errors, _ = await client.sendmail(MAIL_FROM, [VILLAGE_CHAIR], message)
+        else:
             errors, _ = await client.send_message(message)
-            assert not errors, errors
+        assert not errors, errors
     await client.quit()
     return time.perf_counter() - started
-
-
-async def sender_only(sender: SmtpSender, mails: list, batch: int) -> float:
-    started = time.perf_counter()
-    for start in range(0, len(mails), batch):
-        outcomes = await sender.send_batch(mails[start:start + batch])
-        assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok][:1]
-    return time.perf_counter() - started
-
-
-@contextlib.contextmanager
-def phase_timers(phases: dict[str, float]) -> Iterator[None]:
-    """Wrap the steps run_due calls (module globals of models.service.due, and the sender's
-    send_batch) to split its time; restored afterwards. Nothing in the code under test changes."""
-    patched = [(outbox_module, "claim_notices"), (due_module, "prepare_mails"),
-               (outbox_module, "record_outcome"), (SmtpSender, "send_batch")]
-    originals = [(owner, name, getattr(owner, name)) for owner, name in patched]
-
-    def timed(name, function):
-        if asyncio.iscoroutinefunction(function):
-            async def wrapper(*args, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return await function(*args, **kwargs)
-                finally:
-                    phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
-        else:
-            def wrapper(*args, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
-        return wrapper
-
-    for owner, name, function in originals:
-        setattr(owner, name, timed(name, function))
-    try:
-        yield
-    finally:
-        for owner, name, function in originals:
-            setattr(owner, name, function)
 
 
 def requeue(sessions, notice_ids: list[int]) -> None:
     """Put the sent reminders back in the outbox, as they were before the first delivery."""
     with unit_of_work(sessions) as session:
         session.execute(update(Notice).where(Notice.id.in_(notice_ids)).values(
-            status="queued", attempts=0, claimed_until=None, message_id="", sent_at=None,
-            last_error=""))
+            status="queued", attempts=0, claimed_until=None, claimed_by="", message_id="",
+            sent_at=None, last_error=""))
 
 
-def mail_part(args, tmp: Path) -> None:
+def the_same_mails(ctx, notice_ids: list[int], *, as_of: datetime, calendar) -> list[Mail]:
+    """The mails the outbox sends for these notices, built once for the bare loops."""
+    with unit_of_work(ctx.sessions) as session:
+        mails = []
+        for notice_id in notice_ids:
+            notice = session.get(Notice, notice_id)
+            mails.append(build_mail(session, notice=notice, case=session.get(Case, notice.case_id),
+                                    as_of=as_of, calendar=calendar, policy=ctx.reminder_policy,
+                                    public_url=ctx.settings.public_url))
+    return mails
+
+
+def dated_message(mail: Mail, *, date: str) -> EmailMessage:
+    """The EmailMessage the bare send_message loop sends: what the sender puts on the wire."""
+    message = to_email_message(mail, mail_from=MAIL_FROM)
+    message.add_header("Date", date)
+    return message
+
+
+def mail_part(args, tmp: Path) -> dict[str, float]:
     m = args.mails
-    say(f"\n== 2. mail throughput, M={m:,} (aiosmtpd sink in another process; "
-        f"{args.rounds} rounds, median) ==")
+    say(f"\n== 2. mail, M={m:,} (aiosmtpd sink in another process; {args.rounds} rounds, "
+        "median) ==")
     sink = Sink()
     timings: dict[str, list[float]] = {}
-    phase_rounds: list[dict[str, float]] = []
-
-    def record(path: str, seconds: float, before: int) -> None:
-        after, _ = sink.received()
-        assert after - before == m, (path, after - before, m)
-        timings.setdefault(path, []).append(seconds)
-
     try:
         with scratch_database(args.database_url, "mail", tmp) as url:
             settings = Settings(data_dir=tmp / "mail", database_url=url, smtp_host=None,
-                                sink_host="127.0.0.1", sink_port=sink.port)
+                                sink_host="127.0.0.1", sink_port=sink.port, mail_from=MAIL_FROM,
+                                digests_enabled=False)
             received = datetime(2026, 9, 30, 2, tzinfo=UTC)  # a Wednesday, 10:00 in Shanghai
             ctx = build_runtime(settings=settings, clock=FixedClock(received), migrate=True)
             load_demo_registry(ctx.sessions)
@@ -609,8 +571,7 @@ def mail_part(args, tmp: Path) -> None:
             say(f"  took in {m:,} cases in {time.perf_counter() - started:.1f} s")
             with unit_of_work(ctx.sessions) as session:
                 calendar = current_calendar(session)
-                first = session.scalars(select(Case).order_by(Case.id).limit(1)).one()
-                clock = case_clock(first)
+                clock = case_clock(session.scalars(select(Case).order_by(Case.id).limit(1)).one())
             policy = ctx.reminder_policy
             # The first instant anything falls due after intake: the reminder one working day
             # before the deadline. Every case owes exactly that one notice then.
@@ -618,108 +579,149 @@ def mail_part(args, tmp: Path) -> None:
                                policy=policy)
             owed = owed_notices(clock, as_of=as_of, calendar=calendar, policy=policy)
             assert [o.kind for o in owed] == [NoticeKind.REMINDER_BEFORE], owed
-            say(f"  as_of {as_of.astimezone(SHANGHAI).isoformat()} (deadline "
-                f"{clock.response_due_at.astimezone(SHANGHAI).isoformat()})")
 
-            # The notices the intake put in the outbox for at once (two failed mediations)
-            # go out within seconds of intake, long before as_of: deliver them now, untimed.
-            before, _ = sink.received()
-            at_once = asyncio.run(run_due(ctx.sessions, as_of=received + timedelta(minutes=2),
-                                          calendar=calendar, policy=policy,
-                                          sender=ctx.sender,
-                                          max_attempts=settings.notice_max_attempts))
-            assert sink.received()[0] - before == at_once.sent
-            say(f"  at-once notices from intake delivered first (untimed): {at_once.sent:,} sent, "
-                f"{at_once.failed:,} failed")
+            def one_connection() -> SmtpSender:
+                return SmtpSender(SmtpConfig(host="127.0.0.1", port=sink.port, connections=1,
+                                             local_hostname=EHLO_NAME), mail_from=MAIL_FROM)
 
-            # Plan (not in the ratio, printed for information): M notices queued.
+            pooled_connections = Settings.model_fields["smtp_connections"].default
+            pooled = SmtpSender(SmtpConfig(host="127.0.0.1", port=sink.port,
+                                           connections=pooled_connections,
+                                           local_hostname=EHLO_NAME), mail_from=MAIL_FROM)
+            # The intake's at-once notices go out first, untimed.
+            asyncio.run(run_due(ctx.sessions, as_of=received + timedelta(minutes=2),
+                                calendar=calendar, policy=policy, sender=pooled,
+                                max_attempts=settings.notice_max_attempts))
+            sink.arrivals()
             started = time.perf_counter()
-            queued = 0
-            while True:
-                with unit_of_work(ctx.sessions) as session:
-                    checked, q = plan_batch(session, as_of=as_of, calendar=calendar, policy=policy)
-                queued += q
-                if checked < PLAN_BATCH:
-                    break
-            plan_s = time.perf_counter() - started
-            assert queued == m, (queued, m)
+            report = asyncio.run(run_due(ctx.sessions, as_of=as_of, calendar=calendar,
+                                         policy=policy, sender=pooled,
+                                         max_attempts=settings.notice_max_attempts))
+            plan_and_send_s = time.perf_counter() - started
+            assert report.notices_queued == m and report.sent == m, report
+            say(f"  first sweep at {as_of.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (untimed for the "
+                f"ratios): planned {m:,} cases and sent {m:,} reminders in {plan_and_send_s:.2f} s")
+            sink.arrivals()
             with unit_of_work(ctx.sessions) as session:
                 reminder_ids = list(session.scalars(select(Notice.id).where(
-                    Notice.status == "queued", Notice.next_attempt_at <= as_of)))
-            assert len(reminder_ids) == m, (len(reminder_ids), m)
+                    Notice.kind == NoticeKind.REMINDER_BEFORE).order_by(Notice.id)))
+            assert len(reminder_ids) == m, len(reminder_ids)
+            mails = the_same_mails(ctx, reminder_ids, as_of=as_of, calendar=calendar)
+            date = formatdate(localtime=False)
+            messages = [dated_message(mail, date=date) for mail in mails]
+            flattened = [to_wire_bytes(mail, mail_from=MAIL_FROM, date=date) for mail in mails]
+            size = statistics.mean(len(b) for b in flattened)
 
-            # One equivalent mail, rendered the way prepare_mails does, for the other loops.
-            with unit_of_work(ctx.sessions) as session:
-                notice = session.get(Notice, reminder_ids[0])
-                case = session.get(Case, notice.case_id)
-                context = mail_context(session, notice=notice, case=case, calendar=calendar,
-                                       as_of=as_of, public_url=settings.public_url)
-            mail = render_mail(template=template_of(notice.kind), context=context, to=[notice.to_address],
-                               notice_key=notice.key)
-            message = to_email_message(mail, mail_from=settings.mail_from)
-            message["Date"] = formatdate(localtime=False)
-            size = len(message.as_bytes())
-            sender = ctx.sender
+            def outbox_round(path: str, sender: SmtpSender) -> None:
+                requeue(ctx.sessions, reminder_ids)
+                before = sink.received()
+                started = time.perf_counter()
+                report = asyncio.run(run_due(ctx.sessions, as_of=as_of, calendar=calendar,
+                                             policy=policy, sender=sender,
+                                             max_attempts=settings.notice_max_attempts))
+                timings.setdefault(path, []).append(time.perf_counter() - started)
+                # Every mail recorded exactly once, and in the sink exactly once.
+                assert report.sent == m and report.cancelled == report.failed == 0, report
+                with unit_of_work(ctx.sessions) as session:
+                    sent = session.scalar(select(func.count()).where(
+                        Notice.id.in_(reminder_ids), Notice.status == "sent"))
+                assert sent == m, (path, sent, m)
+                arrivals = sink.arrivals()
+                assert sink.received() - before == m and len(arrivals) == m, (path, len(arrivals))
+                assert all(len(times) == 1 for times in arrivals.values()), path
+
+            def bare_round(path: str, payload: list) -> None:
+                before = sink.received()
+                timings.setdefault(path, []).append(asyncio.run(bare_loop(port=sink.port, messages=payload)))
+                assert sink.received() - before == m, path
+                sink.arrivals()
 
             for round_ in range(args.rounds):
-                # The outbox: run_due finds nothing more to plan and delivers batch by batch.
-                if round_:
-                    requeue(ctx.sessions, reminder_ids)
-                before, _ = sink.received()
-                phases: dict[str, float] = {}
-                with phase_timers(phases):
-                    started = time.perf_counter()
-                    report = asyncio.run(run_due(ctx.sessions, as_of=as_of, calendar=calendar,
-                                                 policy=policy, sender=sender,
-                                                 max_attempts=settings.notice_max_attempts))
-                    elapsed = time.perf_counter() - started
-                assert report.sent == m and report.cancelled == 0, report
-                record("outbox", elapsed, before)
-                phase_rounds.append(phases)
-
-                # SmtpSender alone: pre-rendered mails, batches of 100, one connection each.
-                before, _ = sink.received()
-                record("sender", asyncio.run(sender_only(sender, [mail] * m, DELIVER_BATCH)),
-                       before)
-
-                # The bare loop: one connection, the same message M times.
-                before, _ = sink.received()
-                record("bare", asyncio.run(bare_loop("127.0.0.1", sink.port, message, m)), before)
-                before, _ = sink.received()
-                record("bare_bytes", asyncio.run(bare_loop("127.0.0.1", sink.port, message, m,
-                                                           flattened=True)), before)
+                outbox_round("outbox", one_connection())
+                bare_round("bare_bytes", flattened)
+                outbox_round("pooled", pooled)
+                bare_round("bare_message", messages)
                 say(f"  round {round_ + 1}: " + ", ".join(
                     f"{path} {m / seconds[-1]:,.0f}/s" for path, seconds in timings.items()))
             ctx.close()
-        _, nbytes = sink.received()
     finally:
         sink.stop()
-    config = smtp_config(settings)
-    say(f"  message {size:,} bytes (multipart/alternative, zh-CN text + HTML); "
-        f"SmtpConfig.local_hostname={config.local_hostname!r} (EHLO name: socket.getfqdn() "
-        "per connection)")
-    say(f"  plan (not in the ratio): {m:,} cases → {queued:,} notices in {plan_s:.2f} s "
-        f"({m / plan_s:,.0f} cases/s)")
-    say("")
     rate = {path: m / statistics.median(seconds) for path, seconds in timings.items()}
+    say(f"  mails of {size:,.0f} bytes on average (multipart/alternative, zh-CN text + HTML)")
     labels = {
-        "outbox": "outbox: run_due (claim, re-check, render, send, record)",
-        "sender": "SmtpSender.send_batch only (pre-rendered, 100/conn)",
-        "bare": "bare aiosmtplib send_message loop, one connection",
-        "bare_bytes": "bare aiosmtplib sendmail of pre-flattened bytes",
+        "outbox": "outbox: run_due (claim, re-check, render, send, record), 1 connection",
+        "pooled": f"outbox: run_due, {pooled_connections} connections (the default)",
+        "bare_message": "bare aiosmtplib send_message(EmailMessage) loop, 1 connection",
+        "bare_bytes": "bare aiosmtplib sendmail(pre-flattened bytes) loop, 1 connection",
     }
-    say(f"{'path':<58} {'median s':>8} {'mails/s':>8} {'best/s':>7}")
+    say(f"{'path':<72} {'median s':>8} {'mails/s':>8} {'best/s':>7}")
     for path, label in labels.items():
         seconds = timings[path]
-        say(f"{label:<58} {statistics.median(seconds):8.2f} {rate[path]:8,.0f} "
+        say(f"{label:<72} {statistics.median(seconds):8.2f} {rate[path]:8,.0f} "
             f"{m / min(seconds):7,.0f}")
-    say(f"ratio outbox / bare: {rate['outbox'] / rate['bare']:.2f}   "
-        f"(SmtpSender-only / bare: {rate['sender'] / rate['bare']:.2f})")
-    total = statistics.median(sum(p.values()) for p in phase_rounds)
-    say("run_due split (median over rounds, ms per mail): " + ", ".join(
-        f"{name} {statistics.median(p.get(name, 0.0) for p in phase_rounds) * 1000 / m:.2f}"
-        for name in ("claim_notices", "prepare_mails", "send_batch", "record_outcome"))
-        + f"  (sum {total * 1000 / m:.2f})")
+    result = {"outbox_vs_bare": rate["outbox"] / rate["bare_bytes"],
+              "outbox_vs_bare_message": rate["outbox"] / rate["bare_message"],
+              "pooled_vs_bare": rate["pooled"] / rate["bare_bytes"],
+              "outbox_mails_per_s": rate["outbox"], "pooled_mails_per_s": rate["pooled"],
+              "bare_bytes_mails_per_s": rate["bare_bytes"],
+              "bare_message_mails_per_s": rate["bare_message"]}
+    say(f"outbox / bare bytes {result['outbox_vs_bare']:.2f}, outbox / bare message "
+        f"{result['outbox_vs_bare_message']:.2f}, pooled / bare bytes "
+        f"{result['pooled_vs_bare']:.2f}; every mail recorded sent once and received once")
+    return result
+
+
+# --- part 3: lateness with the service running ------------------------------------------------
+
+def lateness_part(args, tmp: Path) -> dict[str, float]:
+    k, window = args.lateness_notices, args.window
+    say(f"\n== 3. lateness: the flow service running (app.service.run_service without Prefect "
+        f"or the web app), {k} notices due over {window:.0f} s ==")
+    sink = Sink()
+    try:
+        with scratch_database(args.database_url, "lateness", tmp) as url:
+            settings = Settings(data_dir=tmp / "lateness", database_url=url, smtp_host=None,
+                                sink_host="127.0.0.1", sink_port=sink.port, mail_from=MAIL_FROM,
+                                digests_enabled=False)
+            ctx = build_runtime(settings=settings, clock=SystemClock(), migrate=True)
+            load_demo_registry(ctx.sessions)
+            take_in_cases(ctx, k, datetime.now(UTC) - timedelta(minutes=5))
+            # The intakes' at-once reports are the notices: each is made due at its own
+            # instant, spread evenly over the window from a few seconds ahead.
+            start = datetime.now(UTC) + timedelta(seconds=5)
+            with unit_of_work(ctx.sessions) as session:
+                notices = list(session.scalars(select(Notice).where(Notice.status == "queued")
+                                               .order_by(Notice.id)))
+                assert len(notices) >= k, len(notices)
+                due_at = {}
+                for index, notice in enumerate(notices):
+                    at = start + timedelta(seconds=window * index / len(notices))
+                    notice.due_at = notice.next_attempt_at = at
+                    due_at[notice.key] = at.timestamp()
+            say(f"  {len(notices)} at-once notices due from {start:%H:%M:%S} UTC; service starts")
+
+            async def serve() -> None:
+                stop = asyncio.Event()
+                service = asyncio.create_task(run_service(
+                    ctx, stop=stop, prefect_ready=lambda: False, serve_deployments=False))
+                await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + window + 5)
+                stop.set()
+                await service
+
+            asyncio.run(serve())
+            arrivals = sink.arrivals()
+            ctx.close()
+    finally:
+        sink.stop()
+    missing = sorted(set(due_at) - set(arrivals))
+    assert not missing, f"{len(missing)} notices never arrived"
+    assert all(len(times) == 1 for times in arrivals.values()), "a notice arrived twice"
+    late = sorted(arrivals[key][0] - due for key, due in due_at.items())
+    p50, p99 = statistics.median(late), late[min(len(late) - 1, int(0.99 * len(late)))]
+    say(f"  lateness (arrival in the sink − due instant): p50 {p50:.3f} s, p99 {p99:.3f} s, "
+        f"max {late[-1]:.3f} s, min {late[0]:.3f} s")
+    return {"lateness_p50_s": p50, "lateness_p99_s": p99, "lateness_max_s": late[-1],
+            "lateness_notices": len(late)}
 
 
 def main() -> None:
@@ -727,27 +729,67 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000",
                         help="comma-separated N for part 1 (default 100000,1000000)")
     parser.add_argument("--mails", type=int, default=1000, help="M for part 2 (default 1000)")
-    parser.add_argument("--reps", type=int, default=15, help="repetitions per timing (>=15)")
+    parser.add_argument("--reps", type=int, default=15, help="repetitions per claim timing")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the mail comparison")
+    parser.add_argument("--lateness-notices", type=int, default=200)
+    parser.add_argument("--window", type=float, default=120.0,
+                        help="seconds over which the lateness notices fall due")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL URL; scratch databases are created on its server")
-    parser.add_argument("--quick", action="store_true", help="smoke run: N=10000, M=200")
-    parser.add_argument("--skip-scale", action="store_true")
-    parser.add_argument("--skip-mail", action="store_true")
+    parser.add_argument("--quick", action="store_true",
+                        help="N=10000,100000, M=300, 50 notices over 30 s (under 5 minutes)")
+    parser.add_argument("--only", choices=("scale", "mail", "lateness"),
+                        help="run one part (no RESULT line)")
+    parser.add_argument("--child-timings", help=argparse.SUPPRESS)
+    parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_timings:
+        print(json.dumps(timings_at(url=args.child_timings, n=args.child_n, reps=args.reps)))
+        return
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if args.quick:
-        args.sizes, args.mails = [10_000], 200
+        args.sizes, args.mails, args.reps = [10_000, 100_000], 300, 9
+        args.lateness_notices, args.window = 50, 30.0
     postgres = args.database_url is not None
     if postgres and not args.database_url.startswith("postgresql"):
         parser.error("--database-url must be a postgresql URL (SQLite is the default)")
     say(f"database: {'postgresql' if postgres else 'sqlite'}; sizes {args.sizes}; "
-        f"mails {args.mails}; as_of {AS_OF.isoformat()}")
+        f"mails {args.mails}; lateness {args.lateness_notices} over {args.window:.0f} s; "
+        f"load average {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_scale:
-            scale_part(args, Path(tmp), postgres)
-        if not args.skip_mail:
-            mail_part(args, Path(tmp))
+        if args.only:
+            {"scale": lambda: scale_part(args, Path(tmp), postgres),
+             "mail": lambda: mail_part(args, Path(tmp)),
+             "lateness": lambda: lateness_part(args, Path(tmp))}[args.only]()
+            return
+        scale = scale_part(args, Path(tmp), postgres)
+        mail = mail_part(args, Path(tmp))
+        lateness = lateness_part(args, Path(tmp))
+    largest, smallest = max(scale), min(scale)
+    big = scale[largest]
+    result = {
+        "db": "postgresql" if postgres else "sqlite",
+        "outbox_vs_bare": f"{mail['outbox_vs_bare']:.2f}",
+        "outbox_vs_bare_message": f"{mail['outbox_vs_bare_message']:.2f}",
+        "pooled_vs_bare": f"{mail['pooled_vs_bare']:.2f}",
+        "recorded_once": "yes",
+        "outbox_mails_per_s": f"{mail['outbox_mails_per_s']:.0f}",
+        "pooled_mails_per_s": f"{mail['pooled_mails_per_s']:.0f}",
+        "bare_bytes_mails_per_s": f"{mail['bare_bytes_mails_per_s']:.0f}",
+        "claim_vs_raw": f"{big['claim_ms'] / big['raw_claim_ms']:.2f}",
+        "claim_ms": f"{big['claim_ms']:.2f}",
+        "raw_claim_ms": f"{big['raw_claim_ms']:.2f}",
+        "plan_cases_per_s": f"{big['plan_cases'] / big['plan_s']:.0f}",
+        f"plan_rss_mb_{smallest}": f"{scale[smallest]['peak_rss_mb']:.0f}",
+        f"plan_rss_mb_{largest}": f"{big['peak_rss_mb']:.0f}",
+        "n": str(largest),
+        "mails": str(args.mails),
+        "lateness_p99_s": f"{lateness['lateness_p99_s']:.3f}",
+        "lateness_p50_s": f"{lateness['lateness_p50_s']:.3f}",
+        "lateness_notices": str(lateness["lateness_notices"]),
+        "load_avg": f"{os.getloadavg()[0]:.2f}",
+    }
+    say("\nRESULT " + " ".join(f"{key}={value}" for key, value in result.items()))
 
 
 if __name__ == "__main__":

@@ -255,6 +255,9 @@ def template_environment() -> Environment:
     """The one Environment (built once: it caches compiled templates)."""
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
+        # Templates ship with the code: checking each file's mtime on every render (three
+        # stat calls a mail) cost a quarter of rendering. A restart picks up an edit.
+        auto_reload=False,
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         keep_trailing_newline=True,

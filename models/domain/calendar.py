@@ -128,6 +128,11 @@ class WorkCalendar:
         self._official: dict[int, YearSchedule] = {s.year: s for s in schedules}
         self._estimate = estimate
         self._estimates: dict[int, YearSchedule] = {}
+        # Answers remembered per calendar: a calendar never changes (with_schedule makes a new
+        # one), and the due sweep asks the same few hundred dates for every case it plans.
+        self._working: dict[date, bool] = {}
+        self._added: dict[tuple[date, int], tuple[date, bool]] = {}
+        self._first_on_or_after: dict[date, tuple[date, bool]] = {}
 
     def __repr__(self) -> str:
         years = sorted(self._official)
@@ -143,10 +148,12 @@ class WorkCalendar:
         return day.year in self._official
 
     def is_working_day(self, day: date) -> bool:
-        schedule = self._schedule_for(day.year)
-        if schedule is None:
-            return not _is_weekend(day)
-        return schedule.is_working_day(day)
+        working = self._working.get(day)
+        if working is None:
+            schedule = self._schedule_for(day.year)
+            working = not _is_weekend(day) if schedule is None else schedule.is_working_day(day)
+            self._working[day] = working
+        return working
 
     def with_schedule(self, schedule: YearSchedule) -> WorkCalendar:
         """A new calendar with that year's official schedule added or replaced."""
@@ -160,20 +167,28 @@ class WorkCalendar:
         """
         if count < 0:
             raise ValueError(f"count must be ≥ 0, got {count}")
+        found_before = self._added.get((start, count))
+        if found_before is not None:
+            return found_before
         day, found, covered = start, 0, True
         while found < count:
             day += timedelta(days=1)
             covered = covered and self.is_covered(day)
             if self.is_working_day(day):
                 found += 1
+        self._added[(start, count)] = (day, covered)
         return day, covered
 
     def first_working_day_on_or_after(self, day: date) -> tuple[date, bool]:
         """The day itself if it is a working day, else the next one; flag as add_working_days."""
-        covered = self.is_covered(day)
+        found_before = self._first_on_or_after.get(day)
+        if found_before is not None:
+            return found_before
+        start, covered = day, self.is_covered(day)
         while not self.is_working_day(day):
             day += timedelta(days=1)
             covered = covered and self.is_covered(day)
+        self._first_on_or_after[start] = (day, covered)
         return day, covered
 
     def _schedule_for(self, year: int) -> YearSchedule | None:

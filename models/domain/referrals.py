@@ -104,7 +104,7 @@ def _escalations(ref: ReferralClock, *, due_day, calendar: WorkCalendar,
     above the case. Without a governance centre: the federation above the case, then the one
     above that (within `escalate_up_to`; where there is none, level 2 is not sent)."""
     chain = escalation_chain(ref.case_jurisdiction, up_to=policy.escalate_up_to) \
-        or [ref.case_jurisdiction]
+        or (ref.case_jurisdiction,)
     common = {"referral_id": ref.referral_id, "kind": NoticeKind.REFERRAL_OVERDUE}
     level_1_at = sending_instant(ref.feedback_due_at + timedelta(seconds=1), calendar=calendar,
                                  policy=policy)

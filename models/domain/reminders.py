@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.jurisdiction import Level, ancestry, level_of
@@ -78,6 +79,14 @@ def sending_instant(at: datetime, *, calendar: WorkCalendar, policy: ReminderPol
     """The first instant ≥ `at` within sending hours of a working day."""
     if not policy.working_days_only:
         return at
+    return _sending_instant(at, calendar, policy)
+
+
+@lru_cache(maxsize=8192)
+def _sending_instant(at: datetime, calendar: WorkCalendar, policy: ReminderPolicy) -> datetime:
+    # Remembered: most instants asked are a working day's 09:00, the same for every case whose
+    # deadline falls on that day. The answer is always in Shanghai time, so an equal instant
+    # given in another zone gets the same answer.
     local = at.astimezone(SHANGHAI)
     day = local.date()
     if calendar.is_working_day(day) and local.time() <= policy.window_end:
@@ -138,12 +147,14 @@ def _reminders(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
     return owed
 
 
-def escalation_chain(jurisdiction_code: str, *, up_to: Level) -> list[str]:
-    """The levels told after a breach: each upper level up to `up_to`, and at least one."""
+@lru_cache(maxsize=4096)
+def escalation_chain(jurisdiction_code: str, *, up_to: Level) -> tuple[str, ...]:
+    """The levels told after a breach: each upper level up to `up_to`, and at least one.
+    Remembered: the sweep asks it for every case it plans, of a few hundred places."""
     above = ancestry(jurisdiction_code)[1:]
     limit = LEVEL_ORDER.index(up_to)
-    chain = [code for code in above if LEVEL_ORDER.index(level_of(code)) <= limit]
-    return chain or above[:1]
+    chain = tuple(code for code in above if LEVEL_ORDER.index(level_of(code)) <= limit)
+    return chain or tuple(above[:1])
 
 
 def _escalations(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy,
@@ -197,12 +208,37 @@ def _difficult(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolic
         sequence += 1
 
 
+NEXT_CHECK_HORIZON = timedelta(days=400)
+
+
 def owed_notices(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
                  policy: ReminderPolicy) -> list[OwedNotice]:
     """What fell due by `as_of` and still applies. Of the tracking reminders only the latest
     is owed: a reminder superseded by a newer one is not sent late."""
-    due = [n for n in _candidates(case, calendar=calendar, policy=policy, horizon=as_of)
-           if n.due_at <= as_of]
+    return _owed_among(_candidates(case, calendar=calendar, policy=policy, horizon=as_of),
+                       case=case, as_of=as_of)
+
+
+def next_check(case: CaseClock, *, after: datetime, calendar: WorkCalendar,
+               policy: ReminderPolicy) -> datetime | None:
+    """The next instant after `after` at which something could fall due; None if nothing can."""
+    return _next_among(_candidates(case, calendar=calendar, policy=policy,
+                                   horizon=after + NEXT_CHECK_HORIZON), after=after)
+
+
+def owed_and_next_check(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
+                        policy: ReminderPolicy) -> tuple[list[OwedNotice], datetime | None]:
+    """`owed_notices(as_of)` and `next_check(after=as_of)` from one pass over the candidates
+    (the sweep asks both of every case it plans). The same answers: the longer horizon only
+    adds candidates due after `as_of`, which are not owed yet."""
+    candidates = _candidates(case, calendar=calendar, policy=policy,
+                             horizon=as_of + NEXT_CHECK_HORIZON)
+    return _owed_among(candidates, case=case, as_of=as_of), _next_among(candidates, after=as_of)
+
+
+def _owed_among(candidates: list[OwedNotice], *, case: CaseClock,
+                as_of: datetime) -> list[OwedNotice]:
+    due = [n for n in candidates if n.due_at <= as_of]
     if as_of >= case.response_due_at:  # the deadline has passed: escalation speaks now
         due = [n for n in due if n.kind not in (NoticeKind.REMINDER_BEFORE, NoticeKind.REMINDER_DUE)]
     tracking = [n for n in due if n.kind == NoticeKind.DIFFICULT_TRACKING]
@@ -211,13 +247,8 @@ def owed_notices(case: CaseClock, *, as_of: datetime, calendar: WorkCalendar,
     return due
 
 
-def next_check(case: CaseClock, *, after: datetime, calendar: WorkCalendar,
-               policy: ReminderPolicy) -> datetime | None:
-    """The next instant after `after` at which something could fall due; None if nothing can."""
-    horizon = after + timedelta(days=400)
-    later = [n.due_at for n in _candidates(case, calendar=calendar, policy=policy, horizon=horizon)
-             if n.due_at > after]
-    return min(later, default=None)
+def _next_among(candidates: list[OwedNotice], *, after: datetime) -> datetime | None:
+    return min((n.due_at for n in candidates if n.due_at > after), default=None)
 
 
 def still_applies(notice_key: str, *, kind: str, owed_now: Iterable[OwedNotice]) -> bool:

@@ -52,7 +52,7 @@ from models.domain.procedure import STATUS_LABELS, IllegalMoveError, Status, che
 from models.domain.referrals import AWAITING_FEEDBACK
 from models.domain.routing import Trigger
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
-from models.service.owed import load_case_work
+from models.service.owed import load_case_works
 from models.service.procedure import _state, _touch
 from models.service.routing import route_at_intake
 from models.service.visits import active_plan, record_incident
@@ -261,7 +261,7 @@ def _default_status(kind: MeasureKind) -> MeasureStatus:
 def current_protection_order(session: Session, case: Case) -> ProtectiveMeasure | None:
     """The order in force (the latest protection-order record, if it granted one): read as
     the due sweep reads it."""
-    return load_case_work(session, case).order
+    return load_case_works(session, [case])[0].order
 
 
 def record_order_breach(session: Session, *, case: Case, occurred_at: datetime, note: str = "",

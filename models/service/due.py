@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db.orm import Case, Notice
@@ -28,7 +29,7 @@ from models.domain.reminders import ReminderPolicy
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.service import outbox
 from models.service.mail_content import build_mail
-from models.service.planning import PLAN_BATCH, after_sent, notice_applies, plan_batch
+from models.service.planning import PLAN_BATCH, after_sent, notices_that_apply, plan_batch
 from notifications.message import Mail
 from notifications.sender import MailSender, SendOutcome
 
@@ -64,14 +65,15 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
     """Mails for the claimed notices that still apply; the others are cancelled. The
     Message-ID is stored before sending, so a repeat after a crash is the same message."""
     outgoing, cancelled = [], 0
-    _held = outbox.load_batch(session, notice_ids)
-    for notice_id in notice_ids:
-        notice = session.get(Notice, notice_id)
-        if notice is None or notice.status != "sending":
-            continue
-        case = session.get(Case, notice.case_id) if notice.case_id else None
-        if not notice_applies(session, notice, case=case, as_of=as_of, calendar=calendar,
-                              policy=policy):
+    held = outbox.load_batch(session, notice_ids)
+    by_id = {row.id: row for row in held if isinstance(row, Notice)}
+    notices = [by_id[i] for i in notice_ids if i in by_id and by_id[i].status == "sending"]
+    cases = {row.id: row for row in held if isinstance(row, Case)}
+    applies = notices_that_apply(session, notices, cases=cases, as_of=as_of, calendar=calendar,
+                                 policy=policy)
+    for notice in notices:
+        case = cases.get(notice.case_id) if notice.case_id else None
+        if notice.id not in applies:
             outbox.cancel(notice, reason="no longer applies (answered, paused, closed or superseded)")
             cancelled += 1
             continue
@@ -133,56 +135,111 @@ async def run_due(sessions: sessionmaker[Session], *, as_of: datetime, calendar:
 
 
 class _Delivery:
-    """One sweep's sending: the lease holder, its renewals, and each outcome recorded in its
-    own transaction the moment it is known."""
+    """One sweep's sending: the lease holder, its renewals, and each outcome committed the
+    moment it is known (outcomes answered together, on several connections, share one
+    transaction)."""
 
     def __init__(self, sessions: sessionmaker[Session], *, as_of: datetime, holder: str,
                  max_attempts: int, now: Callable[[], datetime], report: SweepReport,
                  after_send: Callable[[], None] | None) -> None:
         self.sessions, self.as_of, self.holder = sessions, as_of, holder
+        self.engine: Engine = sessions.kw["bind"]
+        self.connection: Connection | None = None  # the current batch's, for its records
         self.max_attempts, self.now, self.report = max_attempts, now, report
         self.after_send = after_send
         self.forwarded = False  # retries brought forward once, at the sweep's first success
 
     async def send(self, sender: MailSender, outgoing: Sequence[Outgoing]) -> None:
         recorded: set[int] = set()
+        answered: asyncio.Queue[tuple[int, SendOutcome]] = asyncio.Queue()
 
         async def on_outcome(index: int, result: SendOutcome) -> None:
+            if recording.done():  # the recorder failed (a database error): stop sending
+                recording.result()
             if self.after_send is not None:
                 self.after_send()
-            recorded.add(index)
-            self.record(outgoing[index].notice_id, result)
+            answered.put_nowait((index, result))
 
+        async def recorder() -> None:
+            # Records each outcome while its connection already waits for the server's answer
+            # to the next mail's first command, so the wire is not idle during the write.
+            # Before that next mail can be accepted the loop has run this, so a crash still
+            # repeats at most the one mail in flight per connection. Outcomes that arrived
+            # together (several connections) share one transaction.
+            while True:
+                answers = [await answered.get()]
+                while not answered.empty():
+                    answers.append(answered.get_nowait())
+                try:
+                    recorded.update(index for index, _ in answers)
+                    self.record([(outgoing[index].notice_id, result) for index, result in answers])
+                finally:
+                    for _ in answers:
+                        answered.task_done()
+
+        recording = asyncio.create_task(recorder())
         renewing = asyncio.create_task(self._renew([o.notice_id for o in outgoing]))
+        # One connection for the batch's records, not a checkout from the pool per mail.
+        self.connection = self.engine.connect()
         try:
             results = await sender.send_batch([o.mail for o in outgoing], on_outcome=on_outcome)
+            await _recorded(answered, recording)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-        for index, result in enumerate(results):  # any the sender did not report one by one
-            if index not in recorded:
-                self.record(outgoing[index].notice_id, result)
+            for task in (renewing, recording):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            self.connection.close()
+            self.connection = None
+        # Any the sender did not report one by one.
+        self.record([(outgoing[index].notice_id, result) for index, result in enumerate(results)
+                     if index not in recorded])
 
-    def record(self, notice_id: int, result: SendOutcome) -> None:
-        outcome = outbox.Outcome(notice_id=notice_id, ok=result.ok, error=str(result.error or ""),
-                                 transient=bool(result.error and result.error.transient))
-        with unit_of_work(self.sessions) as session:
-            status = outbox.record_outcome(session, outcome, as_of=self.as_of, holder=self.holder,
-                                           max_attempts=self.max_attempts,
-                                           on_sent=lambda s, n: after_sent(s, n, as_of=self.as_of))
-            if status == "sent" and not self.forwarded:
+    def record(self, answers: Sequence[tuple[int, SendOutcome]]) -> None:
+        sent = [notice_id for notice_id, result in answers if result.ok]
+        for still_held in self._record_sent(sent) if sent else []:
+            self._count("sent" if still_held else None)
+        for notice_id, result in answers:
+            if not result.ok:
+                self._count(self._record_failure(notice_id, result))
+
+    def _count(self, status: str | None) -> None:
+        if status == "sent":
+            self.report.sent += 1
+            if not self.forwarded:
                 self.forwarded = True
-                forwarded = outbox.bring_retries_forward(session, as_of=self.as_of)
+                with unit_of_work(self.sessions) as session:
+                    forwarded = outbox.bring_retries_forward(session, as_of=self.as_of)
                 if forwarded:
                     log.info("mail goes through again: %s waiting retries brought forward",
                              forwarded)
-        if status == "sent":
-            self.report.sent += 1
         elif status == "queued":
             self.report.retrying += 1
         elif status == "failed":
             self.report.failed += 1
+
+    def _record_sent(self, notice_ids: Sequence[int]) -> list[bool]:
+        """Whether each was still this holder's to record. A Core transaction, not a session:
+        this runs once per answer on the sending path."""
+        with contextlib.ExitStack() as stack:
+            connection = self.connection or stack.enter_context(self.engine.connect())
+            with connection.begin():
+                found = [outbox.record_sent(connection, notice_id=notice_id, as_of=self.as_of,
+                                            holder=self.holder) for notice_id in notice_ids]
+                confirm = [sent for sent in found if sent is not None and sent.must_confirm]
+                if confirm:
+                    with Session(bind=connection) as session:
+                        for sent in confirm:
+                            after_sent(session, sent, as_of=self.as_of)
+                        session.flush()
+        return [sent is not None for sent in found]
+
+    def _record_failure(self, notice_id: int, result: SendOutcome) -> str | None:
+        failure = outbox.Failure(notice_id=notice_id, error=str(result.error or ""),
+                                 transient=bool(result.error and result.error.transient))
+        with unit_of_work(self.sessions) as session:
+            return outbox.record_failure(session, failure, as_of=self.as_of, holder=self.holder,
+                                         max_attempts=self.max_attempts)
 
     async def _renew(self, notice_ids: list[int]) -> None:
         while True:
@@ -190,3 +247,15 @@ class _Delivery:
             with unit_of_work(self.sessions) as session:
                 outbox.renew_leases(session, notice_ids=notice_ids, holder=self.holder,
                                     now=self.now())
+
+
+async def _recorded(answered: asyncio.Queue[tuple[int, SendOutcome]],
+                    recording: asyncio.Task[None]) -> None:
+    """Until every answered outcome is recorded; the recorder's error if it fails first."""
+    done = asyncio.ensure_future(answered.join())
+    try:
+        await asyncio.wait({done, recording}, return_when=asyncio.FIRST_COMPLETED)
+        if recording.done():
+            recording.result()
+    finally:
+        done.cancel()

@@ -4,7 +4,7 @@ each mail's outcome as soon as the server has answered it, and say when to look 
 It knows no kinds. A row carries what the outbox needs: its `priority` (set from the kinds
 table when the row is stored: lower goes first, and priorities 0–1 — reports made at once —
 retry within seconds), its lease (`claimed_until`) and the lease's holder (`claimed_by`). What
-a sent notice makes due next is the caller's `on_sent` callback.
+a sent notice makes due next is the caller's business (`record_sent` returns what it needs).
 
 Crash recovery: a process that dies mid-batch leaves its rows 'sending'; their lease
 (≤ 60 s, renewed while the batch is on the wire) runs out, `next_wakeup` counts that instant,
@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
+from sqlalchemy.orm import Session, selectinload
 
-from models.db.orm import Case, Notice
+from models.db.orm import Case, Jurisdiction, Notice
 from models.domain.notice_kinds import is_urgent
 
 DELIVER_BATCH = 100
@@ -34,9 +34,6 @@ LEASE = timedelta(seconds=60)
 MAX_BACKOFF = timedelta(hours=1)
 URGENT_FIRST_BACKOFF = timedelta(seconds=2)
 URGENT_MAX_BACKOFF = timedelta(seconds=10)
-
-OnSent = Callable[[Session, Notice], None]
-
 
 def new_holder() -> str:
     """Who holds a lease: host, process and a per-sweep nonce (two sweeps of one process are
@@ -67,28 +64,39 @@ def gives_up(*, attempts: int, max_attempts: int, priority: int, waited: timedel
 
 def claim_notices(session: Session, *, as_of: datetime, holder: str, lease_from: datetime,
                   limit: int = DELIVER_BATCH) -> list[int]:
-    """Up to `limit` notices due by `as_of` — queued ones and abandoned leases — most urgent
+    """Up to `limit` notices due by `as_of` — abandoned leases and queued ones — most urgent
     first, leased to `holder` until `lease_from + LEASE`."""
-    # Two index-ordered queries, not one OR: with a backlog (after downtime) an OR across
-    # both statuses made the database sort every due row to return the first hundred.
-    abandoned = session.scalars(
-        select(Notice).where(Notice.status == "sending", Notice.claimed_until < as_of)
-        .order_by(Notice.priority, Notice.claimed_until).limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    queued = session.scalars(
-        select(Notice).where(Notice.status == "queued", Notice.next_attempt_at <= as_of)
-        .order_by(Notice.priority, Notice.next_attempt_at, Notice.id)
-        .limit(limit - len(abandoned)).with_for_update(skip_locked=True)
-    ).all() if len(abandoned) < limit else []
-    rows = sorted([*abandoned, *queued], key=lambda n: (n.priority, n.next_attempt_at, n.id))
-    for notice in rows:
-        notice.status = "sending"
-        notice.attempts += 1
-        notice.claimed_until = lease_from + LEASE
-        notice.claimed_by = holder
-    session.flush()
-    return [notice.id for notice in rows]
+    # Each claim is one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING on
+    # the table, built once: no entities loaded and written back. Two statements, not one
+    # OR: with a backlog (after downtime) an OR across both statuses made the database sort
+    # every due row to return the first hundred; abandoned leases (a crashed sender's) are
+    # few and go first.
+    values = {"as_of": as_of, "holder": holder, "claimed_until": lease_from + LEASE,
+              "limit": limit}
+    abandoned = session.execute(_CLAIM_ABANDONED, values).all()
+    queued = session.execute(_CLAIM_QUEUED, {**values, "limit": limit - len(abandoned)}).all() \
+        if len(abandoned) < limit else []
+    rows = sorted([*abandoned, *queued], key=lambda row: (row.priority, row.next_attempt_at, row.id))
+    return [row.id for row in rows]
+
+
+def _claim_statement(*, status: str, due: ColumnElement[bool],
+                     order: tuple[ColumnElement[object], ...]) -> Update:
+    notices = Notice.__table__.c
+    chosen = (select(notices.id).where(notices.status == status, due).order_by(*order)
+              .limit(bindparam("limit")).with_for_update(skip_locked=True).scalar_subquery())
+    return (update(Notice.__table__).where(notices.id.in_(chosen))
+            .values(status="sending", attempts=notices.attempts + 1,
+                    claimed_until=bindparam("claimed_until"), claimed_by=bindparam("holder"))
+            .returning(notices.id, notices.priority, notices.next_attempt_at))
+
+
+_CLAIM_ABANDONED = _claim_statement(
+    status="sending", due=Notice.__table__.c.claimed_until < bindparam("as_of"),
+    order=(Notice.__table__.c.priority, Notice.__table__.c.claimed_until))
+_CLAIM_QUEUED = _claim_statement(
+    status="queued", due=Notice.__table__.c.next_attempt_at <= bindparam("as_of"),
+    order=(Notice.__table__.c.priority, Notice.__table__.c.next_attempt_at, Notice.__table__.c.id))
 
 
 def renew_leases(session: Session, *, notice_ids: Sequence[int], holder: str,
@@ -105,28 +113,53 @@ def renew_leases(session: Session, *, notice_ids: Sequence[int], holder: str,
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Failure:
     notice_id: int
-    ok: bool
-    error: str = ""
-    transient: bool = False
+    error: str
+    transient: bool
 
 
-def record_outcome(session: Session, outcome: Outcome, *, as_of: datetime, holder: str,
-                   max_attempts: int, on_sent: OnSent | None = None) -> str | None:
-    """One mail's outcome: 'sent', 'queued' again with backoff, or 'failed'. None when the
-    row is no longer this holder's to record (its lease was taken over)."""
+@dataclass(frozen=True)
+class Sent:
+    """A notice the server accepted: what its caller needs to decide what is due next."""
+
+    notice_id: int
+    case_id: int | None
+    must_confirm: bool
+
+
+def record_sent(connection: Connection, *, notice_id: int, as_of: datetime,
+                holder: str) -> Sent | None:
+    """A mail the server accepted, in one compare-and-set UPDATE on a Core connection (no
+    session, no entity): this runs once per mail, between one mail's answer and the next
+    mail on the same connection. None when the row is no longer this holder's to record."""
+    row = connection.execute(_MARK_SENT, {"notice_id": notice_id, "holder": holder,
+                                          "sent_at": as_of}).first()
+    if row is None:
+        return None
+    return Sent(notice_id=notice_id, case_id=row.case_id, must_confirm=row.must_confirm)
+
+
+_MARK_SENT = (
+    update(Notice)
+    .where(Notice.id == bindparam("notice_id"), Notice.status == "sending",
+           Notice.claimed_by == bindparam("holder"))
+    .values(status="sent", sent_at=bindparam("sent_at"), last_error="", claimed_until=None,
+            claimed_by="")
+    .returning(Notice.case_id, Notice.must_confirm))
+
+
+def record_failure(session: Session, outcome: Failure, *, as_of: datetime, holder: str,
+                   max_attempts: int) -> str | None:
+    """A mail the server did not accept: 'queued' again with backoff, or 'failed'. None when
+    the row is no longer this holder's to record (its lease was taken over)."""
     notice = session.get(Notice, outcome.notice_id)
     if notice is None or notice.status != "sending" or notice.claimed_by != holder:
         return None
     notice.claimed_until, notice.claimed_by = None, ""
-    if outcome.ok:
-        notice.status, notice.sent_at, notice.last_error = "sent", as_of, ""
-        if on_sent is not None:
-            on_sent(session, notice)
-    elif outcome.transient and not gives_up(attempts=notice.attempts, max_attempts=max_attempts,
-                                            priority=notice.priority,
-                                            waited=as_of - notice.due_at):
+    if outcome.transient and not gives_up(attempts=notice.attempts, max_attempts=max_attempts,
+                                          priority=notice.priority,
+                                          waited=as_of - notice.due_at):
         notice.status, notice.last_error = "queued", outcome.error[:2000]
         notice.next_attempt_at = as_of + backoff(attempts=notice.attempts,
                                                  priority=notice.priority)
@@ -159,8 +192,14 @@ def load_batch(session: Session, notice_ids: Sequence[int]) -> list[object]:
         return []
     notices = list(session.scalars(select(Notice).where(Notice.id.in_(notice_ids))))
     case_ids = {n.case_id for n in notices if n.case_id is not None}
-    cases = list(session.scalars(select(Case).where(Case.id.in_(case_ids)))) if case_ids else []
-    return [*notices, *cases]
+    if not case_ids:
+        return list(notices)
+    # The parties answer the safety note of every case mail; the jurisdictions its name.
+    cases = list(session.scalars(select(Case).where(Case.id.in_(case_ids))
+                                 .options(selectinload(Case.parties))))
+    nodes = list(session.scalars(select(Jurisdiction).where(
+        Jurisdiction.code.in_({case.jurisdiction_code for case in cases}))))
+    return [*notices, *cases, *nodes]
 
 
 def next_wakeup(session: Session) -> datetime | None:

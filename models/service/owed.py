@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ from models.domain.referrals import (
     next_referral_check,
     owed_referral_notices,
 )
-from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, next_check, owed_notices
+from models.domain.reminders import CaseClock, OwedNotice, ReminderPolicy, owed_and_next_check, owed_notices
 from models.domain.visits import (
     VisitDue,
     follow_up_series,
@@ -37,7 +38,28 @@ from models.domain.visits import (
 from models.service.referrals import governance_center_reachable, referral_clock
 
 
-def case_clock(case: Case) -> CaseClock:
+class CaseFacts(Protocol):
+    """What planning reads of a case: a `Case`, or a row of `CASE_FACTS` (the sweep reads
+    those columns alone, not entities, when it plans thousands of cases)."""
+
+    id: int
+    tier: str
+    status: str
+    jurisdiction_code: str
+    received_at: datetime
+    response_due_at: datetime
+    responded_at: datetime | None
+    paused_at: datetime | None
+    upper_result_at: datetime | None
+    responsible_contact_id: int | None
+
+
+CASE_FACTS = (Case.id, Case.tier, Case.status, Case.jurisdiction_code, Case.received_at,
+              Case.response_due_at, Case.responded_at, Case.paused_at, Case.upper_result_at,
+              Case.responsible_contact_id)
+
+
+def case_clock(case: CaseFacts) -> CaseClock:
     return CaseClock(
         case_id=case.id, tier=case.tier, jurisdiction_code=case.jurisdiction_code,
         received_at=case.received_at, response_due_at=case.response_due_at,
@@ -71,7 +93,7 @@ def _visit_notice(plan: VisitPlan | None, due: VisitDue) -> OwedNotice:
 class CaseWork:
     """A case and everything hanging off it that can owe notices, loaded once per look."""
 
-    case: Case
+    case: CaseFacts
     referrals: list[Referral]
     plan: VisitPlan | None
     sent_at_once: list[SentAtOnce]
@@ -81,8 +103,25 @@ class CaseWork:
 
     def owed(self, *, as_of: datetime, calendar: WorkCalendar,
              policy: ReminderPolicy) -> list[OwedNotice]:
+        return owed_notices(case_clock(self.case), as_of=as_of, calendar=calendar,
+                            policy=policy) + self._owed_besides_the_deadline(
+            as_of=as_of, calendar=calendar, policy=policy)
+
+    def owed_and_next_check(self, *, as_of: datetime, calendar: WorkCalendar,
+                            policy: ReminderPolicy) -> tuple[list[OwedNotice], datetime | None]:
+        """What is owed at `as_of` and the next instant after it that something could fall
+        due: what planning asks of every case, the deadline's part in one pass."""
+        owed, case_next = owed_and_next_check(case_clock(self.case), as_of=as_of,
+                                              calendar=calendar, policy=policy)
+        owed += self._owed_besides_the_deadline(as_of=as_of, calendar=calendar, policy=policy)
+        candidates = [case_next, *self._next_besides_the_deadline(after=as_of, calendar=calendar,
+                                                                 policy=policy)]
+        return owed, min((c for c in candidates if c is not None), default=None)
+
+    def _owed_besides_the_deadline(self, *, as_of: datetime, calendar: WorkCalendar,
+                                   policy: ReminderPolicy) -> list[OwedNotice]:
         case = self.case
-        owed = owed_notices(case_clock(case), as_of=as_of, calendar=calendar, policy=policy)
+        owed: list[OwedNotice] = []
         for referral in self.referrals:
             owed += owed_referral_notices(self._clock(referral), as_of=as_of,
                                           calendar=calendar, policy=policy)
@@ -111,11 +150,10 @@ class CaseWork:
     def _clock(self, referral: Referral) -> ReferralClock:
         return referral_clock(referral, self.case, governance_center=self.governance_center)
 
-    def next_check(self, *, after: datetime, calendar: WorkCalendar,
-                   policy: ReminderPolicy) -> datetime | None:
+    def _next_besides_the_deadline(self, *, after: datetime, calendar: WorkCalendar,
+                                   policy: ReminderPolicy) -> list[datetime | None]:
         case = self.case
-        candidates = [next_check(case_clock(case), after=after, calendar=calendar, policy=policy),
-                      next_confirmation_check(sent=self.sent_at_once, after=after)]
+        candidates = [next_confirmation_check(sent=self.sent_at_once, after=after)]
         for referral in self.referrals:
             candidates.append(next_referral_check(self._clock(referral), after=after,
                                                   calendar=calendar, policy=policy))
@@ -134,12 +172,12 @@ class CaseWork:
                 measure_id=self.order.id, expires_on=self.order.until_date,
                 recorded_at=self.order.recorded_at, after=after, calendar=calendar,
                 policy=policy))
-        return min((c for c in candidates if c is not None), default=None)
+        return candidates
 
 
-def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
-    """`load_case_work` for a batch: one IN query per kind of row for all the cases instead
-    of SELECTs per case (the due sweep's main cost at scale)."""
+def load_case_works(session: Session, cases: Sequence[CaseFacts]) -> list[CaseWork]:
+    """The work of a batch of cases: one IN query per kind of row for all of them instead of
+    SELECTs per case (the due sweep's main cost at scale)."""
     ids = [case.id for case in cases]
     if not ids:
         return []
@@ -178,12 +216,3 @@ def load_case_works(session: Session, cases: Sequence[Case]) -> list[CaseWork]:
             order=order if order is not None and order.status == MeasureStatus.GRANTED
             and not settled_out else None))
     return works
-
-
-def load_case_work(session: Session, case: Case) -> CaseWork:
-    return load_case_works(session, [case])[0]
-
-
-def owed_for_case(session: Session, case: Case, *, as_of: datetime, calendar: WorkCalendar,
-                  policy: ReminderPolicy) -> list[OwedNotice]:
-    return load_case_work(session, case).owed(as_of=as_of, calendar=calendar, policy=policy)

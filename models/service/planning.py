@@ -5,17 +5,17 @@ come, asks the pure policy which notices they owe, inserts one row per owed noti
 recipient under a stable key (a key that exists is left alone, so planning twice adds nothing),
 and moves each case's next check forward. Who receives a notice is the kinds table's answer
 (role lookup, responsible cadre, department contact). The same module answers, just before a
-notice is sent, whether it is still owed (`notice_applies`), and what a sent notice makes due
+notice is sent, whether it is still owed (`notices_that_apply`), and what a sent notice makes due
 next (`after_sent`: an at-once report that must be confirmed is looked at again in 30 min).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
@@ -25,7 +25,9 @@ from models.domain.confirmation import CONFIRM_WITHIN
 from models.domain.notice_keys import notice_key
 from models.domain.notice_kinds import Family, Recipient, priority_of, spec_of
 from models.domain.reminders import OwedNotice, ReminderPolicy, still_applies
-from models.service.owed import load_case_works, owed_for_case
+from models.domain.statuses import NoticeStatus
+from models.service.outbox import Sent
+from models.service.owed import CASE_FACTS, CaseFacts, load_case_works
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +36,60 @@ PLAN_BATCH = 500
 
 def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
                policy: ReminderPolicy, limit: int = PLAN_BATCH) -> tuple[int, int]:
-    """One batch of cases whose check is due: (cases checked, notices queued)."""
-    cases = session.scalars(
-        select(Case).where(Case.next_check_at <= as_of)
+    """One batch of cases whose check is due: (cases checked, notices queued).
+
+    Written for a million open cases: the cases are read as the few columns the policy needs
+    (not ORM entities), the keys that exist already are found with one IN query for the
+    batch, the new notices go in as one Core executemany and the next checks as one UPDATE
+    executemany by id — no unit-of-work bookkeeping per row."""
+    cases = session.execute(
+        select(*CASE_FACTS).where(Case.next_check_at <= as_of)
         .order_by(Case.next_check_at, Case.id).limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    if not cases:
+        return 0, 0
     registry = _RegistryLookups(session)
-    queued = 0
-    # No autoflush: the new notices are inserted together at the end, not before every
-    # SELECT. Nothing below reads another case's new notices (keys are per case).
-    with session.no_autoflush:
-        for work in load_case_works(session, cases):
-            case = work.case
-            queued += _queue(session, case=case, as_of=as_of, registry=registry,
-                             owed=work.owed(as_of=as_of, calendar=calendar, policy=policy))
-            case.next_check_at = work.next_check(after=as_of, calendar=calendar, policy=policy)
-    session.flush()
-    return len(cases), queued
+    planned: list[tuple[str, CaseFacts, OwedNotice, Contact | None]] = []
+    next_checks = []
+    for work in load_case_works(session, cases):
+        case = work.case
+        owed_now, next_check = work.owed_and_next_check(as_of=as_of, calendar=calendar,
+                                                        policy=policy)
+        for owed in owed_now:
+            for contact in _recipients(case=case, owed=owed, registry=registry) or [None]:
+                key = notice_key(owed_key=owed.key, contact_id=contact.id if contact else None)
+                planned.append((key, case, owed, contact))
+        next_checks.append({"case_id": case.id, "next_check_at": next_check})
+    rows = _new_rows(session, planned=planned, as_of=as_of)
+    if rows:
+        session.execute(insert(Notice.__table__), rows)
+    session.execute(_MOVE_NEXT_CHECK, next_checks)
+    return len(cases), len(rows)
 
 
-def _queue(session: Session, *, case: Case, owed: Sequence[OwedNotice], as_of: datetime,
-           registry: _RegistryLookups) -> int:
-    """Add a notice per owed notice and recipient unless its key exists: one SELECT for the
-    case's keys, not one per notice (the keys are what makes planning idempotent)."""
-    planned = [(notice_key(owed_key=o.key, contact_id=contact.id if contact else None), o, contact)
-               for o in owed for contact in (_recipients(session, case=case, owed=o,
-                                                         registry=registry) or [None])]
+# Core statements on the tables, run as executemany: the ORM's bulk paths cost more per row
+# than the database's own work at this scale.
+_MOVE_NEXT_CHECK = (update(Case.__table__).where(Case.__table__.c.id == bindparam("case_id"))
+                    .values(next_check_at=bindparam("next_check_at")))
+
+
+def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedNotice,
+                                                             Contact | None]],
+              as_of: datetime) -> list[dict[str, object]]:
+    """A row per planned notice whose key is not stored yet (the keys are what makes planning
+    idempotent): one IN query for the whole batch."""
     if not planned:
-        return 0
+        return []
     existing = set(session.scalars(select(Notice.key).where(
-        Notice.key.in_([key for key, _, _ in planned]))))
-    added = 0
-    for key, o, contact in planned:
+        Notice.key.in_([key for key, _, _, _ in planned]))))
+    rows = []
+    for key, case, owed, contact in planned:
         if key not in existing:
             existing.add(key)
-            session.add(_new_notice(case=case, owed=o, contact=contact, as_of=as_of, key=key))
-            added += 1
-    return added
+            rows.append(_new_notice(case_id=case.id, owed=owed, contact=contact, as_of=as_of,
+                                    key=key))
+    return rows
 
 
 class _RegistryLookups:
@@ -83,6 +101,11 @@ class _RegistryLookups:
         self._session = session
         self._found: dict[tuple[str, str], list[Contact]] = {}
 
+    def contact(self, contact_id: int) -> Contact | None:
+        # The identity map answers a second get without a query, and keeps the row alive
+        # while `_found` or a planned notice holds it.
+        return self._session.get(Contact, contact_id)
+
     def contacts_for_role(self, *, jurisdiction_code: str, role: str) -> list[Contact]:
         key = (jurisdiction_code, role)
         if key not in self._found:
@@ -91,14 +114,14 @@ class _RegistryLookups:
         return self._found[key]
 
 
-def _recipients(session: Session, *, case: Case, owed: OwedNotice,
+def _recipients(*, case: CaseFacts, owed: OwedNotice,
                 registry: _RegistryLookups) -> list[Contact]:
     if owed.contact_id is not None:  # a named recipient (a referral's department contact)
-        contact = session.get(Contact, owed.contact_id)
+        contact = registry.contact(owed.contact_id)
         return [contact] if contact is not None else []
     if spec_of(owed.kind).recipient == Recipient.RESPONSIBLE \
             and case.responsible_contact_id is not None:
-        contact = session.get(Contact, case.responsible_contact_id)
+        contact = registry.contact(case.responsible_contact_id)
         if contact is not None:
             return [contact]
     found = registry.contacts_for_role(jurisdiction_code=owed.recipient_jurisdiction,
@@ -109,46 +132,56 @@ def _recipients(session: Session, *, case: Case, owed: OwedNotice,
     return [c for c in found if c.email] or found
 
 
-def _new_notice(*, case: Case, owed: OwedNotice, contact: Contact | None, as_of: datetime,
-                key: str) -> Notice:
-    notice = Notice(
-        key=key, case_id=case.id, kind=owed.kind, escalation_level=owed.escalation_level,
-        recipient_role=owed.recipient_role, recipient_jurisdiction=owed.recipient_jurisdiction,
-        contact_id=contact.id if contact else None, to_address=(contact.email if contact else ""),
-        referral_id=owed.referral_id, visit_plan_id=owed.visit_plan_id,
-        due_at=owed.due_at, status="queued", attempts=0, next_attempt_at=owed.due_at,
-        created_at=as_of, priority=priority_of(owed.kind),
-    )
+def _new_notice(*, case_id: int, owed: OwedNotice, contact: Contact | None, as_of: datetime,
+                key: str) -> dict[str, object]:
+    row: dict[str, object] = {
+        "key": key, "case_id": case_id, "kind": owed.kind,
+        "escalation_level": owed.escalation_level, "recipient_role": owed.recipient_role,
+        "recipient_jurisdiction": owed.recipient_jurisdiction,
+        "contact_id": contact.id if contact else None,
+        "to_address": contact.email if contact else "", "referral_id": owed.referral_id,
+        "visit_plan_id": owed.visit_plan_id, "due_at": owed.due_at,
+        "status": NoticeStatus.QUEUED, "attempts": 0, "next_attempt_at": owed.due_at,
+        "created_at": as_of, "priority": priority_of(owed.kind), "last_error": "",
+    }
     if contact is not None and contact.role != owed.recipient_role:  # the fallback served
-        notice.recipient_role, notice.recipient_jurisdiction = contact.role, contact.jurisdiction_code
+        row["recipient_role"], row["recipient_jurisdiction"] = contact.role, contact.jurisdiction_code
     if contact is None or not contact.email:
         # Not silent: a notice nobody can receive is failed at once and shows as overdue work.
-        notice.status = "failed"
-        notice.last_error = (f"no contact with an email for role {owed.recipient_role} at "
+        row["status"] = NoticeStatus.FAILED
+        row["last_error"] = (f"no contact with an email for role {owed.recipient_role} at "
                              f"{owed.recipient_jurisdiction} or any level above")
-        log.warning("notice %s has no recipient: %s", key, notice.last_error)
-    return notice
+        log.warning("notice %s has no recipient: %s", key, row["last_error"])
+    return row
 
 
-def notice_applies(session: Session, notice: Notice, *, case: Case | None, as_of: datetime,
-                   calendar: WorkCalendar, policy: ReminderPolicy) -> bool:
-    """Whether a claimed notice is still owed at the moment of sending (the rule is
-    `reminders.still_applies`, over everything the case owes now)."""
-    if spec_of(notice.kind).family == Family.DIGEST:
-        return True  # judged when rendered: its day, and whether anything is left to say
-    if case is None:
-        return False
-    return still_applies(notice.key, kind=notice.kind,
-                         owed_now=owed_for_case(session, case, as_of=as_of, calendar=calendar,
-                                                policy=policy))
+def notices_that_apply(session: Session, notices: Sequence[Notice], *,
+                       cases: Mapping[int, Case], as_of: datetime, calendar: WorkCalendar,
+                       policy: ReminderPolicy) -> set[int]:
+    """The ids of the claimed `notices` still owed at the moment of sending (the rule is
+    `reminders.still_applies`, over everything the case owes now). The batch's case work is
+    loaded once, for the cases whose notices are re-checked at all."""
+    rechecked = {notice.case_id for notice in notices
+                 if notice.case_id in cases and spec_of(notice.kind).rechecked
+                 and spec_of(notice.kind).family != Family.DIGEST}
+    owed_now = {work.case.id: work.owed(as_of=as_of, calendar=calendar, policy=policy)
+                for work in load_case_works(session, [cases[case_id] for case_id in rechecked])}
+    applies = set()
+    for notice in notices:
+        if spec_of(notice.kind).family == Family.DIGEST:
+            applies.add(notice.id)  # judged when rendered: its day, and whether anything is left
+        elif notice.case_id in cases and still_applies(
+                notice.key, kind=notice.kind, owed_now=owed_now.get(notice.case_id, ())):
+            applies.add(notice.id)
+    return applies
 
 
-def after_sent(session: Session, notice: Notice, *, as_of: datetime) -> None:
+def after_sent(session: Session, sent: Sent, *, as_of: datetime) -> None:
     """A life-threatening case's at-once report must be confirmed: look at the case again
     when the confirmation is due (the re-send and the cadre's phone list follow from it)."""
-    if not notice.must_confirm or notice.case_id is None:
+    if not sent.must_confirm or sent.case_id is None:
         return
-    case = session.get(Case, notice.case_id)
+    case = session.get(Case, sent.case_id)
     if case is not None:
         again = as_of + CONFIRM_WITHIN
         case.next_check_at = min(case.next_check_at, again) if case.next_check_at else again

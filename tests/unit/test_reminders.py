@@ -14,6 +14,7 @@ from models.domain.reminders import (
     ReminderPolicy,
     escalation_chain,
     next_check,
+    owed_and_next_check,
     owed_notices,
     sending_instant,
     still_applies,
@@ -94,11 +95,33 @@ def test_next_check_is_the_next_instant_something_falls_due():
     assert next_check(clock(), after=at("2026-10-21T09:00:00"), calendar=CAL, policy=POLICY) is None
 
 
+@pytest.mark.parametrize("case", [
+    pytest.param(clock(), id="ordinary"),
+    pytest.param(clock(answered=True), id="answered"),
+    pytest.param(clock(paused=True), id="paused"),
+    pytest.param(clock(closed=True), id="closed"),
+    pytest.param(clock(jurisdiction_code="990102001"), id="township-case"),
+    pytest.param(clock(tier="difficult", received_at=at("2026-11-02T22:00:00"),
+                       response_due_at=at("2026-11-03T23:59:59")), id="difficult"),
+    pytest.param(clock(tier="difficult", upper_result=True), id="difficult-upper-reported"),
+])
+@pytest.mark.parametrize("when", ["2026-09-30T10:15:00", "2026-10-14T09:00:00",
+                                  "2026-10-15T12:00:00", "2026-10-16T09:00:00",
+                                  "2026-10-22T09:00:00", "2026-11-25T09:00:00",
+                                  "2027-03-01T09:00:00"])
+def test_one_pass_answers_as_owed_notices_and_next_check_do(case, when):
+    """What the sweep plans from: the same notices and next check as the two questions asked
+    apart."""
+    assert owed_and_next_check(case, as_of=at(when), calendar=CAL, policy=POLICY) == (
+        owed_notices(case, as_of=at(when), calendar=CAL, policy=POLICY),
+        next_check(case, after=at(when), calendar=CAL, policy=POLICY))
+
+
 @pytest.mark.parametrize(("code", "up_to", "chain"), [
-    pytest.param("990102001001", Level.COUNTY, ["990102001", "990102"], id="village-to-county"),
-    pytest.param("990102001", Level.COUNTY, ["990102"], id="township-to-county"),
-    pytest.param("990102", Level.COUNTY, ["9901"], id="county-still-tells-one-level-up"),
-    pytest.param("990102001001", Level.TOWNSHIP, ["990102001"], id="stop-at-township"),
+    pytest.param("990102001001", Level.COUNTY, ("990102001", "990102"), id="village-to-county"),
+    pytest.param("990102001", Level.COUNTY, ("990102",), id="township-to-county"),
+    pytest.param("990102", Level.COUNTY, ("9901",), id="county-still-tells-one-level-up"),
+    pytest.param("990102001001", Level.TOWNSHIP, ("990102001",), id="stop-at-township"),
 ])
 def test_escalation_chain(code, up_to, chain):
     assert escalation_chain(code, up_to=up_to) == chain
