@@ -184,6 +184,21 @@ def follow_up_due(*, closed_at: datetime, working_days: int, calendar: WorkCalen
 PROTECTION_ORDER_REMIND_WORKING_DAYS = 10  # 10 working days before the expiry, and on the day
 
 
+def order_reminder_opens(*, expires_on: date, calendar: WorkCalendar) -> date:
+    """The day the first reminder of an order's expiry falls due: 10 working days before it.
+    From then until the day itself the order is expiring — the reminders and the cadre's
+    to-do list (`order_expiring`) read this one rule."""
+    return working_day_before(expires_on, count=PROTECTION_ORDER_REMIND_WORKING_DAYS,
+                              calendar=calendar)
+
+
+def order_expiring(*, expires_on: date, on: date, calendar: WorkCalendar) -> bool:
+    """Whether on day `on` a granted order expiring on `expires_on` is in its reminder window.
+    After its day it is not: an expired order no longer protects anyone, so there is nothing
+    left to act on it (a new order is a new record), and it is never overdue work."""
+    return order_reminder_opens(expires_on=expires_on, calendar=calendar) <= on <= expires_on
+
+
 def check_measure(*, kind: MeasureKind, status: MeasureStatus, on: date, until: date | None,
                   issuer: str) -> None:
     """The facts each measure needs: a warning letter its police station, a granted order its
@@ -214,8 +229,7 @@ class OrderDue:
 
 def _order_reminders(*, measure_id: int, expires_on: date, calendar: WorkCalendar,
                      policy: ReminderPolicy) -> list[OrderDue]:
-    before = working_day_before(expires_on, count=PROTECTION_ORDER_REMIND_WORKING_DAYS,
-                                calendar=calendar)
+    before = order_reminder_opens(expires_on=expires_on, calendar=calendar)
     owed = []
     for day, kind in ((before, NoticeKind.PROTECTION_ORDER_EXPIRING),
                       (expires_on, NoticeKind.PROTECTION_ORDER_EXPIRES)):

@@ -298,7 +298,13 @@ def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for,
     web_ctx.clock.at = at("2026-11-13T10:00:00")
     _referred(web_ctx, referred)  # due 11-24: today
     store_case(web_ctx, jurisdiction="990102001002", received="2026-11-02T09:00:00")  # not hers
+    protected = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-10T09:00:00",
+                           category="domestic_violence")
+    _answered(web_ctx, protected)
     web_ctx.clock.at = at(NOW)
+    _case(web_ctx, protected, lambda s, c: casework_records.record_measure(
+        s, case=c, kind="protection_order", status="granted", on=date(2026, 6, 1),
+        until=date(2026, 12, 1), issuer="示范县人民法院", now=web_ctx.clock.now(), actor="test"))
     _linked_cadre(web_ctx)
 
     client = client_for("chen")
@@ -316,6 +322,9 @@ def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for,
     assert dict(zip(titles, shown.values())) == digest
     assert overdue in shown["overdue"] and soon in shown["due_soon"]
     assert referred in shown["referrals"]
+    assert shown["protection_orders"] == [protected]  # expires in 5 working days
+    assert f'href="/cases/{protected}/act/measure?kind=protection_order"' in page
+    assert "保护令到期" in page and "期限 2026-12-01 24:00" in page
     # each line links to the case and to the form that acts on it
     assert f'href="/cases/{overdue}/act/respond"' in page
     assert re.search(rf'href="/cases/{referred}/act/referral-result\?referral=\d+"', page)
