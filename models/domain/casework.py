@@ -107,7 +107,7 @@ def choice(enum: type[StrEnum], value: str, *, field: str) -> StrEnum:
         return enum(value)
     except ValueError:
         allowed = ", ".join(f"{m.value}（{label(m)}）" for m in enum)
-        raise InputError(field=field, reason=f"unknown value {value!r} (one of: {allowed})") from None
+        raise InputError(field=field, reason=f"没有这一项：{value!r}（可选：{allowed}）") from None
 
 
 def text(value: str | None, *, field: str, required: bool = False,
@@ -115,9 +115,9 @@ def text(value: str | None, *, field: str, required: bool = False,
     """Free text as stored: stripped, within its length, present if it must be."""
     cleaned = (value or "").strip()
     if required and not cleaned:
-        raise InputError(field=field, reason="must not be empty")
+        raise InputError(field=field, reason="不能为空")
     if len(cleaned) > limit:
-        raise InputError(field=field, reason=f"longer than {limit} characters")
+        raise InputError(field=field, reason=f"不能超过{limit}字")
     return cleaned
 
 
@@ -163,7 +163,7 @@ def check_verified_before_answer(*, channel: str, risk_indicators: Iterable[str]
     why = verification_required(channel=channel, risk_indicators=risk_indicators)
     if why is not None and not verified:
         raise InputError(field="verification", reason=(
-            f"{why}须先核实再答复：请先登记核实情况（record the verification first）"))
+            f"{why}须先核实再答复：请先登记核实情况"))
 
 
 # --- the return visit after closing (004: 结案 → 回访) -------------------------------------------
@@ -205,17 +205,17 @@ def check_measure(*, kind: MeasureKind, status: MeasureStatus, on: date, until: 
     expiry, a shelter its end date; an end date never before the start."""
     if status not in MEASURE_STATUSES[kind]:
         allowed = ", ".join(s.value for s in MEASURE_STATUSES[kind])
-        raise InputError(field="status", reason=f"{label(kind)} is recorded as one of: {allowed}")
+        raise InputError(field="status", reason=f"{label(kind)}只能登记为：{allowed}")
     needs_until = (kind is MeasureKind.PROTECTION_ORDER and status is MeasureStatus.GRANTED) \
         or kind is MeasureKind.SHELTER
     if needs_until and until is None:
-        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）needs its end date")
+        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）须填写到期日")
     if not needs_until and until is not None:
-        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）has no end date")
+        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）没有到期日，请勿填写")
     if until is not None and until < on:
-        raise InputError(field="until", reason=f"{until.isoformat()} is before {on.isoformat()}")
+        raise InputError(field="until", reason=f"{until.isoformat()} 早于 {on.isoformat()}")
     if kind is MeasureKind.WARNING_LETTER and not issuer.strip():
-        raise InputError(field="issuer", reason="a warning letter names the police station that issued it")
+        raise InputError(field="issuer", reason="告诫书须填写出具的派出所")
 
 
 @dataclass(frozen=True)

@@ -221,9 +221,9 @@ def test_an_action_without_the_csrf_token_is_refused(client_for, web_ctx, case_n
 
 
 @pytest.mark.parametrize(("slug", "data", "reason"), [
-    ("close", {"note": "想结案"}, "record the answer first"),
-    ("resume", {"note": ""}, "the clock is not paused"),
-    ("upper-result", {"note": "上级结果"}, "only difficult cases"),
+    ("close", {"note": "想结案"}, "不能结案：请先登记答复"),
+    ("resume", {"note": ""}, "不能恢复计时：未暂停计时"),
+    ("upper-result", {"note": "上级结果"}, "只有转报上级的疑难个案"),
 ])
 def test_an_illegal_move_is_refused_with_its_reason(client_for, web_ctx, case_number, slug,
                                                     data, reason) -> None:
@@ -239,13 +239,13 @@ def test_a_second_answer_is_refused_and_the_first_stands(client_for, web_ctx, ca
     assert _post(client, case_number, "respond", {"note": "第一次", "at": "2026-11-24T09:00"}
                  ).status_code == 303
     again = _post(client, case_number, "respond", {"note": "第二次", "at": "2026-11-24T09:30"})
-    assert again.status_code == 409 and "already recorded" in again.text
+    assert again.status_code == 409 and "答复已登记" in again.text
 
 
 @pytest.mark.parametrize(("slug", "data", "field", "reason"), [
-    ("respond", {"note": "已答复", "at": "2026-11-25T09:00"}, "at", "in the future"),
+    ("respond", {"note": "已答复", "at": "2026-11-25T09:00"}, "at", "答复时间不能晚于当前时间"),
     ("respond", {"note": "", "at": "2026-11-24T09:00"}, "note", "请填写答复内容"),
-    ("refer", {"role": "court", "working_days": "7", "purpose": ""}, "role", "no court contact"),
+    ("refer", {"role": "court", "working_days": "7", "purpose": ""}, "role", "都没有登记邮箱的法院"),
     ("refer", {"role": "civil_affairs", "working_days": "0", "purpose": ""}, "working_days",
      "1–60"),
     ("safe-contact", {"quiet_hours": "晚上"}, "quiet_hours", "晚上"),
