@@ -19,7 +19,10 @@ from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
 from models.domain.errors import InputError, parse_aware_time, parse_date
+from models.domain.casework import order_reminder_opens
 from models.service import case_page
+from models.service.calendar import current_calendar
+from models.service.casework_records import current_protection_order
 from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.views import case_view
 from web.deps import Forbidden, Viewer, context_of, current_viewer, render
@@ -52,6 +55,7 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
     with unit_of_work(ctx.sessions) as session:
         case = case_in_scope(session, key=key, viewer=viewer)
         case_page.record_opened(session, case_id=case.id, actor=viewer.actor, at=ctx.clock.now())
+        order = current_protection_order(session, case)
         page = {
             "case": case,
             "view": case_view(session, case),
@@ -61,6 +65,11 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "referrals": case_page.referrals(session, case),
             "plan": case_page.visit_plan(session, case),
             "visits": case_page.visits(session, case),
+            # the order in force and the day its expiry is first recalled (the reminders' rule)
+            "order": order,
+            "order_reminds_on": order_reminder_opens(
+                expires_on=order.until_date, calendar=current_calendar(session))
+            if order is not None and order.until_date is not None else None,
             "created": bool(created),
             "visit_recorded": bool(visit),
             "done": done,
