@@ -244,6 +244,15 @@ def _order_reminders(*, measure_id: int, expires_on: date, calendar: WorkCalenda
     return owed
 
 
+def planned_order_reminders(*, measure_id: int, expires_on: date, recorded_at: datetime,
+                            calendar: WorkCalendar, policy: ReminderPolicy) -> list[OrderDue]:
+    """The reminders an order recorded at `recorded_at` gets: those meant for before it was
+    recorded are never sent (an order recorded 3 days before it ends gets only the day's)."""
+    return [n for n in _order_reminders(measure_id=measure_id, expires_on=expires_on,
+                                        calendar=calendar, policy=policy)
+            if n.due_at >= recorded_at]
+
+
 def owed_order_reminders(*, measure_id: int, expires_on: date, recorded_at: datetime,
                          as_of: datetime, calendar: WorkCalendar,
                          policy: ReminderPolicy) -> list[OrderDue]:
@@ -252,9 +261,9 @@ def owed_order_reminders(*, measure_id: int, expires_on: date, recorded_at: date
     was recorded (an order recorded 3 days before it ends gets only the day's reminder)."""
     if as_of > end_of_day(expires_on):
         return []
-    return [n for n in _order_reminders(measure_id=measure_id, expires_on=expires_on,
-                                        calendar=calendar, policy=policy)
-            if recorded_at <= n.due_at <= as_of]
+    return [n for n in planned_order_reminders(
+        measure_id=measure_id, expires_on=expires_on, recorded_at=recorded_at,
+        calendar=calendar, policy=policy) if n.due_at <= as_of]
 
 
 def next_order_check(*, measure_id: int, expires_on: date, recorded_at: datetime,

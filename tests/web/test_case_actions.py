@@ -231,6 +231,7 @@ def test_an_illegal_move_is_refused_with_its_reason(client_for, web_ctx, case_nu
     response = _post(client_for("donghu"), case_number, slug, data)
     assert response.status_code == 409
     assert reason in response.text and 'id="refused"' in response.text
+    assert response.text.count("不能") == 1  # the reason says what cannot be done, once
     assert _audit(web_ctx, case_number) == before
 
 

@@ -19,7 +19,7 @@ from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
 from models.domain.errors import InputError, parse_aware_time, parse_date
-from models.domain.casework import order_reminder_opens
+from models.domain.casework import planned_order_reminders
 from models.service import case_page
 from models.service.calendar import current_calendar
 from models.service.casework_records import current_protection_order
@@ -65,11 +65,13 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "referrals": case_page.referrals(session, case),
             "plan": case_page.visit_plan(session, case),
             "visits": case_page.visits(session, case),
-            # the order in force and the day its expiry is first recalled (the reminders' rule)
+            # the order in force and when its expiry is recalled (the reminders' own rule)
             "order": order,
-            "order_reminds_on": order_reminder_opens(
-                expires_on=order.until_date, calendar=current_calendar(session))
-            if order is not None and order.until_date is not None else None,
+            "order_reminders": [] if order is None or order.until_date is None else [
+                r.due_at for r in planned_order_reminders(
+                    measure_id=order.id, expires_on=order.until_date,
+                    recorded_at=order.recorded_at, calendar=current_calendar(session),
+                    policy=ctx.reminder_policy)],
             "created": bool(created),
             "visit_recorded": bool(visit),
             "done": done,
