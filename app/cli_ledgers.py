@@ -23,7 +23,7 @@ from app.cli import _with_context
 from app.context import AppContext
 from models.db.session import unit_of_work
 from models.domain.access import Role
-from models.domain.errors import InputError
+from models.domain.errors import InputError, parse_date
 from models.domain.calendar import SHANGHAI
 from models.domain.ledgers import (
     FORM_TITLES,
@@ -35,17 +35,20 @@ from models.domain.ledgers import (
     parse_period,
 )
 from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
+from models.db.orm import Contact
 from models.service.exports import export_ledger, export_statistics
+from models.service.helper_log import log_helper_work
+from models.service.situation_report import write_situation_report
 from models.service.stats import StatsReport, statistics
 from models.service.users import user_by_username
 
 FLAGS = {"under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
          "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as",
-         "preset": "--preset"}
+         "preset": "--preset", "on": "--on", "work": "--work"}
 
 
 def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
-    ledger = sub.add_parser("ledger", help="the ledgers 附表1/附表3 as print-ready xlsx (记)")
+    ledger = sub.add_parser("ledger", help="the ledgers 附表1–5 as print-ready xlsx (记)")
     led = ledger.add_subparsers(dest="ledger_command")
     export = led.add_parser("export", help="export a form for a subtree (audited)")
     export.add_argument("--form", type=int, required=True,
@@ -63,6 +66,22 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                        help="case number, age band and village instead of names, phones, addresses")
     _add_as(export)
     export.set_defaults(handler=cmd_ledger_export)
+    log = led.add_parser("log", help="附表2: log what a helper (lawyer, counsellor, mediator, "
+                         "social worker, volunteer …) did on a day")
+    log.add_argument("contact", metavar="CONTACT", help="the helper's registry id or email")
+    log.add_argument("--on", dest="on", required=True, help="the day (YYYY-MM-DD, Beijing time)")
+    log.add_argument("--work", required=True, help="what she did (no victim's name)")
+    _add_as(log)
+    log.set_defaults(handler=cmd_ledger_log)
+
+    report = sub.add_parser("report", help="the 情况报告 of a matter (000 如何撰写情况报告)")
+    rep = report.add_subparsers(dest="report_command")
+    situation = rep.add_parser("situation", help="write a case's situation report as .docx "
+                               "(audited; what the record lacks is marked 【待填写】)")
+    situation.add_argument("case", metavar="CASE", help="case number or id")
+    situation.add_argument("--out", required=True, type=Path, help="the .docx file to write")
+    _add_as(situation)
+    situation.set_defaults(handler=cmd_report_situation)
 
     stats = sub.add_parser("stats", help="the counts an office is audited on, per jurisdiction "
                            "and rolled up the tree (001/004 统计有分类)")
@@ -121,6 +140,38 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
         unit = "户" if result.form == LedgerForm.FOCUS_FAMILIES else "个辖区"
         print(f"{FORM_TITLES[result.form]}：{result.entries} {unit}，{result.rows} 行，{how}"
               f" → {result.path}")
+        return 0
+
+    return _with_context(run)
+
+
+def cmd_ledger_log(args: argparse.Namespace) -> int:
+    def run(ctx: AppContext) -> int:
+        try:
+            requester = requester_for(ctx, args.as_user)
+            with unit_of_work(ctx.sessions) as session:
+                entry = log_helper_work(session, contact=args.contact,
+                                        worked_on=parse_date(args.on, field="on"), work=args.work,
+                                        now=ctx.clock.now(), actor=requester.actor,
+                                        scope=requester.scope)
+                helper = session.get(Contact, entry.contact_id)
+                print(f"附表2：已记录 {helper.name} {entry.worked_on.isoformat()}：{entry.work}")
+        except InputError as exc:
+            raise field_error(exc) from None
+        return 0
+
+    return _with_context(run)
+
+
+def cmd_report_situation(args: argparse.Namespace) -> int:
+    def run(ctx: AppContext) -> int:
+        try:
+            written = write_situation_report(ctx.sessions, requester=requester_for(ctx, args.as_user),
+                                             case_key=args.case, out=args.out, now=ctx.clock.now())
+        except InputError as exc:
+            raise field_error(exc) from None
+        gaps = f"，{written.gaps} 处待填写（【待填写：…】）" if written.gaps else ""
+        print(f"情况报告：{written.number}{gaps} → {written.path}")
         return 0
 
     return _with_context(run)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -23,6 +24,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEIQUAN_", extra="ignore")
+
+    # production: refuse to start with anything only fit for trying it out (see
+    # production_problems); development (the default) runs with nothing configured.
+    env: Literal["development", "production"] = "development"
+    # How many processes share the database: service processes plus the web app's workers.
+    # Declared so that production can refuse SQLite, which takes one writer at a time.
+    processes: int = Field(default=1, ge=1, le=256)
 
     data_dir: Path = Field(default=PROJECT_ROOT / "var")
     database_url: str | None = None  # default: sqlite file in data_dir
@@ -154,6 +162,31 @@ class Settings(BaseSettings):
             raise ValueError("WEIQUAN_SMTP_USER and WEIQUAN_SMTP_PASSWORD must be set together")
         return self
 
+    def production_problems(self) -> list[FieldProblem]:
+        """What a production deployment must not run with, each naming its variable; none
+        outside production."""
+        if self.env != "production":
+            return []
+        problems = []
+        if not self.smtp_host:
+            problems.append(FieldProblem("WEIQUAN_SMTP_HOST", (
+                "must name the SMTP relay: unset, every notice (police reports included) would "
+                "be filed in the local mail sink and reach nobody")))
+        secret_problem = weak_secret_problem(self.secret_key)
+        if secret_problem is not None:
+            problems.append(FieldProblem("WEIQUAN_SECRET_KEY", secret_problem))
+        if self.effective_database_url.startswith("sqlite") and self.processes > 1:
+            problems.append(FieldProblem("WEIQUAN_PROCESSES", (
+                f"{self.processes} processes on SQLite, which takes one writer at a time: "
+                "use PostgreSQL (WEIQUAN_DATABASE_URL) or one process")))
+        if "operator_email" not in self.model_fields_set:
+            problems.append(FieldProblem("WEIQUAN_OPERATOR_EMAIL", (
+                "must be set: the operator is told of notices nobody can receive")))
+        if not (self.public_url or "").startswith("https://"):
+            problems.append(FieldProblem("WEIQUAN_PUBLIC_URL", (
+                f"must be the https:// address recipients open links at (now {self.public_url})")))
+        return problems
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'weiquan.db'}"
@@ -179,15 +212,40 @@ class Settings(BaseSettings):
         return f"http://{self.prefect_host}:{self.prefect_port}"
 
 
+# Placeholders people paste from examples; a key containing one is guessable.
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "secret", "password", "example", "weiquan")
+# A generated key (`python -c "import secrets; print(secrets.token_urlsafe(32))"`) has 25 or
+# more distinct characters; 10 still lets a long hex key through and stops 'aaaa…', 'abab…'.
+MIN_SECRET_DISTINCT_CHARS = 10
+
+
+def weak_secret_problem(secret_key: str | None) -> str | None:
+    """Why this secret key is not fit for production (None: it is)."""
+    hint = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    if not secret_key:
+        return f"must be set in production (no key is generated there); {hint}"
+    if len(secret_key) < 32:
+        return f"must be at least 32 characters; {hint}"
+    if any(word in secret_key.lower() for word in _PLACEHOLDER_WORDS):
+        return f"contains a placeholder word and can be guessed; {hint}"
+    if len(set(secret_key)) < MIN_SECRET_DISTINCT_CHARS:
+        return (f"uses only {len(set(secret_key))} distinct characters and can be guessed; {hint}")
+    return None
+
+
 class ConfigError(InputProblems):
     """Settings that cannot be used: every problem, each naming its environment variable."""
 
 
 def load_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError([_config_problem(error) for error in exc.errors()]) from None
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigError(problems)
+    return settings
 
 
 def _config_problem(error) -> FieldProblem:

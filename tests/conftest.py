@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,25 +103,36 @@ def sqlite_demo_template(sqlite_template, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(params=backends())
-def database_url(request, tmp_path, sqlite_template, postgres_templates) -> Iterator[str]:
-    # A test that asks for the demo registry starts from a copy that already holds it.
-    demo = "demo_ctx" in request.fixturenames
-    if request.param == "sqlite":
-        path = tmp_path / "weiquan.db"
-        template = request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template
-        shutil.copyfile(template, path)
+@contextmanager
+def database_copy(backend: str, *, directory: Path, sqlite_template: Path,
+                  postgres_template: str | None) -> Iterator[str]:
+    """A fresh database copied from a template (the file, or the PostgreSQL database);
+    dropped afterwards on PostgreSQL."""
+    if backend == "sqlite":
+        path = directory / "weiquan.db"
+        shutil.copyfile(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
     name = f"wq_test_{uuid.uuid4().hex[:10]}"
-    template = postgres_templates["demo" if demo else "empty"]
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     yield _postgres_url(name)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(params=backends())
+def database_url(request, tmp_path, sqlite_template, postgres_templates) -> Iterator[str]:
+    # A test that asks for the demo registry starts from a copy that already holds it.
+    demo = "demo_ctx" in request.fixturenames
+    with database_copy(
+            request.param, directory=tmp_path,
+            sqlite_template=request.getfixturevalue("sqlite_demo_template") if demo else sqlite_template,
+            postgres_template=postgres_templates["demo" if demo else "empty"]
+            if postgres_templates else None) as url:
+        yield url
 
 
 @pytest.fixture

@@ -35,9 +35,15 @@ def with_beijing_offset(value: str) -> str:
     return value
 
 
+_SMALL_NUMBER = re.compile(r"^[0-9]{1,9}$")
+
+
 def _number(value: str) -> int | str:
+    """A typed whole number as a number; anything else (Unicode digits such as '²', which
+    int() refuses, or thousands of digits, which it refuses too) passes on as text, and
+    validation names the field."""
     value = value.strip()
-    return int(value) if value.isdigit() else value
+    return int(value) if _SMALL_NUMBER.match(value) else value
 
 
 def intake_document(form: Mapping[str, str], *, risk_indicators: Sequence[str],

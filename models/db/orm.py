@@ -348,6 +348,21 @@ class Verification(Base):
     recorded_by: Mapped[str] = mapped_column(String(100))
 
 
+class HelperWork(Base):
+    """附表2: one entry of a helper's work log typed by a cadre — what a lawyer, counsellor,
+    mediator, social worker or volunteer did and when, beyond what the software saw (the
+    referrals she answered and the mediations she held are read from their own rows)."""
+
+    __tablename__ = "helper_work"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    worked_on: Mapped[date] = mapped_column(Date)
+    work: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
 class CaseRejection(Base):
     """不予受理 / 转办他处 at the 申请/受理 stage: why, and where the matter was sent."""
 

@@ -50,6 +50,7 @@ class ItemKind(StrEnum):
     REFERRAL = "referral"  # 转介: a department's feedback on a referral
     FOLLOW_UP = "follow_up"  # 结案回访: the one return visit a closed case owes (004)
     PROTECTION_ORDER = "protection_order"  # 保护令到期: a granted order within its reminder window
+    REPORT = "report"  # 情况报告: a matter assigned from above / 12338 / public opinion
 
 
 KIND_LABELS = {
@@ -59,6 +60,7 @@ KIND_LABELS = {
     ItemKind.REFERRAL: "转介反馈",
     ItemKind.FOLLOW_UP: "结案回访",
     ItemKind.PROTECTION_ORDER: "保护令到期",
+    ItemKind.REPORT: "情况报告",
 }
 # The supervisors' overdue board names an item by what went wrong. A protection order is
 # never overdue (see `state_of`): it has no entry here and is never on the board.
@@ -68,6 +70,7 @@ OVERDUE_LABELS = {
     ItemKind.VISIT: "回访逾期",
     ItemKind.REFERRAL: "转介未反馈",
     ItemKind.FOLLOW_UP: "结案回访逾期",
+    ItemKind.REPORT: "情况报告未报送",
 }
 
 
@@ -287,6 +290,8 @@ def act_path(item: DueItem) -> str:
         return f"{case}/act/follow-up"
     if item.kind == ItemKind.PROTECTION_ORDER:  # a new order (extended) is recorded there
         return f"{case}/act/measure?kind=protection_order"
+    if item.kind == ItemKind.REPORT:
+        return f"{case}#actions"  # the page's 下载情况报告 button
     return f"{case}/act/referral-result?referral={item.ref}"
 
 

@@ -11,7 +11,7 @@ import re
 from calendar import monthrange
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 
@@ -80,7 +80,46 @@ class NotFoundError(InputError):
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ISO_TIME = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?"
-    r"(Z|[+-](\d{2}):(\d{2}))?$")
+    r"(Z|([+-])(\d{2}):(\d{2}))?$")
+
+# The offsets in use on Earth run from UTC-12:00 (Baker Island) to UTC+14:00 (Line Islands);
+# anything beyond is a typo, however well-formed.
+EARLIEST_OFFSET = timedelta(hours=-12)
+LATEST_OFFSET = timedelta(hours=14)
+# This service's records begin this century: an earlier year is a slip (0001, 1000, a
+# spreadsheet's 1900, which Shanghai's zone shows with its 1900 mean-time offset +08:05:43).
+# The upper bound only keeps arithmetic safe (9999 overflows once shifted to UTC); each field
+# bounds its time further against the clock (a receipt is never in the future).
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 9998
+
+# C0 and C1 controls (Unicode category Cc) except tab, line feed and carriage return, and
+# lone surrogates (Cs, which JSON's \ud800 escapes produce and no database can store).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _shown(value: str, *, limit: int = 40) -> str:
+    """A value quoted in a reason, cut short: a refusal must not echo a megabyte back."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def text_problem(value: str, *, max_chars: int | None = None) -> str | None:
+    """Why typed text cannot be stored (None: it can): control characters, or too long."""
+    control = _CONTROL.search(value)
+    if control is not None:
+        return (f"contains the control character U+{ord(control[0]):04X} at position "
+                f"{control.start() + 1}; only tab and line breaks are allowed")
+    if max_chars is not None and len(value) > max_chars:
+        return f"{len(value)} characters; the limit is {max_chars}"
+    return None
+
+
+def check_text(value: str, *, field: str, max_chars: int | None = None) -> str:
+    """Typed text as given, or an InputError naming the field."""
+    problem = text_problem(value, max_chars=max_chars)
+    if problem is not None:
+        raise InputError(field=field, reason=problem)
+    return value
 
 
 def is_iso_date(text: str) -> bool:
@@ -95,21 +134,32 @@ def is_iso_date(text: str) -> bool:
 def parse_date(value: str, *, field: str, reason: str | None = None) -> date:
     text = value.strip()
     if not is_iso_date(text):
-        raise InputError(field=field, reason=reason or f"{value!r} is not a date (YYYY-MM-DD)")
+        raise InputError(field=field, reason=reason or f"{_shown(value)} is not a date (YYYY-MM-DD)")
     return date.fromisoformat(text)
 
 
 def parse_aware_time(value: str, *, field: str, reason: str | None = None) -> datetime:
-    """An ISO 8601 time that carries its UTC offset: a naive time could be UTC (a server) or
-    local (a cadre's terminal), and guessing shifts the day."""
+    """An ISO 8601 time that carries a real UTC offset, in a plausible year: a naive time could
+    be UTC (a server) or local (a cadre's terminal), and guessing shifts the day."""
     text = value.strip()
     match = _ISO_TIME.match(text)
     if match is None or not is_iso_date(match[1]) or int(match[2]) > 23 or int(match[3]) > 59 \
-            or int(match[4] or 0) > 59 or int(match[6] or 0) > 23 or int(match[7] or 0) > 59:
+            or int(match[4] or 0) > 59 or int(match[7] or 0) > 23 or int(match[8] or 0) > 59:
         raise InputError(field=field, reason=reason or (
-            f"{value!r} is not an ISO 8601 time (e.g. 2026-09-30T10:15:00+08:00)"))
+            f"{_shown(value)} is not an ISO 8601 time (e.g. 2026-09-30T10:15:00+08:00)"))
     if match[5] is None:
-        raise InputError(field=field, reason=f"{value!r} needs a UTC offset, e.g. +08:00")
+        raise InputError(field=field, reason=(
+            f"a time must carry its UTC offset, e.g. +08:00 ({_shown(value)} has none)"))
+    if match[6] is not None:
+        offset = timedelta(hours=int(match[7]), minutes=int(match[8]))
+        offset = -offset if match[6] == "-" else offset
+        if not EARLIEST_OFFSET <= offset <= LATEST_OFFSET:
+            raise InputError(field=field, reason=(
+                f"{_shown(value)}: the UTC offset must lie between -12:00 and +14:00"))
+    year = int(text[:4])
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        raise InputError(field=field, reason=(
+            f"{_shown(value)}: the year must lie between {EARLIEST_YEAR} and {LATEST_YEAR}"))
     return datetime.fromisoformat(text)
 
 
@@ -118,5 +168,5 @@ def parse_choice(value: str, *, field: str, choices: Iterable[str], what: str = 
     allowed = list(choices)
     if value not in allowed:
         raise InputError(field=field,
-                         reason=f"unknown {what} {value!r} (one of: {', '.join(allowed)})")
+                         reason=f"unknown {what} {_shown(value)} (one of: {', '.join(allowed)})")
     return value

@@ -22,19 +22,26 @@ MIN_EXPORT_PASSWORD_CHARS = 8
 
 
 class LedgerForm(IntEnum):
-    """The forms that can be exported. 附表2/4/5 join when their records exist (issue 11)."""
+    """The manual's five forms (000 工作表格)."""
 
     CONTACTS = 1  # 附表1 重要部门和重要联系人
+    HELPERS = 2  # 附表2 协助维权工作的人员情况记录表
     FOCUS_FAMILIES = 3  # 附表3 需要重点关注的家庭及妇女儿童台账
+    URGENT = 4  # 附表4 重要、紧急的妇女儿童权益案件和问题
+    ASSIGNED = 5  # 附表5 上级妇联交办信访事项、12338热线转介、舆情事件处理情况表
 
 
 FORM_TITLES = {
     LedgerForm.CONTACTS: "附表1：重要部门和重要联系人",
+    LedgerForm.HELPERS: "附表2：协助维权工作的人员情况记录表",
     LedgerForm.FOCUS_FAMILIES: "附表3：需要重点关注的家庭及妇女儿童台账",
+    LedgerForm.URGENT: "附表4：重要、紧急的妇女儿童权益案件和问题",
+    LedgerForm.ASSIGNED: "附表5：上级妇联交办信访事项、12338热线转介、舆情事件处理情况表",
 }
 
 # Forms that carry victims' names, phones and addresses: exported encrypted or de-identified.
-PERSONAL_FORMS = frozenset({LedgerForm.FOCUS_FAMILIES})
+# 附表2 lists the helpers (registry contacts, like 附表1) and what they did by case number.
+PERSONAL_FORMS = frozenset({LedgerForm.FOCUS_FAMILIES, LedgerForm.URGENT, LedgerForm.ASSIGNED})
 
 
 def parse_form(value: str | int) -> LedgerForm:
@@ -227,6 +234,35 @@ CONTACT_ROWS: tuple[ContactRow, ...] = (
     ContactRow(EXPERTS, "义工", ("volunteer",)),
     ContactRow(EXPERTS, "人民调解员", ("mediator",)),
 )
+
+
+# --- 附表2: who helps ---------------------------------------------------------------------------
+
+# The registry roles of the people who help (experts and volunteers), whose work 附表2 logs.
+HELPER_ROLES = ("lawyer", "legal_adviser", "counsellor", "social_worker", "volunteer", "mediator",
+                "judicial_assistant")
+
+
+# --- 附表4: to whom an at-once report went -----------------------------------------------------
+
+PARTY_AND_GOVERNMENT = "党政领导"
+POLICE = "公安机关"
+DEPARTMENTS_TOLD = "有关部门"
+UPPER_FEDERATION = "上级妇联/12338"
+REPORTED_TO = (PARTY_AND_GOVERNMENT, POLICE, DEPARTMENTS_TOLD, UPPER_FEDERATION)
+
+
+def reported_to(role: str, *, upper: bool) -> str:
+    """The manual's four headings for a recipient role; a federation chair above the case's own
+    level is the upper federation (one at its own level is the federation itself: 有关部门 is
+    not right either, so she counts with the leaders who run the village or township)."""
+    if role == "police_station":
+        return POLICE
+    if role == "hotline_12338" or (role == "federation_chair" and upper):
+        return UPPER_FEDERATION
+    if role in ("party_secretary", "director", "federation_chair"):
+        return PARTY_AND_GOVERNMENT
+    return DEPARTMENTS_TOLD
 
 
 # --- 附表3: how a family was found -----------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from models.domain.calendar import SHANGHAI
+from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.errors import InputError
 from models.domain.ledgers import Period
 from models.domain.vocabulary import vocabulary
@@ -38,6 +38,16 @@ def preset_period(name: str, *, today: date) -> Period:
     if name == "this_year":
         return Period(first=date(today.year, 1, 1), last=date(today.year, 12, 31))
     raise InputError(field="preset", reason=f"unknown preset {name!r} (one of: {', '.join(PRESETS)})")
+
+
+def monthly_statistics_period(day: date, *, calendar: WorkCalendar) -> Period | None:
+    """Last month's period when `day` is the first working day of its month by the official
+    calendar (a make-up Saturday can be; a holiday Monday cannot), else None: the day the
+    supervisors' monthly statistics go out."""
+    first, _ = calendar.first_working_day_on_or_after(day.replace(day=1))
+    if day != first:
+        return None
+    return preset_period("last_month", today=day)
 
 
 def _month_end(day: date) -> date:

@@ -33,7 +33,7 @@ from models.service.mail_content.common import responsible_cadre
 
 # The board's columns, in the order it has always shown them (the transfer next to the answer).
 BOARD_KINDS = (ItemKind.RESPONSE, ItemKind.TRANSFER, ItemKind.REFERRAL, ItemKind.VISIT,
-               ItemKind.FOLLOW_UP)
+               ItemKind.FOLLOW_UP, ItemKind.REPORT)
 SORT_KEYS = ("days", "due", "case", "jurisdiction", "kind", "escalation")
 
 
@@ -189,7 +189,8 @@ def _tree_order(rows: dict[str, RollupRow]) -> list[str]:
 # --- the items as the board shows them ------------------------------------------------------
 
 _WHAT = {ItemKind.RESPONSE: "答复期限已过，尚未答复", ItemKind.TRANSFER: "疑难个案未按期转报上级",
-         ItemKind.FOLLOW_UP: "结案回访未按期进行"}
+         ItemKind.FOLLOW_UP: "结案回访未按期进行",
+         ItemKind.REPORT: "答复期限已到，尚未形成情况报告"}
 _LEDGERS = {Ledger.HIGH_RISK: "高风险家庭", Ledger.FOCUS: "重点关注家庭"}
 
 

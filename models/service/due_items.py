@@ -19,6 +19,9 @@ An item is one of
 - visit — a return visit: the plan is active; due on the day of `next_due_at`;
 - follow_up — the one return visit a closed case owes (004: 结案 → 回访), not yet made; due
   on the day of its `due_at`, N working days after closing;
+- report — the 情况报告 a matter assigned from above, referred by 12338 or of public opinion
+  owes (models.domain.situation_report.report_source), due at the answer deadline and done
+  when one has been written (the audit event `situation_report_written`);
 - protection_order — a granted 人身安全保护令 in force (the case's latest protection-order
   record granted it) whose expiry day is within the reminder window: from the first
   reminder, 10 working days before, to the day itself (`models.domain.casework.order_expiring`,
@@ -44,7 +47,16 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, FollowUp, Notice, ProtectiveMeasure, Referral, VisitPlan
+from models.db.orm import (
+    AuditEvent,
+    Case,
+    Contact,
+    FollowUp,
+    Notice,
+    ProtectiveMeasure,
+    Referral,
+    VisitPlan,
+)
 from models.domain.casework import (
     PROTECTION_ORDER_REMIND_WORKING_DAYS,
     MeasureKind,
@@ -65,6 +77,8 @@ from models.domain.digest import (
 from models.domain.jurisdiction import normalize_code
 from models.domain.procedure import SETTLED, Status
 from models.domain.referrals import AWAITING_FEEDBACK
+from models.domain.risk import RiskLevel
+from models.domain.situation_report import REPORT_WRITTEN, SOURCE_OF_CHANNEL, report_source
 from models.domain.statuses import NoticeStatus
 from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
@@ -88,7 +102,8 @@ def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
              *_visit_items(session, until=until, scope=scope, owners=owners),
              *_referral_items(session, until=until, scope=scope, owners=owners),
              *_follow_up_items(session, until=until, scope=scope, owners=owners),
-             *_order_items(session, as_of=as_of, calendar=calendar, scope=scope, owners=owners)]
+             *_order_items(session, as_of=as_of, calendar=calendar, scope=scope, owners=owners),
+             *_report_items(session, until=until, scope=scope, owners=owners)]
     if contact_id is not None:
         items = [item for item in items if contact_id in item.owner_ids]
     return items
@@ -231,6 +246,27 @@ def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
         risk_level=case.risk_level,
     ) for order, case in rows
         if order_expiring(expires_on=order.until_date, on=today, calendar=calendar)]
+
+
+def _report_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
+                  owners: _OwnerFinder) -> list[DueItem]:
+    written = exists().where(AuditEvent.case_id == Case.id, AuditEvent.kind == REPORT_WRITTEN)
+    # The SQL narrows to the report channels and cases whose rules set a risk (public-opinion
+    # signs always do); `report_source` then decides, the one place the rule is written.
+    cases = [case for case in session.scalars(
+        select(Case).where(
+            scope, Case.response_due_at <= until, ~written,
+            or_(Case.channel.in_(SOURCE_OF_CHANNEL), Case.rule_risk_level != RiskLevel.NONE),
+        ).order_by(Case.response_due_at, Case.id))
+        if report_source(channel=case.channel, risk_indicators=case.risk_indicators)]
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.REPORT, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
+        owner_ids=owners(case), case_id=case.id, category=case.category,
+        risk_level=case.risk_level,
+    ) for case in cases]
 
 
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],

@@ -10,6 +10,7 @@ cap: memory stays bounded by the batch, not the ledger.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 from collections.abc import Iterator
@@ -18,17 +19,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case as sql_case, or_, select
+from sqlalchemy import and_, case as sql_case, exists, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import repositories as repo
-from models.db.orm import Case, Contact, Jurisdiction, Party, Visit, VisitPlan
+from models.db.orm import Case, Contact, Jurisdiction, Notice, Party, Visit, VisitPlan
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.domain.errors import InputError
 from models.domain.ledgers import (
     CONTACT_ROWS,
     FORM_TITLES,
+    HELPER_ROLES,
+    REPORTED_TO,
     Column,
     ExportMode,
     LedgerForm,
@@ -41,8 +44,13 @@ from models.domain.ledgers import (
     found_by,
     how_found,
     in_words,
+    reported_to,
     scrub,
 )
+from models.domain.jurisdiction import is_within
+from models.domain.notice_kinds import NoticeKind
+from models.domain.procedure import STATUS_LABELS
+from models.domain.situation_report import ReportFacts, report_source
 from models.domain.statistics import (
     CHECKLIST,
     TABLE,
@@ -54,6 +62,8 @@ from models.domain.statistics import (
 )
 from models.domain.visits import Ledger
 from models.domain.vocabulary import vocabulary
+from models.service.helper_log import WorkEntry, helper_work
+from models.service.situation_report import case_facts
 from models.service.stats import StatsReport, statistics
 from models.service.visits import VISIT_MODES
 from models.service.xlsx import SheetSpec, StreamingWorkbook, staged_output, workbook_into
@@ -67,8 +77,8 @@ BATCH = 1000  # rows fetched at a time
 class ExportResult:
     form: LedgerForm
     under: str
-    rows: int  # data rows on the flat sheet (附表3: one per visit) or the form (附表1)
-    entries: int  # families (附表3) or jurisdictions (附表1)
+    rows: int  # data rows on the flat sheet (附表3: one per visit) or the form
+    entries: int  # families (附表3), jurisdictions (附表1), helpers (附表2), cases (附表4/5)
     mode: str  # encrypted | deidentified | plain
     path: Path
 
@@ -86,8 +96,16 @@ def export_ledger(sessions: sessionmaker[Session], *, requester: Requester, form
             with workbook_into(partial, password=mode.password) as book:
                 if form == LedgerForm.CONTACTS:
                     entries, rows = _contacts_form(session, book, under=code)
-                else:
+                elif form == LedgerForm.HELPERS:
+                    entries, rows = _helpers_form(session, book, under=code, period=period)
+                elif form == LedgerForm.FOCUS_FAMILIES:
                     entries, rows = _families_form(session, book, under=code, period=period,
+                                                   deidentified=mode.deidentified)
+                elif form == LedgerForm.URGENT:
+                    entries, rows = _urgent_form(session, book, under=code, period=period,
+                                                 deidentified=mode.deidentified)
+                else:
+                    entries, rows = _assigned_form(session, book, under=code, period=period,
                                                    deidentified=mode.deidentified)
             detail: dict[str, Any] = {"form": form.value, "under": code, "rows": rows,
                                       "entries": entries, "mode": mode.label, "format": "xlsx"}
@@ -248,6 +266,167 @@ def _party_secrets(session: Session, case_id: int) -> list[str]:
     rows = session.execute(select(Party.name, Party.phone, Party.address)
                            .where(Party.case_id == case_id)).all()
     return [value for row in rows for value in row if value]
+
+
+# --- 附表2 ----------------------------------------------------------------------------------
+
+HELPER_COLUMNS = (
+    Column("序号", 6), Column("姓名", cjk_width(5)), Column("联系方式", 18),
+    Column("专业职务", cjk_width(8)), Column("主要参与的妇联维权工作任务", cjk_width(12)),
+    Column("时间", 12), Column("完成的工作", cjk_width(18)),
+)
+
+
+def _helpers_form(session: Session, book: StreamingWorkbook, *, under: str,
+                  period: Period | None) -> tuple[int, int]:
+    """Each helper of the subtree (registry experts and volunteers) with her work log under
+    her: what the software saw her do and what a cadre typed; an empty log is left to fill."""
+    sheet = book.sheet(SheetSpec("附表2", FORM_TITLES[LedgerForm.HELPERS], HELPER_COLUMNS))
+    helpers = session.execute(
+        select(Contact.id, Contact.name, Contact.phone, Contact.email, Contact.post, Contact.role)
+        .where(Contact.jurisdiction_code.startswith(under), Contact.role.in_(HELPER_ROLES))
+        .order_by(Contact.jurisdiction_code, Contact.id)).all()
+    logs = helper_work(session, contact_ids=[h.id for h in helpers], period=period)
+    voc = vocabulary()
+    for number, helper in enumerate(helpers, start=1):
+        entries = logs[helper.id]
+        contact = "\n".join(p for p in (helper.phone, helper.email) if p)
+        role = voc.label("contact_roles", helper.role)
+        post = f"{role}\n{helper.post}" if helper.post else role
+        first = [number, helper.name, contact, post, _tasks(entries)]
+        if not entries:
+            sheet.row([*first, "", "（待填写）"], style="to_fill")
+        for index, entry in enumerate(entries):
+            lead = first if index == 0 else ["", "", "", "", ""]
+            sheet.row([*lead, entry.on.isoformat(), entry.done])
+    return len(helpers), sheet.data_rows
+
+
+def _tasks(entries: list[WorkEntry]) -> str:
+    """主要参与的任务: what her log shows she took part in, counted."""
+    counts = collections.Counter(entry.task for entry in entries)
+    return "；".join(f"{task} {n} 次" for task, n in counts.items())
+
+
+# --- 附表4 and 附表5 -------------------------------------------------------------------------
+
+def _case_person(session: Session, case_id: int) -> Any:
+    """The matter's person: her victim party (the first party when none is marked victim)."""
+    return session.execute(select(Party.name, Party.phone, Party.age).where(Party.case_id == case_id)
+                           .order_by(sql_case((Party.role == "victim", 0), else_=1), Party.id)
+                           .limit(1)).first()
+
+
+def _cases_of(session: Session, *, under: str, period: Period | None, where: Any) -> Iterator[Case]:
+    stmt = (select(Case).where(Case.jurisdiction_code.startswith(under), where)
+            .order_by(Case.received_at, Case.id))
+    if period is not None:
+        stmt = stmt.where(Case.received_at >= period.start, Case.received_at < period.end)
+    yield from session.scalars(stmt.execution_options(yield_per=BATCH))
+
+
+def _help_lines(facts: ReportFacts) -> str:
+    return "\n".join(f"{h.on.isoformat()} {h.what}" + (f"（{h.effect}）" if h.effect else "")
+                      for h in facts.help)
+
+
+def _when(instant: datetime | None) -> str:
+    return instant.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if instant else ""
+
+
+URGENT_PERSONAL = (("当事人姓名", cjk_width(5)), ("电话", 15))
+URGENT_DEIDENTIFIED = (("个案编号", 16), ("年龄段", cjk_width(5)))
+URGENT_REST = (("谁发现", cjk_width(6)), ("案件/问题基本情况", cjk_width(14)),
+               ("做了什么工作", cjk_width(14)), ("报告时间", 17),
+               *((f"报告给谁：{heading}", cjk_width(7)) for heading in REPORTED_TO),
+               ("其他及后续情况", cjk_width(12)))
+
+
+def _urgent_form(session: Session, book: StreamingWorkbook, *, under: str, period: Period | None,
+                 deidentified: bool) -> tuple[int, int]:
+    """Every case reported at once (第一时间报告) in the subtree: who was told under the
+    manual's four headings, when sent and when confirmed."""
+    lead = URGENT_DEIDENTIFIED if deidentified else URGENT_PERSONAL
+    sheet = book.sheet(SheetSpec("附表4", FORM_TITLES[LedgerForm.URGENT],
+                                 [Column("序号", 6), *(Column(h, w) for h, w in (*lead, *URGENT_REST))]))
+    reported = exists().where(Notice.case_id == Case.id, Notice.kind == NoticeKind.AT_ONCE)
+    voc = vocabulary()
+    count = 0
+    for case in _cases_of(session, under=under, period=period, where=reported):
+        count += 1
+        person = _case_person(session, case.id)
+        secrets = _party_secrets(session, case.id) if deidentified else []
+        facts = case_facts(session, case)
+        notices = session.scalars(select(Notice).where(Notice.case_id == case.id,
+                                                       Notice.kind == NoticeKind.AT_ONCE)
+                                  .order_by(Notice.created_at, Notice.id)).all()
+        told: dict[str, list[str]] = {heading: [] for heading in REPORTED_TO}
+        for notice in notices:
+            upper = notice.recipient_jurisdiction != case.jurisdiction_code and is_within(
+                case.jurisdiction_code, under=notice.recipient_jurisdiction)
+            state = (f"已发送 {_when(notice.sent_at)}" if notice.sent_at else
+                     voc.label("notice_statuses", notice.status.value))
+            if notice.acknowledged_at:
+                state += f"，已确认 {_when(notice.acknowledged_at)}"
+            told[reported_to(notice.recipient_role, upper=upper)].append(
+                f"{voc.label('contact_roles', notice.recipient_role)}（{state}）")
+        who = voc.label("channels", case.channel)
+        if deidentified:
+            first: list[Any] = [case.number, age_band(person.age if person else None)]
+        else:
+            first = [person.name or "" if person else "", person.phone or "" if person else ""]
+            reporter = session.scalar(select(Party.name).where(Party.case_id == case.id,
+                                                               Party.role == "reporter").limit(1))
+            if reporter:
+                who += f"，反映人：{reporter}"
+        later = "；".join(p for p in (STATUS_LABELS[case.status],
+                                      f"{_when(case.responded_at)} 已答复" if case.responded_at else "",
+                                      f"结案回访：{facts.outcome}" if facts.outcome else "",
+                                      *facts.next_steps) if p)
+        sheet.row([count, *first, who, scrub(facts.problem, secrets=secrets),
+                   scrub(_help_lines(facts), secrets=secrets), _when(notices[0].created_at),
+                   *("\n".join(told[h]) for h in REPORTED_TO), scrub(later, secrets=secrets)])
+    return count, sheet.data_rows
+
+
+ASSIGNED_COLUMNS = (
+    Column("序号", 6), Column("事项名称", cjk_width(10)), Column("事项来源", cjk_width(5)),
+    Column("本级接到时间", 17), Column("基本情况", cjk_width(14)),
+    Column("核实情况（是否属实）", cjk_width(12)), Column("办理过程", cjk_width(14)),
+    Column("办理结果", cjk_width(10)), Column("回访情况", cjk_width(10)),
+)
+
+
+def _assigned_form(session: Session, book: StreamingWorkbook, *, under: str, period: Period | None,
+                   deidentified: bool) -> tuple[int, int]:
+    """Matters assigned from above, 12338 referrals and public-opinion matters (the channel, or
+    public-opinion signs on a matter that came another way)."""
+    sheet = book.sheet(SheetSpec("附表5", FORM_TITLES[LedgerForm.ASSIGNED], ASSIGNED_COLUMNS))
+    voc = vocabulary()
+    count = 0
+    for case in _cases_of(session, under=under, period=period, where=true()):
+        source = report_source(channel=case.channel, risk_indicators=case.risk_indicators)
+        if source is None:
+            continue
+        count += 1
+        secrets = _party_secrets(session, case.id) if deidentified else []
+        facts = case_facts(session, case)
+        basic = facts.problem + (f"\n交办单位：{case.assigned_by}" if case.assigned_by else "")
+        checked = "\n".join(f"{_when(v.at)} {v.method}（{v.with_whom}）：{v.findings}\n"
+                            f"结论：{v.veracity}，{v.reasonableness}" for v in facts.verifications) or "未核实"
+        if case.responded_at is not None:
+            result = f"{_when(case.responded_at)} 已答复"
+        elif case.status.value == "not_accepted":
+            result = STATUS_LABELS[case.status]
+        else:
+            result = f"未答复（答复期限 {_when(case.response_due_at)}）"
+        result += f"；{STATUS_LABELS[case.status]}" if case.status.value != "not_accepted" else ""
+        sheet.row([count, f"{voc.label('categories', case.category)}（{case.number}）", source,
+                   _when(case.received_at), scrub(basic, secrets=secrets),
+                   scrub(checked, secrets=secrets), scrub(_help_lines(facts), secrets=secrets),
+                   result, scrub(facts.outcome or ("；".join(facts.next_steps) or "未回访"),
+                                 secrets=secrets)])
+    return count, sheet.data_rows
 
 
 # --- statistics ---------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from models.service.board import BoardItem, board_items
 from models.service.due_items import overdue_items
 from models.service.views import local_iso
 
-# "overdue" lists the cases whose answer (or transfer up) is late; the other two lists are
-# the rest of the board, by kind.
-_CASE_KINDS = frozenset({ItemKind.RESPONSE, ItemKind.TRANSFER})
+# "overdue" lists the cases whose answer (or transfer up, or situation report) is late; the
+# other two lists are the rest of the board, by kind.
+_CASE_KINDS = frozenset({ItemKind.RESPONSE, ItemKind.TRANSFER, ItemKind.REPORT})
 
 
 def overdue_report(session: Session, *, as_of: datetime, under: str | None,

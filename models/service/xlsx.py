@@ -134,12 +134,12 @@ def _escape(text: str) -> str:
 
 
 @contextmanager
-def staged_output(out: Path) -> Iterator[Path]:
+def staged_output(out: Path, *, suffix: str = ".xlsx") -> Iterator[Path]:
     """A partial file beside `out`, renamed onto it when the block ends normally and removed
     when it does not: the destination is either the whole export or untouched."""
     out = out.expanduser()
-    if out.suffix.lower() != ".xlsx":
-        raise InputError(field="out", reason=f"{out.name!r}: the file name must end in .xlsx")
+    if out.suffix.lower() != suffix:
+        raise InputError(field="out", reason=f"{out.name!r}: the file name must end in {suffix}")
     if not out.parent.is_dir():
         raise InputError(field="out", reason=f"directory {str(out.parent)!r} does not exist")
     if out.is_dir():

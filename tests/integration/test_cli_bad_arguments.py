@@ -80,11 +80,14 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("ledger", "export"): {"--form": "3", "--under": "990102", "--out": "{tmp}/out.xlsx",
                            "--deidentified": None},
     ("stats",): {"--under": "990102", "--from": "2026-10-01", "--to": "2026-10-31"},
+    ("ledger", "log"): {"contact": "tiaojie.dhz@example.org", "--on": "2026-10-05",
+                        "--work": "普法宣传"},
+    ("report", "situation"): {"case": "{case}", "--out": "{tmp}/report.docx"},
 }
 
 # Arguments with no wrong value the command could tell (what someone wrote, who did it).
 FREE_TEXT = {"note", "by", "purpose", "name", "safe_channel", "needs", "condition", "help_given",
-             "with_whom", "found", "redirect_to", "issuer"}
+             "with_whom", "found", "redirect_to", "issuer", "work"}
 FREE_TEXT_OUTCOMES = {("case", "follow-up")}  # what the visit found, in words
 FREE_TEXT_REASONS = {("case", "risk"), ("visit", "forward")}  # --reason is optional free text
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from models.db import repositories as repo
-from models.db.orm import Case, Notice, Referral, VisitPlan
+from models.db.orm import AuditEvent, Case, Notice, Referral, VisitPlan
 from models.db.session import unit_of_work
 from models.domain.calendar import SHANGHAI
 from models.domain.deadlines import end_of_day
@@ -27,6 +27,7 @@ from models.domain.digest import (
     state_of,
 )
 from models.domain.referrals import ReferralStatus
+from models.domain.situation_report import REPORT_WRITTEN
 from models.domain.statuses import NoticeStatus
 from models.service import casework_records as records
 from models.service import referrals
@@ -49,7 +50,10 @@ def _answer_due(case: Case, day: date) -> None:
 
 
 def _visits_only(case: Case, session) -> VisitPlan:
-    case.responded_at = AS_OF - timedelta(days=20)  # the answer is given: only the visit speaks
+    # the answer is given and (a 12338 matter) its situation report written: only the visit speaks
+    case.responded_at = AS_OF - timedelta(days=20)
+    session.add(AuditEvent(case_id=case.id, at=case.responded_at, actor="test",
+                           kind=REPORT_WRITTEN, note="", detail={}))
     return session.scalar(select(VisitPlan).where(VisitPlan.case_id == case.id))
 
 
@@ -239,3 +243,32 @@ def test_the_artifact_counts_due_soon_as_the_digest_does(demo_ctx):
         node = repo.get_jurisdiction(session, "990102001002")
     assert [(r["cases"], r["overdue"], r["due_soon"]) for r in rows] == [(number, 0, 1)]
     assert rows[0]["jurisdiction_name"] == node.name
+
+
+@pytest.mark.parametrize(("channel", "risk", "written", "expected"), [
+    pytest.param("assigned", [], False, [ItemKind.RESPONSE, ItemKind.REPORT], id="assigned-owes-a-report"),
+    pytest.param("hotline_12338", [], False, [ItemKind.RESPONSE, ItemKind.REPORT], id="12338-owes-a-report"),
+    pytest.param("visit", ["media_present"], False, [ItemKind.RESPONSE, ItemKind.REPORT],
+                 id="public-opinion-sign-owes-a-report"),
+    pytest.param("assigned", [], True, [ItemKind.RESPONSE], id="report-written-done"),
+    pytest.param("visit", [], False, [ItemKind.RESPONSE], id="a-plain-visit-owes-none"),
+])
+def test_a_matter_owes_its_situation_report_from_the_answer_deadline(demo_ctx, tmp_path, channel,
+                                                                     risk, written, expected):
+    from models.domain.access import Role
+    from models.domain.ledgers import Requester
+    from models.service.situation_report import write_situation_report
+    from tests.integration.ledger_data import store
+
+    number = store(demo_ctx, jurisdiction="990102001001", received="2026-11-02T09:00",
+                   channel=channel, risk=risk, **({"assigned_by": "县妇联"} if channel == "assigned" else {}))
+    if written:
+        write_situation_report(demo_ctx.sessions, requester=Requester(
+            actor="test", role=Role.SUPERVISOR, scope=None), case_key=number,
+            out=tmp_path / "r.docx", now=demo_ctx.clock.now())
+    with unit_of_work(demo_ctx.sessions) as session:
+        calendar = current_calendar(session)
+        overdue = overdue_items(session, as_of=AS_OF, calendar=calendar, under="990102001")
+        report = overdue_report(session, as_of=AS_OF, under="990102001", calendar=calendar)
+    assert sorted(i.kind for i in overdue if i.case_number == number) == sorted(expected)
+    assert sorted(ItemKind(r["kind"]) for r in report["overdue"] if r["case"] == number) == sorted(expected)

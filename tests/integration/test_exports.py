@@ -230,10 +230,10 @@ def test_the_command_refuses_with_exit_2_naming_the_field(cli_ledger, out_dir, c
 
 def test_an_unknown_form_is_a_usage_error(cli_ledger, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
-        main(["ledger", "export", "--form", "2", "--under", "990102", "--deidentified",
+        main(["ledger", "export", "--form", "6", "--under", "990102", "--deidentified",
               "--out", str(tmp_path / "x.xlsx")])
     assert exited.value.code == 2
-    assert "--form: invalid choice: 2" in capsys.readouterr().err
+    assert "--form: invalid choice: 6" in capsys.readouterr().err
 
 
 def test_the_command_reads_the_password_from_stdin(cli_ledger, tmp_path, capsys, monkeypatch):

@@ -86,3 +86,62 @@ def test_document_far_too_large_is_refused_before_parsing():
 def test_small_clock_skew_is_tolerated():
     skewed = with_(received_at=(NOW + timedelta(minutes=3)).isoformat())
     assert parse_intake(json.dumps(skewed), limits=IntakeLimits(), now=NOW)
+
+
+# --- strict input: each measured crash or silent misreading of the first fuzz run ----------
+
+STRICT_CASES = {
+    "year 0001 (overflowed when shifted to UTC)": (
+        with_(received_at="0001-01-01T00:00:00+08:00"), "received_at", "year"),
+    "year 1000": (with_(received_at="1000-06-01T10:00:00+08:00"), "received_at", "year"),
+    "year 1900 (Shanghai's mean-time offset)": (
+        with_(received_at="1900-01-01T00:00:00+08:00"), "received_at", "year"),
+    "a bare number read as Unix seconds": (with_(received_at=1764000000), "received_at", "not a number"),
+    "a float where a time belongs": (with_(received_at=1.5e9), "received_at", "not a number"),
+    "offset +14:01": (with_(received_at="2026-11-23T15:40:00+14:01"), "received_at", "offset"),
+    "offset -12:30": (with_(received_at="2026-11-23T15:40:00-12:30"), "received_at", "offset"),
+    "due_at years ahead": (with_(channel="assigned", due_at="2036-01-01T00:00:00+08:00"),
+                           "due_at", "years ahead"),
+    "NUL in the summary": (with_(summary="村集体\x00分红"), "summary", "U+0000"),
+    "C1 control in a name": (with_(parties=[{"role": "victim", "name": "吴\x85某"}]),
+                             "parties.0.name", "U+0085"),
+    "escape in the address": (with_(parties=[{"role": "victim", "address": "东湖村\x1b[2J"}]),
+                              "parties.0.address", "U+001B"),
+    "a lone surrogate": ('{"summary": "\\ud800"}', "summary", "unicode"),
+}
+
+
+@pytest.mark.parametrize("document,field,words", STRICT_CASES.values(), ids=STRICT_CASES.keys())
+def test_strict_input_is_refused_naming_the_field(document, field, words):
+    found = problems(document)
+    assert words in found[field]
+
+
+def test_a_5000_digit_number_names_its_field_before_any_conversion():
+    raw = json.dumps(VALID).replace('"mediation_attempts": 0', '"mediation_attempts": ' + "7" * 5000)
+    assert problems(raw) == {"mediation_attempts": "a number of 5000 digits is out of range"}
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+def test_nesting_1000_deep_is_refused_without_recursing(opening):
+    closing = "]" if opening == "[" else "}"
+    found = problems(opening * 1000 + "1" + closing * 1000)
+    assert "nested more than 8 levels" in found["(document)"]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    intake = parse_intake(json.dumps(with_(summary="[[[[[[[[[[{{{{{{{{{{ \\\" ]]")),
+                          limits=IntakeLimits(), now=NOW)
+    assert intake.summary.startswith("[[[[")
+
+
+def test_tab_and_line_breaks_stay_allowed_in_text():
+    intake = parse_intake(json.dumps(with_(summary="第一行\n第二行\r\n\t第三行")),
+                          limits=IntakeLimits(), now=NOW)
+    assert "\t第三行" in intake.summary
+
+
+def test_a_real_offset_at_either_end_is_accepted():
+    for received in ("2026-11-23T20:00:00+14:00", "2026-11-22T20:00:00-12:00"):
+        assert parse_intake(json.dumps(with_(received_at=received)), limits=IntakeLimits(),
+                            now=NOW).received_at.isoformat() == received

@@ -62,7 +62,7 @@ def read_xlsx_bytes(content: bytes, *, password: str | None = None):
      "密码：needs at least 8 characters"),
     ("ops", {"form": "3", "under": "990102", "protect": "password", "password": PASSWORD},
      "去标识化：operators export de-identified ledgers only"),
-    ("county", {"form": "4", "under": "990102", "protect": "deidentified"}, "表格：unknown form"),
+    ("county", {"form": "6", "under": "990102", "protect": "deidentified"}, "表格：unknown form"),
     ("county", {"form": "3", "under": "990102", "protect": "deidentified", "from": "2026-10-31",
                 "to": "2026-10-01"}, "开始日期：2026-10-31 is after --to 2026-10-01"),
 ])
@@ -116,3 +116,56 @@ def test_the_statistics_page_and_its_downloads(cases, client_for):
     assert rows[0][0] == "服务内容"
     presets = client.get("/stats", params={"preset": "last_month"})
     assert presets.status_code == 200 and "2026-09-01 至 2026-09-30" in presets.text  # the clock stands at 2026-10-09
+
+
+# --- 附表2/4, the helpers' work log and the situation report ------------------------------------
+
+def test_form_4_downloads_encrypted_with_the_at_once_report(web_ctx, client_for):
+    store_case(web_ctx, jurisdiction="990102001001", received="2026-10-09T10:00",
+               category="domestic_violence", risk=["suspected_dv"])
+    response = download(client_for("dhz"), form="4", under="990102001", protect="password",
+                        password=PASSWORD)
+    assert response.status_code == 200
+    rows = rows_of(read_xlsx_bytes(response.content, password=PASSWORD), "附表4")
+    assert [r[1] for r in rows[1:]] == [VICTIM_NAME]
+
+
+def test_a_cadre_logs_a_helpers_work_and_it_is_on_form_2(web_ctx, client_for):
+    client = client_for("dhz")
+    page = client.get("/ledgers")
+    assert "许调解（人民调解员）" in page.text
+    with unit_of_work(web_ctx.sessions) as session:
+        from models.db import repositories as repo
+        mediator = repo.contact_by_key(session, "tiaojie.dhz@example.org").id
+    response = client.post("/ledgers/helper-work", data={
+        "csrf_token": csrf_of(page.text), "contact": str(mediator), "on": "2026-10-08",
+        "work": "参加普法宣传"})
+    assert response.status_code == 200 and "已登记（2026-10-08）" in response.text
+    refused = client.post("/ledgers/helper-work", data={
+        "csrf_token": csrf_of(page.text), "contact": str(mediator), "on": "", "work": "x"})
+    assert refused.status_code == 400 and "日期：" in refused.text
+    form2 = download(client, form="2", under="990102001")
+    rows = rows_of(read_xlsx_bytes(form2.content), "附表2")
+    assert [r[4:] for r in rows if r[1] == "许调解"] == [("其他 1 次", "2026-10-08", "参加普法宣传")]
+
+
+def test_the_case_page_downloads_the_situation_report_audited(web_ctx, client_for):
+    number = store_case(web_ctx, jurisdiction="990102001001", received="2026-10-09T10:00")
+    client = client_for("donghu")
+    page = client.get(f"/cases/{number}")
+    assert 'id="situation-report"' in page.text
+    response = client.post(f"/cases/{number}/situation-report",
+                           data={"csrf_token": csrf_of(page.text)})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument.wordprocessingml")
+    import docx
+    text = [p.text for p in docx.Document(io.BytesIO(response.content)).paragraphs]
+    assert "一、交办事项基本情况" in text
+    with unit_of_work(web_ctx.sessions) as session:
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.kind == "situation_report_written")).one()
+    assert event.actor == "web:donghu"
+    # another village's cadre: the case is not hers (404, as the case page)
+    other = client_for("xiling")
+    token = csrf_of(other.get("/ledgers").text)
+    assert other.post(f"/cases/{number}/situation-report", data={"csrf_token": token}).status_code == 404

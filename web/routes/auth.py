@@ -8,12 +8,25 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from models.db.session import unit_of_work
-from models.service.users import sign_in
+from models.domain.errors import text_problem
+from models.service.users import MAX_PASSWORD_CHARS, sign_in
 from web.deps import context_of, optional_viewer, render
 from web.security import check_csrf, end_session, safe_next, start_user_session
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+
+MAX_USERNAME_CHARS = 64  # the users table's width: anything longer names nobody
+
+
+def _typed_wrong(username: str, password: str) -> str | None:
+    """What is wrong with the form itself, checked before any look-up (PostgreSQL refuses a
+    NUL in a query, which would otherwise surface as a server error)."""
+    if text_problem(username.strip(), max_chars=MAX_USERNAME_CHARS) is not None:
+        return f"用户名（username）不能含控制字符，且不超过{MAX_USERNAME_CHARS}个字符。"
+    if len(password) > MAX_PASSWORD_CHARS:
+        return f"密码（password）不超过{MAX_PASSWORD_CHARS}个字符。"
+    return None
 
 
 @router.get("/signin", response_class=HTMLResponse)
@@ -27,6 +40,10 @@ def signin_page(request: Request, next: str = "/") -> HTMLResponse:
 def signin(request: Request, username: str = Form(""), password: str = Form(""),
            next: str = Form("/"), csrf_token: str = Form("")) -> HTMLResponse:
     check_csrf(request, csrf_token)
+    typed_wrong = _typed_wrong(username, password)
+    if typed_wrong is not None:
+        return render(request, "signin.html", {"next": safe_next(next), "username": "",
+                                               "error": typed_wrong}, status_code=422)
     ctx = context_of(request)
     # The socket's peer: behind a reverse proxy that is the proxy (see README, sign-in).
     address = request.client.host if request.client else "unknown"

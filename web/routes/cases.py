@@ -18,12 +18,14 @@ from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
-from models.domain.errors import InputError, parse_aware_time, parse_date
 from models.domain.casework import planned_order_reminders
+from models.domain.errors import InputError, check_text, parse_aware_time, parse_date
+from models.domain.situation_report import report_source
 from models.service import case_page
 from models.service.calendar import current_calendar
 from models.service.casework_records import current_protection_order
 from models.service.visits import VISIT_MODES, active_plan, record_visit
+from models.service.situation_report import report_written
 from models.service.views import case_view
 from web.deps import Forbidden, Viewer, context_of, current_viewer, render
 from web.forms import local_input_value, with_beijing_offset
@@ -75,6 +77,8 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "created": bool(created),
             "visit_recorded": bool(visit),
             "done": done,
+            "report_owed": report_source(channel=case.channel, risk_indicators=case.risk_indicators),
+            "report_written": report_written(session, case_id=case.id),
         }
     return render(request, "case.html", page)
 
@@ -116,6 +120,7 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
         number = case.number
         try:
             with session.begin_nested():  # a refused visit leaves nothing behind
+                _check_typed(values)
                 record_visit(session, case=case, visited_at=_time(visited_at),
                              visited_by=visited_by, mode=mode, met_alone=met_alone == "on",
                              needs=needs, condition=condition, help_given=help_given,
@@ -125,6 +130,17 @@ def visit_submit(request: Request, key: str, viewer: Viewer = Depends(current_vi
             return _visit_form(request, case=case, plan=active_plan(session, case), values=values,
                                errors={p.field: p.reason for p in error.problems}, status_code=422)
     return RedirectResponse(f"/cases/{number}?visit=1", status_code=303)
+
+
+MAX_VISITED_BY_CHARS = 100  # the visits table's width
+
+
+def _check_typed(values: dict[str, str]) -> None:
+    """Control characters and over-long names are refused before they reach the database
+    (PostgreSQL refuses a NUL; a too-long name would fail there as a server error)."""
+    for field, value in values.items():
+        check_text(value, field=field,
+                   max_chars=MAX_VISITED_BY_CHARS if field == "visited_by" else None)
 
 
 def _time(value: str) -> datetime:

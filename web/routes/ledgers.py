@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -19,13 +20,14 @@ from sqlalchemy import select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from models.db.orm import Jurisdiction
+from models.db.orm import Contact, Jurisdiction
 from models.db.session import unit_of_work
-from models.domain.access import Role
+from models.domain.access import CASEWORK_ROLES, Role
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import InputError
+from models.domain.errors import InputError, parse_date
 from models.domain.ledgers import (
     FORM_TITLES,
+    HELPER_ROLES,
     MIN_EXPORT_PASSWORD_CHARS,
     PERSONAL_FORMS,
     ExportMode,
@@ -35,16 +37,21 @@ from models.domain.ledgers import (
     parse_form,
     parse_period,
 )
+from models.domain.vocabulary import vocabulary
 from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
 from models.service.exports import export_ledger, export_statistics
+from models.service.helper_log import log_helper_work
+from models.service.situation_report import write_situation_report
 from models.service.stats import statistics
 from web.deps import Viewer, context_of, current_viewer, render
+from web.routes.cases import case_in_scope
 from web.security import check_csrf
 
 router = APIRouter()
 
 FIELD_LABELS = {"form": "表格", "under": "辖区", "from": "开始日期", "to": "结束日期",
-                "password": "密码", "deidentified": "去标识化", "preset": "时段", "out": "文件"}
+                "password": "密码", "deidentified": "去标识化", "preset": "时段", "out": "文件",
+                "contact": "协助人员", "on": "日期", "work": "完成的工作", "case": "个案"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -63,9 +70,20 @@ def _places(request: Request, viewer: Viewer) -> list[tuple[str, str]]:
         return [(row.code, row.name) for row in session.execute(query)]
 
 
+def _helpers(request: Request, viewer: Viewer) -> list[tuple[int, str]]:
+    """The helpers whose work she may log: registry experts and volunteers in her subtree."""
+    with unit_of_work(context_of(request).sessions) as session:
+        rows = session.execute(select(Contact.id, Contact.name, Contact.role)
+                               .where(Contact.jurisdiction_code.startswith(viewer.jurisdiction_code),
+                                      Contact.role.in_(HELPER_ROLES))
+                               .order_by(Contact.jurisdiction_code, Contact.id))
+        return [(r.id, f"{r.name}（{vocabulary().label('contact_roles', r.role)}）") for r in rows]
+
+
 def _ledger_page(request: Request, viewer: Viewer, *, values: dict[str, str],
-                 error: str = "", status_code: int = 200) -> HTMLResponse:
+                 error: str = "", status_code: int = 200, logged: str = "") -> HTMLResponse:
     return render(request, "ledgers.html", {
+        "helpers": _helpers(request, viewer), "logged": logged,
         "forms": FORM_TITLES, "personal_forms": {f.value for f in PERSONAL_FORMS},
         "places": _places(request, viewer), "values": values, "error": error,
         "min_password": MIN_EXPORT_PASSWORD_CHARS,
@@ -82,8 +100,8 @@ def ledgers_page(request: Request, viewer: Viewer = Depends(current_viewer)) -> 
                                                  "protect": "password"})
 
 
-def _download(path: Path, *, filename: str, private: Path) -> FileResponse:
-    return FileResponse(path, media_type=XLSX, background=BackgroundTask(shutil.rmtree, private, True),
+def _download(path: Path, *, filename: str, private: Path, media_type: str = XLSX) -> FileResponse:
+    return FileResponse(path, media_type=media_type, background=BackgroundTask(shutil.rmtree, private, True),
                         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
@@ -111,6 +129,67 @@ async def ledgers_export(request: Request, viewer: Viewer = Depends(current_view
         shutil.rmtree(private, ignore_errors=True)
         raise
     return _download(out, filename=f"附表{ledger.value}_{result.under}.xlsx", private=private)
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@router.post("/cases/{key}/situation-report", response_model=None)
+async def situation_report(request: Request, key: str,
+                           viewer: Viewer = Depends(current_viewer)) -> Response:
+    """The case's 情况报告 as .docx, for the users who may open the case (audited)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    ctx = context_of(request)
+    with unit_of_work(ctx.sessions) as session:
+        case_in_scope(session, key=key, viewer=viewer)  # 403 / 404 as the case page
+    requester, now = requester_of(viewer), ctx.clock.now()
+
+    def make(private: Path) -> tuple[Path, str, str]:
+        out = private / "report.docx"
+        written = write_situation_report(ctx.sessions, requester=requester, case_key=key, out=out,
+                                         now=now)
+        return out, f"情况报告_{written.number}.docx", DOCX
+
+    return await _made_download(request, make)
+
+
+async def _made_download(request: Request, make: Callable[[Path], tuple[Path, str, str]]) -> Response:
+    """Run `make` (off the event loop) in a private directory and send the file it wrote; a
+    refusal is a 400 page and leaves nothing behind."""
+    private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
+    try:
+        out, filename, media_type = await run_in_threadpool(make, private)
+    except InputError as exc:
+        shutil.rmtree(private, ignore_errors=True)
+        return render(request, "error.html", {"title": "请求有误", "message": _refusal(exc)},
+                      status_code=400)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    return _download(out, filename=filename, private=private, media_type=media_type)
+
+
+@router.post("/ledgers/helper-work", response_model=None)
+async def helper_work_entry(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    """附表2: a cadre logs what a helper did on a day."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    ctx = context_of(request)
+    values = {k: str(form.get(k) or "") for k in ("contact", "on", "work")}
+    try:
+        if viewer.principal.role not in CASEWORK_ROLES:
+            raise InputError(field="contact", reason="operators and admins keep no casework records")
+        with unit_of_work(ctx.sessions) as session:
+            log_helper_work(session, contact=values["contact"], worked_on=parse_date(values["on"], field="on"),
+                            work=values["work"], now=ctx.clock.now(), actor=viewer.actor,
+                            scope=viewer.jurisdiction_code)
+    except InputError as exc:
+        return _ledger_page(request, viewer, values={"under": viewer.jurisdiction_code, "form": "2",
+                                                     "protect": "password", **values},
+                            error=_refusal(exc), status_code=400, logged="")
+    return _ledger_page(request, viewer, values={"under": viewer.jurisdiction_code, "form": "2",
+                                                 "protect": "password"}, logged=values["on"])
 
 
 def _stats_period(values: dict[str, str], *, today: date) -> Period:
@@ -147,20 +226,14 @@ async def stats_export(request: Request, viewer: Viewer = Depends(current_viewer
     ctx = context_of(request)
     values = {k: str(form.get(k) or "") for k in ("under", "preset", "from", "to")}
     checklist = form.get("checklist") == "1"
-    private = Path(tempfile.mkdtemp(prefix="weiquan-download-"))
-    try:
-        period = _stats_period(values, today=ctx.clock.now().astimezone(SHANGHAI).date())
+    requester, now = requester_of(viewer), ctx.clock.now()
+
+    def make(private: Path) -> tuple[Path, str, str]:
+        period = _stats_period(values, today=now.astimezone(SHANGHAI).date())
         out = private / "stats.xlsx"
-        report = await run_in_threadpool(
-            export_statistics, ctx.sessions, requester=requester_of(viewer), under=values["under"],
-            period=period, out=out, now=ctx.clock.now(), checklist=checklist)
-    except InputError as exc:
-        shutil.rmtree(private, ignore_errors=True)
-        return render(request, "error.html", {"title": "请求有误", "message": _refusal(exc)},
-                      status_code=400)
-    except BaseException:
-        shutil.rmtree(private, ignore_errors=True)
-        raise
-    name = "对照检查表" if checklist else "统计表"
-    return _download(out, filename=f"{name}_{report.under}_{period.first}_{period.last}.xlsx",
-                     private=private)
+        report = export_statistics(ctx.sessions, requester=requester, under=values["under"],
+                                   period=period, out=out, now=now, checklist=checklist)
+        name = "对照检查表" if checklist else "统计表"
+        return out, f"{name}_{report.under}_{period.first}_{period.last}.xlsx", XLSX
+
+    return await _made_download(request, make)
