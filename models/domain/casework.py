@@ -107,7 +107,7 @@ def choice(enum: type[StrEnum], value: str, *, field: str) -> StrEnum:
         return enum(value)
     except ValueError:
         allowed = ", ".join(f"{m.value}（{label(m)}）" for m in enum)
-        raise InputError(field=field, reason=f"unknown value {value!r} (one of: {allowed})") from None
+        raise InputError(field=field, reason=f"没有这一项：{value!r}（可选：{allowed}）") from None
 
 
 def text(value: str | None, *, field: str, required: bool = False,
@@ -115,9 +115,9 @@ def text(value: str | None, *, field: str, required: bool = False,
     """Free text as stored: stripped, within its length, present if it must be."""
     cleaned = (value or "").strip()
     if required and not cleaned:
-        raise InputError(field=field, reason="must not be empty")
+        raise InputError(field=field, reason="不能为空")
     if len(cleaned) > limit:
-        raise InputError(field=field, reason=f"longer than {limit} characters")
+        raise InputError(field=field, reason=f"不能超过{limit}字")
     return cleaned
 
 
@@ -163,7 +163,7 @@ def check_verified_before_answer(*, channel: str, risk_indicators: Iterable[str]
     why = verification_required(channel=channel, risk_indicators=risk_indicators)
     if why is not None and not verified:
         raise InputError(field="verification", reason=(
-            f"{why}须先核实再答复：请先登记核实情况（record the verification first）"))
+            f"{why}须先核实再答复：请先登记核实情况"))
 
 
 # --- the return visit after closing (004: 结案 → 回访) -------------------------------------------
@@ -184,23 +184,38 @@ def follow_up_due(*, closed_at: datetime, working_days: int, calendar: WorkCalen
 PROTECTION_ORDER_REMIND_WORKING_DAYS = 10  # 10 working days before the expiry, and on the day
 
 
+def order_reminder_opens(*, expires_on: date, calendar: WorkCalendar) -> date:
+    """The day the first reminder of an order's expiry falls due: 10 working days before it.
+    From then until the day itself the order is expiring — the reminders and the cadre's
+    to-do list (`order_expiring`) read this one rule."""
+    return working_day_before(expires_on, count=PROTECTION_ORDER_REMIND_WORKING_DAYS,
+                              calendar=calendar)
+
+
+def order_expiring(*, expires_on: date, on: date, calendar: WorkCalendar) -> bool:
+    """Whether on day `on` a granted order expiring on `expires_on` is in its reminder window.
+    After its day it is not: an expired order no longer protects anyone, so there is nothing
+    left to act on it (a new order is a new record), and it is never overdue work."""
+    return order_reminder_opens(expires_on=expires_on, calendar=calendar) <= on <= expires_on
+
+
 def check_measure(*, kind: MeasureKind, status: MeasureStatus, on: date, until: date | None,
                   issuer: str) -> None:
     """The facts each measure needs: a warning letter its police station, a granted order its
     expiry, a shelter its end date; an end date never before the start."""
     if status not in MEASURE_STATUSES[kind]:
         allowed = ", ".join(s.value for s in MEASURE_STATUSES[kind])
-        raise InputError(field="status", reason=f"{label(kind)} is recorded as one of: {allowed}")
+        raise InputError(field="status", reason=f"{label(kind)}只能登记为：{allowed}")
     needs_until = (kind is MeasureKind.PROTECTION_ORDER and status is MeasureStatus.GRANTED) \
         or kind is MeasureKind.SHELTER
     if needs_until and until is None:
-        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）needs its end date")
+        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）须填写到期日")
     if not needs_until and until is not None:
-        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）has no end date")
+        raise InputError(field="until", reason=f"{label(kind)}（{label(status)}）没有到期日，请勿填写")
     if until is not None and until < on:
-        raise InputError(field="until", reason=f"{until.isoformat()} is before {on.isoformat()}")
+        raise InputError(field="until", reason=f"{until.isoformat()} 早于 {on.isoformat()}")
     if kind is MeasureKind.WARNING_LETTER and not issuer.strip():
-        raise InputError(field="issuer", reason="a warning letter names the police station that issued it")
+        raise InputError(field="issuer", reason="告诫书须填写出具的派出所")
 
 
 @dataclass(frozen=True)
@@ -214,8 +229,7 @@ class OrderDue:
 
 def _order_reminders(*, measure_id: int, expires_on: date, calendar: WorkCalendar,
                      policy: ReminderPolicy) -> list[OrderDue]:
-    before = working_day_before(expires_on, count=PROTECTION_ORDER_REMIND_WORKING_DAYS,
-                                calendar=calendar)
+    before = order_reminder_opens(expires_on=expires_on, calendar=calendar)
     owed = []
     for day, kind in ((before, NoticeKind.PROTECTION_ORDER_EXPIRING),
                       (expires_on, NoticeKind.PROTECTION_ORDER_EXPIRES)):
@@ -230,6 +244,15 @@ def _order_reminders(*, measure_id: int, expires_on: date, calendar: WorkCalenda
     return owed
 
 
+def planned_order_reminders(*, measure_id: int, expires_on: date, recorded_at: datetime,
+                            calendar: WorkCalendar, policy: ReminderPolicy) -> list[OrderDue]:
+    """The reminders an order recorded at `recorded_at` gets: those meant for before it was
+    recorded are never sent (an order recorded 3 days before it ends gets only the day's)."""
+    return [n for n in _order_reminders(measure_id=measure_id, expires_on=expires_on,
+                                        calendar=calendar, policy=policy)
+            if n.due_at >= recorded_at]
+
+
 def owed_order_reminders(*, measure_id: int, expires_on: date, recorded_at: datetime,
                          as_of: datetime, calendar: WorkCalendar,
                          policy: ReminderPolicy) -> list[OrderDue]:
@@ -238,9 +261,9 @@ def owed_order_reminders(*, measure_id: int, expires_on: date, recorded_at: date
     was recorded (an order recorded 3 days before it ends gets only the day's reminder)."""
     if as_of > end_of_day(expires_on):
         return []
-    return [n for n in _order_reminders(measure_id=measure_id, expires_on=expires_on,
-                                        calendar=calendar, policy=policy)
-            if recorded_at <= n.due_at <= as_of]
+    return [n for n in planned_order_reminders(
+        measure_id=measure_id, expires_on=expires_on, recorded_at=recorded_at,
+        calendar=calendar, policy=policy) if n.due_at <= as_of]
 
 
 def next_order_check(*, measure_id: int, expires_on: date, recorded_at: datetime,

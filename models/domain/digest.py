@@ -13,9 +13,11 @@ When
 
 What
 - Items are the things a cadre must act on: an answer (a case's response deadline), a
-  difficult case's transfer up, a return visit, a referral's feedback (which items exist is
-  decided once, in `models.service.due_items`). Each is bucketed relative to `as_of` — overdue, due today,
-  due within `soon_working_days` (3) working days — and carries the path of the form that acts on it.
+  difficult case's transfer up, a return visit, a referral's feedback, a protection order
+  about to expire (which items exist is decided once, in `models.service.due_items`). Each is
+  bucketed relative to `as_of` — overdue, due today, due within `soon_working_days` (3)
+  working days; a protection order within its reminder window of 10 working days, and never
+  overdue — and carries the path of the form that acts on it.
 - Nothing personal: case numbers, category labels, jurisdiction names, dates and links.
 
 No clock: every function takes `as_of`.
@@ -30,6 +32,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from models.domain.calendar import SHANGHAI, WorkCalendar
+from models.domain.casework import order_expiring
 from models.domain.deadlines import end_of_day, working_days_between
 from models.domain.jurisdiction import is_within, parent_of
 from models.domain.notice_kinds import NoticeKind
@@ -46,6 +49,7 @@ class ItemKind(StrEnum):
     VISIT = "visit"  # 回访: a return visit of a family on a ledger
     REFERRAL = "referral"  # 转介: a department's feedback on a referral
     FOLLOW_UP = "follow_up"  # 结案回访: the one return visit a closed case owes (004)
+    PROTECTION_ORDER = "protection_order"  # 保护令到期: a granted order within its reminder window
     REPORT = "report"  # 情况报告: a matter assigned from above / 12338 / public opinion
 
 
@@ -55,9 +59,11 @@ KIND_LABELS = {
     ItemKind.VISIT: "回访",
     ItemKind.REFERRAL: "转介反馈",
     ItemKind.FOLLOW_UP: "结案回访",
+    ItemKind.PROTECTION_ORDER: "保护令到期",
     ItemKind.REPORT: "情况报告",
 }
-# The supervisors' overdue board names an item by what went wrong.
+# The supervisors' overdue board names an item by what went wrong. A protection order is
+# never overdue (see `state_of`): it has no entry here and is never on the board.
 OVERDUE_LABELS = {
     ItemKind.RESPONSE: "答复逾期",
     ItemKind.TRANSFER: "疑难转报逾期",
@@ -82,6 +88,7 @@ class Bucket(StrEnum):
     DUE_SOON = "due_soon"  # within the next 3 working days
     VISITS = "visits"  # return visits due within 3 working days, and overdue ones
     REFERRALS = "referrals"  # referral feedback awaited: due within 3 working days or late
+    PROTECTION_ORDERS = "protection_orders"  # orders expiring within 10 working days
 
 
 BUCKET_TITLES = {
@@ -90,6 +97,7 @@ BUCKET_TITLES = {
     Bucket.DUE_SOON: "3个工作日内到期",
     Bucket.VISITS: "待回访",
     Bucket.REFERRALS: "待部门反馈的转介",
+    Bucket.PROTECTION_ORDERS: "即将到期的人身安全保护令",
 }
 BUCKET_HINTS = {
     Bucket.OVERDUE: "逾期未答复的已报上级妇联督办，请尽快答复并登记。",
@@ -97,14 +105,16 @@ BUCKET_HINTS = {
     Bucket.DUE_SOON: "请提前安排，按期答复。",
     Bucket.VISITS: "回访当日24:00后即为逾期；请单独会见当事人并登记回访情况。",
     Bucket.REFERRALS: "请督促接收部门按期反馈办理结果，收到后登记。",
+    Bucket.PROTECTION_ORDERS: "保护令到期后即失效：请联系当事人评估风险，需要的协助其申请延长，"
+                              "法院签发新的保护令后登记。",
 }
 
 
 @dataclass(frozen=True)
 class DueItem:
     """One thing someone must act on. `due_at` is the last instant it is on time (a day's
-    24:00 is stored as 23:59:59; see `overdue_from`). `ref` is the referral or visit-plan id
-    the action command needs."""
+    24:00 is stored as 23:59:59; see `overdue_from`). `ref` is the referral, visit-plan,
+    follow-up or protection-order id the action command needs."""
 
     kind: ItemKind
     case_number: str
@@ -227,12 +237,15 @@ def overdue_from(due_at: datetime) -> datetime:
 
 
 def is_overdue(item: DueItem, *, as_of: datetime) -> bool:
-    return as_of >= overdue_from(item.due_at)
+    # An order past its expiry has lapsed, not been neglected: nobody can act on it late.
+    return item.kind != ItemKind.PROTECTION_ORDER and as_of >= overdue_from(item.due_at)
 
 
 def state_of(item: DueItem, *, as_of: datetime, calendar: WorkCalendar,
              soon_working_days: int = SOON_WORKING_DAYS) -> State | None:
     """Overdue, due today, due within N working days — or None (later: not worth a line)."""
+    if item.kind == ItemKind.PROTECTION_ORDER:
+        return _order_state(item, as_of=as_of, calendar=calendar)
     if is_overdue(item, as_of=as_of):
         return State.OVERDUE
     if local_date(item.due_at) == local_date(as_of):
@@ -243,7 +256,18 @@ def state_of(item: DueItem, *, as_of: datetime, calendar: WorkCalendar,
     return None
 
 
+def _order_state(item: DueItem, *, as_of: datetime, calendar: WorkCalendar) -> State | None:
+    """An order is due on its expiry day and listed from its first reminder on; after its day
+    it has lapsed and there is nothing to do about it (never overdue: see `order_expiring`)."""
+    expires_on, today = local_date(item.due_at), local_date(as_of)
+    if not order_expiring(expires_on=expires_on, on=today, calendar=calendar):
+        return None
+    return State.DUE_TODAY if today == expires_on else State.DUE_SOON
+
+
 def bucket_of(item: DueItem, state: State) -> Bucket:
+    if item.kind == ItemKind.PROTECTION_ORDER:
+        return Bucket.PROTECTION_ORDERS
     if item.kind in (ItemKind.VISIT, ItemKind.FOLLOW_UP):
         return Bucket.VISITS
     if item.kind == ItemKind.REFERRAL:
@@ -264,6 +288,8 @@ def act_path(item: DueItem) -> str:
         return f"{case}/visit"
     if item.kind == ItemKind.FOLLOW_UP:
         return f"{case}/act/follow-up"
+    if item.kind == ItemKind.PROTECTION_ORDER:  # a new order (extended) is recorded there
+        return f"{case}/act/measure?kind=protection_order"
     if item.kind == ItemKind.REPORT:
         return f"{case}#actions"  # the page's 下载情况报告 button
     return f"{case}/act/referral-result?referral={item.ref}"

@@ -68,7 +68,7 @@ class IllegalMoveError(InputError):
     """A move the procedure does not allow in the case's state; the case is the field."""
 
     def __init__(self, *, case_number: str, move: str, reason: str) -> None:
-        super().__init__(field=case_number, reason=f"cannot {move}: {reason}")
+        super().__init__(field=case_number, reason=f"不能{move}：{reason}")
         self.move = move
 
 
@@ -82,37 +82,38 @@ class CaseState:
 
 def check_move(state: CaseState, *, to: Status) -> None:
     if to == state.status:
-        raise IllegalMoveError(case_number=state.number, move=f"move to {to}",
-                               reason=f"the case is already {to} ({STATUS_LABELS[to]})")
+        raise IllegalMoveError(case_number=state.number, move=f"转为{STATUS_LABELS[to]}",
+                               reason=f"个案已处于{STATUS_LABELS[to]}阶段")
     if to not in FORWARD[state.status]:
         raise IllegalMoveError(
-            case_number=state.number, move=f"move to {to}",
-            reason=f"{state.status} ({STATUS_LABELS[state.status]}) can only move to "
-            + (", ".join(sorted(FORWARD[state.status])) or "nothing: the procedure has ended"))
+            case_number=state.number, move=f"转为{STATUS_LABELS[to]}",
+            reason=f"{STATUS_LABELS[state.status]}阶段的个案"
+            + ("只能转为" + "、".join(STATUS_LABELS[s] for s in sorted(FORWARD[state.status]))
+               if FORWARD[state.status] else "程序已结束，不能再变更"))
     if to == Status.CLOSED and not state.answered:
-        raise IllegalMoveError(case_number=state.number, move="close",
-                               reason="record the answer first (登记答复)")
+        raise IllegalMoveError(case_number=state.number, move="结案",
+                               reason="请先登记答复")
 
 
 def check_answer(state: CaseState) -> None:
     if state.answered:
-        raise IllegalMoveError(case_number=state.number, move="record the answer",
-                               reason="the answer is already recorded")
+        raise IllegalMoveError(case_number=state.number, move="登记答复",
+                               reason="答复已登记")
     if state.status in SETTLED:
-        raise IllegalMoveError(case_number=state.number, move="record the answer",
-                               reason=f"the case is {STATUS_LABELS[state.status]}")
+        raise IllegalMoveError(case_number=state.number, move="登记答复",
+                               reason=f"个案处于{STATUS_LABELS[state.status]}阶段")
 
 
 def check_pause(state: CaseState) -> None:
     if state.paused:
-        raise IllegalMoveError(case_number=state.number, move="pause",
-                               reason="the clock is already paused")
+        raise IllegalMoveError(case_number=state.number, move="暂停计时",
+                               reason="已在暂停计时中")
     if state.answered or state.status in SETTLED:
-        raise IllegalMoveError(case_number=state.number, move="pause",
-                               reason="the response clock has already stopped")
+        raise IllegalMoveError(case_number=state.number, move="暂停计时",
+                               reason="答复期限已停止计时（已答复或已办结）")
 
 
 def check_resume(state: CaseState) -> None:
     if not state.paused:
-        raise IllegalMoveError(case_number=state.number, move="resume",
-                               reason="the clock is not paused")
+        raise IllegalMoveError(case_number=state.number, move="恢复计时",
+                               reason="未暂停计时")

@@ -41,17 +41,17 @@ class QuietHours:
 def parse_quiet_hours(value: str, *, field: str = "quiet_hours") -> QuietHours:
     match = _QUIET.match(value.strip())
     if not match:
-        raise _quiet_hours_error(value, "not a time span", field=field)
+        raise _quiet_hours_error(value, "不是时段", field=field)
     start = time(int(match[1]), int(match[2]))
     end = time(int(match[3]), int(match[4]))
     if start == end:
-        raise _quiet_hours_error(value, "start and end are the same", field=field)
+        raise _quiet_hours_error(value, "开始和结束时间相同", field=field)
     return QuietHours(start=start, end=end)
 
 
 def _quiet_hours_error(value: str, reason: str, *, field: str) -> InputError:
     return InputError(field=field, reason=(
-        f"{reason} (got {value!r}; expected HH:MM-HH:MM, e.g. 20:00-08:00)"))
+        f"{reason}（填的是 {value!r}；应为 时:分-时:分，如 20:00-08:00）"))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from models.domain.calendar import SHANGHAI, WorkCalendar
 from models.domain.errors import InputError, parse_choice
 from models.domain.notice_keys import follow_up_key, visit_key
 from models.domain.notice_kinds import NoticeKind
+from models.domain.vocabulary import vocabulary
 from models.domain.reminders import ReminderPolicy, escalation_chain, sending_instant
 from models.domain.risk import INDICATOR_GROUPS, RiskGroup, RiskLevel
 
@@ -216,8 +217,9 @@ class RiskLoweringError(InputError):
 
     def __init__(self, *, rule_level: str, requested: str) -> None:
         super().__init__(field="reason", reason=(
-            f"lowering the risk level from {rule_level} (set by the rules) to {requested} "
-            "needs a recorded reason"))
+            f"把风险等级从规则评定的{vocabulary().label('risk_levels', rule_level)}调低为"
+            f"{vocabulary().label('risk_levels', requested)}，"
+            "须说明理由"))
         self.rule_level = rule_level
         self.requested = requested
 
@@ -236,7 +238,7 @@ def check_end(*, reason: str | None) -> None:
     """Ending a visit plan stops the visits to a family at risk: it needs a real reason."""
     if len((reason or "").strip()) < MIN_END_REASON_CHARS:
         raise InputError(field="reason", reason=(
-            f"ending a visit plan needs a reason of at least {MIN_END_REASON_CHARS} characters"))
+            f"结束回访计划须说明理由（至少{MIN_END_REASON_CHARS}个字）"))
 
 
 # --- notices ---------------------------------------------------------------------------------

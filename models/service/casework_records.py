@@ -64,24 +64,24 @@ BREACH_INDICATOR = "protection_order_breach"
 def _open_case(case: Case) -> None:
     """Records are kept on cases the federation took on: not on one it did not accept."""
     if case.status == Status.NOT_ACCEPTED:
-        raise InputError(field="case", reason=f"{case.number} was not accepted (不予受理)")
+        raise InputError(field="case", reason=f"{case.number} 已不予受理")
 
 
 def _past(at: datetime, *, field: str, now: datetime, case: Case) -> datetime:
     if at.tzinfo is None:
-        raise InputError(field=field, reason="must carry its UTC offset")
+        raise InputError(field=field, reason="时间须带时区（如 +08:00）")
     if at > now + FUTURE_SKEW:
-        raise InputError(field=field, reason=f"{at.isoformat()} lies in the future")
+        raise InputError(field=field, reason=f"{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 晚于当前时间")
     if at < case.received_at:
-        raise InputError(field=field, reason="is before the case was received")
+        raise InputError(field=field, reason="不能早于受理时间")
     return at
 
 
 def _past_day(day: date, *, field: str, now: datetime, case: Case) -> date:
     if day > now.astimezone(SHANGHAI).date():
-        raise InputError(field=field, reason=f"{day.isoformat()} lies in the future")
+        raise InputError(field=field, reason=f"{day.isoformat()} 晚于今天")
     if day < case.received_at.astimezone(SHANGHAI).date():
-        raise InputError(field=field, reason=f"{day.isoformat()} is before the case was received")
+        raise InputError(field=field, reason=f"{day.isoformat()} 早于受理日期")
     return day
 
 
@@ -126,7 +126,7 @@ def _mediator(session: Session, key: str) -> tuple[Contact | None, str]:
     if contact is not None:
         return contact, contact.name
     if "@" in name or name.isdigit():  # meant as a registry key: a slip, not a name
-        raise InputError(field="mediator", reason=f"no registry contact {name!r}")
+        raise InputError(field="mediator", reason=f"联络名册中没有 {name!r}")
     return None, name
 
 
@@ -168,8 +168,8 @@ def reject_case(session: Session, *, case: Case, reason: str, redirected_to: str
     check_move(_state(case), to=Status.NOT_ACCEPTED)
     if session.scalar(select(Referral.id).where(Referral.case_id == case.id,
                                                 Referral.status.in_(AWAITING_FEEDBACK)).limit(1)):
-        raise IllegalMoveError(case_number=case.number or "", move="not accept the case",
-                               reason="it has open referrals: withdraw them first")
+        raise IllegalMoveError(case_number=case.number or "", move="不予受理",
+                               reason="还有未办结的转介：请先撤回")
     previous = case.status
     case.status = Status.NOT_ACCEPTED
     case.paused_at, case.pause_reason = None, None
@@ -205,13 +205,12 @@ def record_follow_up(session: Session, *, case: Case, visited_at: datetime, visi
     follow_up = follow_up_of(session, case)
     if follow_up is None:
         raise InputError(field="case", reason=(
-            f"{case.number} owes no return visit after closing (not closed, or its family "
-            "keeps its visit plan: record the visit there)"))
+            f"{case.number} 没有待进行的结案回访（尚未结案，或该家庭在台账上、按回访计划回访："
+            "请在回访计划中登记）"))
     if follow_up.visited_at is not None:
-        raise InputError(field="case", reason=f"{case.number}: the return visit after closing "
-                         "is already recorded")
+        raise InputError(field="case", reason=f"{case.number} 的结案回访已登记")
     if case.closed_at is not None and visited_at < case.closed_at:
-        raise InputError(field="visited_at", reason="is before the case was closed")
+        raise InputError(field="visited_at", reason="不能早于结案时间")
     follow_up.visited_at, follow_up.visited_by, follow_up.outcome = visited_at, by, result
     follow_up.satisfaction, follow_up.recorded_at, follow_up.recorded_by = happy, now, actor
     _touch(session, case, at=now, actor=actor, kind="follow_up_recorded",
@@ -235,11 +234,11 @@ def record_measure(session: Session, *, case: Case, kind: str, status: str | Non
     state = MeasureStatus(choice(MeasureStatus, status, field="status")) if status \
         else _default_status(what)
     if not takes_protective_measures(category=case.category):
-        raise InputError(field="case", reason=f"{case.number} is not a domestic-violence case: "
-                         "protective measures are recorded for DV cases")
+        raise InputError(field="case", reason=f"{case.number} 不是家庭暴力个案："
+                         "保护措施只为家庭暴力个案登记")
     issuer = text(issuer, field="issuer", limit=MAX_NAME_CHARS)
     if on > now.astimezone(SHANGHAI).date():
-        raise InputError(field="on", reason=f"{on.isoformat()} lies in the future")
+        raise InputError(field="on", reason=f"{on.isoformat()} 晚于今天")
     check_measure(kind=what, status=state, on=on, until=until, issuer=issuer)
     measure = ProtectiveMeasure(case_id=case.id, kind=what, status=state, on_date=on,
                                 until_date=until, issuer=issuer, note=text(note, field="note"),
@@ -271,7 +270,7 @@ def record_order_breach(session: Session, *, case: Case, occurred_at: datetime, 
     """A breach of the protection order is a new incident: the risk is re-assessed, the visit
     plan tightened and the breach reported at once (police first), as any incident is."""
     if current_protection_order(session, case) is None:
-        raise InputError(field="breach", reason=f"{case.number} has no protection order granted")
+        raise InputError(field="breach", reason=f"{case.number} 没有已签发的人身安全保护令")
     incident = record_incident(
         session, case=case, occurred_at=occurred_at,
         risk_indicators=list(dict.fromkeys([BREACH_INDICATOR, *risk_indicators])),

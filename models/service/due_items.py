@@ -21,7 +21,14 @@ An item is one of
   on the day of its `due_at`, N working days after closing;
 - report — the 情况报告 a matter assigned from above, referred by 12338 or of public opinion
   owes (models.domain.situation_report.report_source), due at the answer deadline and done
-  when one has been written (the audit event `situation_report_written`).
+  when one has been written (the audit event `situation_report_written`);
+- protection_order — a granted 人身安全保护令 in force (the case's latest protection-order
+  record granted it) whose expiry day is within the reminder window: from the first
+  reminder, 10 working days before, to the day itself (`models.domain.casework.order_expiring`,
+  the rule the reminders follow). Due on its expiry day, listed whatever `until` says (its
+  horizon is that window, not the digests' 3 days), and never overdue: after its day the order
+  has lapsed — nothing is left to do about it late (a new order is a new record) — so it is
+  dropped, and it is on no overdue board.
 
 A case not accepted (不予受理) is in no list: it owes nothing.
 
@@ -40,7 +47,22 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.orm import AuditEvent, Case, Contact, FollowUp, Notice, Referral, VisitPlan
+from models.db.orm import (
+    AuditEvent,
+    Case,
+    Contact,
+    FollowUp,
+    Notice,
+    ProtectiveMeasure,
+    Referral,
+    VisitPlan,
+)
+from models.domain.casework import (
+    PROTECTION_ORDER_REMIND_WORKING_DAYS,
+    MeasureKind,
+    MeasureStatus,
+    order_expiring,
+)
 from models.domain.notice_kinds import NoticeKind
 from models.domain.calendar import WorkCalendar
 from models.domain.deadlines import Tier, end_of_day
@@ -69,8 +91,9 @@ def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
               contact_id: int | None = None,
               soon_working_days: int = SOON_WORKING_DAYS) -> list[DueItem]:
     """Every answer, transfer, visit and referral feedback due by `until` (default: the end
-    of the Nth working day from `as_of`) — overdue ones included — in `under`'s subtree, or
-    for one cadre, with the cadres who must act and the escalation level already reached."""
+    of the Nth working day from `as_of`) — overdue ones included — and every protection order
+    expiring within its reminder window at `as_of`, in `under`'s subtree, or for one cadre,
+    with the cadres who must act and the escalation level already reached."""
     if until is None:
         until = soon_horizon(as_of=as_of, calendar=calendar, soon_working_days=soon_working_days)
     scope = _scope(session, under=under, contact_id=contact_id)
@@ -79,6 +102,7 @@ def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
              *_visit_items(session, until=until, scope=scope, owners=owners),
              *_referral_items(session, until=until, scope=scope, owners=owners),
              *_follow_up_items(session, until=until, scope=scope, owners=owners),
+             *_order_items(session, as_of=as_of, calendar=calendar, scope=scope, owners=owners),
              *_report_items(session, until=until, scope=scope, owners=owners)]
     if contact_id is not None:
         items = [item for item in items if contact_id in item.owner_ids]
@@ -195,6 +219,33 @@ def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[
         escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
         category=case.category, risk_level=case.risk_level,
     ) for follow_up, case in rows]
+
+
+def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+                 scope: ColumnElement[bool], owners: _OwnerFinder) -> list[DueItem]:
+    today = local_date(as_of)
+    # Working days are the calendar's, not SQL's: narrow by a day the window cannot reach
+    # past (one working day more covers an expiry on a rest day), then ask the rule itself.
+    last, _ = calendar.add_working_days(start=today, count=PROTECTION_ORDER_REMIND_WORKING_DAYS + 1)
+    latest = (select(func.max(ProtectiveMeasure.id))
+              .where(ProtectiveMeasure.kind == MeasureKind.PROTECTION_ORDER)
+              .group_by(ProtectiveMeasure.case_id))
+    rows = session.execute(
+        select(ProtectiveMeasure, Case).join(Case, Case.id == ProtectiveMeasure.case_id).where(
+            scope, ProtectiveMeasure.id.in_(latest),
+            ProtectiveMeasure.status == MeasureStatus.GRANTED,
+            ProtectiveMeasure.until_date >= today, ProtectiveMeasure.until_date <= last,
+        ).order_by(ProtectiveMeasure.until_date, ProtectiveMeasure.id)
+    ).all()
+    voc = vocabulary()
+    return [DueItem(
+        kind=ItemKind.PROTECTION_ORDER, case_number=_case_number(case),
+        category_label=voc.label("categories", case.category),
+        jurisdiction_code=case.jurisdiction_code, due_at=end_of_day(order.until_date),
+        ref=order.id, owner_ids=owners(case), case_id=case.id, category=case.category,
+        risk_level=case.risk_level,
+    ) for order, case in rows
+        if order_expiring(expires_on=order.until_date, on=today, calendar=calendar)]
 
 
 def _report_items(session: Session, *, until: datetime, scope: ColumnElement[bool],

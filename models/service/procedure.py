@@ -55,8 +55,8 @@ def move(session: Session, case: Case, *, to: Status, at: datetime, actor: str, 
     `follow_up_working_days` working days after the closing day — unless the family is on a
     ledger, whose visit plan goes on instead."""
     if to == Status.NOT_ACCEPTED:
-        raise IllegalMoveError(case_number=case.number or "", move="not accept the case",
-                               reason="record why (weiquan case reject --reason …)")
+        raise IllegalMoveError(case_number=case.number or "", move="不予受理",
+                               reason="请通过“不予受理”登记理由")
     check_move(_state(case), to=to)
     previous = case.status
     case.status = to.value
@@ -100,14 +100,14 @@ def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str
     dated after it (beyond a few minutes' skew) is refused: the CLI and the web both pass it."""
     check_answer(_state(case))
     if now is not None and at > now + FUTURE_SKEW:
-        raise InputError(field="at", reason="the answer cannot be recorded in the future")
+        raise InputError(field="at", reason="答复时间不能晚于当前时间")
     check_verified_before_answer(
         channel=case.channel, risk_indicators=case.risk_indicators,
         verified=session.scalar(select(Verification.id).where(
             Verification.case_id == case.id).limit(1)) is not None)
     if at < case.received_at:
-        raise IllegalMoveError(case_number=case.number or "", move="record the answer",
-                               reason="the answer cannot precede receipt")
+        raise IllegalMoveError(case_number=case.number or "", move="登记答复",
+                               reason="答复时间不能早于受理时间")
     if case.paused_at is not None:
         case.paused_at, case.pause_reason = None, None
     case.responded_at = at
@@ -118,19 +118,19 @@ def respond(session: Session, case: Case, *, at: datetime, actor: str, note: str
 
 def record_upper_result(session: Session, case: Case, *, at: datetime, actor: str, note: str) -> None:
     if case.tier != "difficult":
-        raise IllegalMoveError(case_number=case.number or "", move="record the upper level's result",
-                               reason="only difficult cases are transferred up and tracked")
+        raise IllegalMoveError(case_number=case.number or "", move="登记上级结果",
+                               reason="只有转报上级的疑难个案才登记上级结果")
     if case.upper_result_at is not None:
-        raise IllegalMoveError(case_number=case.number or "", move="record the upper level's result",
-                               reason="it is already recorded")
+        raise IllegalMoveError(case_number=case.number or "", move="登记上级结果",
+                               reason="上级结果已登记")
     case.upper_result_at = at
     _touch(session, case, at=at, actor=actor, kind="upper_result", note=note)
 
 
 def assign(session: Session, case: Case, *, contact: Contact, at: datetime, actor: str, note: str) -> None:
     if case.status in SETTLED:
-        raise IllegalMoveError(case_number=case.number or "", move="reassign",
-                               reason=f"the case is {STATUS_LABELS[Status(case.status)]}")
+        raise IllegalMoveError(case_number=case.number or "", move="指定承办人",
+                               reason=f"个案处于{STATUS_LABELS[Status(case.status)]}阶段")
     previous = case.responsible_contact_id
     case.responsible_contact_id = contact.id
     _touch(session, case, at=at, actor=actor, kind="assigned", note=note,

@@ -44,14 +44,14 @@ def refer(session: Session, *, case: Case, role: str, contact_key: str | None = 
     """Send the case to a department: the named contact, or the contact holding `role` at
     the case's level (or the nearest level above that has one)."""
     if role not in vocabulary().codes("contact_roles"):
-        raise InputError(field="role", reason=f"unknown contact role {role!r} (see vocabulary.yaml: contact_roles)")
+        raise InputError(field="role", reason=f"没有这个部门：{role!r}")
     contact = _contact(session, case=case, role=role, contact_key=contact_key)
     if not contact.email:
         raise InputError(field="contact", reason=(
-            f"{contact.post or contact.name} ({contact.jurisdiction_code}) has no email address "
-            "in the registry; a referral must be able to reach its recipient"))
+            f"{contact.post or contact.name}（{contact.jurisdiction_code}）在联络名册中没有邮箱，"
+            "转介邮件无法送达：请先在名册中补充"))
     if len(purpose) > 500:
-        raise InputError(field="purpose", reason="longer than 500 characters")
+        raise InputError(field="purpose", reason="不能超过500字")
     due_at, provisional = feedback_deadline(sent_at=now, working_days=working_days,
                                             calendar=calendar)
     referral = Referral(
@@ -75,16 +75,17 @@ def _contact(session: Session, *, case: Case, role: str, contact_key: str | None
     if contact_key:
         contact = repo.contact_by_key(session, contact_key)
         if contact is None:
-            raise InputError(field="contact", reason=f"{contact_key!r} is not in the contact registry")
+            raise InputError(field="contact", reason=f"联络名册中没有 {contact_key!r}")
         if contact.role != role:
             raise InputError(field="contact", reason=(
-                f"{contact_key!r} is registered as {contact.role}, not {role}"))
+                f"{contact_key!r} 在名册中登记为{vocabulary().label('contact_roles', contact.role)}，"
+                f"不是{vocabulary().label('contact_roles', role)}"))
         return contact
     found = referral_target(session, case=case, role=role)
     if found is None:
         raise InputError(field="role", reason=(
-            f"no {role} contact with an email at {case.jurisdiction_code} or any level above; "
-            "add one to the registry or name a contact"))
+            f"{case.jurisdiction_code}及以上各级都没有登记邮箱的"
+            f"{vocabulary().label('contact_roles', role)}：请先在联络名册中补充，或指定接收人"))
     return found
 
 
@@ -122,11 +123,11 @@ def record_referral_result(session: Session, *, referral: Referral, note: str, b
     """The department reported back: reminders and escalation stop."""
     _check_time(referral, at=at, field="at")
     if not note.strip():
-        raise InputError(field="note", reason="the result must be described")
+        raise InputError(field="note", reason="请填写办理结果")
     if len(note) > 4000:
-        raise InputError(field="note", reason="longer than 4000 characters")
+        raise InputError(field="note", reason="不能超过4000字")
     if referral.status == "resulted":
-        raise InputError(field="referral", reason=f"referral {referral.id} already has a result")
+        raise InputError(field="referral", reason=f"转介 {referral.id} 已登记反馈结果")
     if referral.status == "withdrawn":
         raise InputError(field="referral", reason=f"referral {referral.id} was withdrawn")
     if referral.acknowledged_at is None:
@@ -142,18 +143,19 @@ def record_referral_result(session: Session, *, referral: Referral, note: str, b
 def withdraw_referral(session: Session, *, referral: Referral, reason: str, at: datetime,
                       actor: str) -> None:
     if referral.status not in AWAITING_FEEDBACK:
-        raise InputError(field="referral", reason=f"referral {referral.id} is {referral.status}")
+        raise InputError(field="referral", reason=(
+            f"转介 {referral.id} {vocabulary().label('referral_statuses', referral.status)}，不能撤回"))
     if len(reason.strip()) < 4:
-        raise InputError(field="reason", reason="withdrawing a referral needs a reason")
+        raise InputError(field="reason", reason="撤回转介须说明理由（至少4个字）")
     referral.status = "withdrawn"
     _touch_case(session, referral, at=at, actor=actor, kind="referral_withdrawn", note=reason.strip())
 
 
 def _check_time(referral: Referral, *, at: datetime, field: str) -> None:
     if at.tzinfo is None:
-        raise InputError(field=field, reason="must carry its UTC offset")
+        raise InputError(field=field, reason="时间须带时区（如 +08:00）")
     if at < referral.sent_at:
-        raise InputError(field=field, reason="is before the referral was sent")
+        raise InputError(field=field, reason="不能早于转介发出的时间")
 
 
 def _touch_case(session: Session, referral: Referral, *, at: datetime, actor: str, kind: str,

@@ -149,7 +149,7 @@ def record_visit(session: Session, *, case: Case, visited_at: datetime, visited_
     date; the cadre may bring it forward (`next_visit_on`), never push it back."""
     plan = active_plan(session, case)
     if plan is None:
-        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
+        raise InputError(field="case", reason=f"{case.number} 没有正在执行的回访计划")
     _check_visit_input(case=case, visited_at=visited_at, visited_by=visited_by, mode=mode,
                        now=now, texts={"needs": needs, "condition": condition,
                                        "help_given": help_given})
@@ -193,27 +193,27 @@ def _plan_changed_since(session: Session, case: Case, *, since: datetime) -> boo
 def _check_visit_input(*, case: Case, visited_at: datetime, visited_by: str, mode: str,
                        now: datetime, texts: dict[str, str]) -> None:
     if mode not in VISIT_MODES:
-        raise InputError(field="mode", reason=f"unknown mode {mode!r} (one of: {', '.join(VISIT_MODES)})")
+        raise InputError(field="mode", reason=f"没有这种回访方式：{mode!r}（可选：{', '.join(VISIT_MODES)}）")
     if not visited_by.strip():
-        raise InputError(field="visited_by", reason="who visited must be recorded")
+        raise InputError(field="visited_by", reason="请填写回访人")
     if visited_at.tzinfo is None:
-        raise InputError(field="visited_at", reason="must carry its UTC offset")
+        raise InputError(field="visited_at", reason="时间须带时区（如 +08:00）")
     if visited_at > now + FUTURE_SKEW:
-        raise InputError(field="visited_at", reason="a visit cannot be recorded before it happens")
+        raise InputError(field="visited_at", reason="回访时间不能晚于当前时间")
     if visited_at < case.received_at:
-        raise InputError(field="visited_at", reason="is before the case was received")
+        raise InputError(field="visited_at", reason="不能早于受理时间")
     for name, text in texts.items():
         if len(text) > MAX_NOTE_CHARS:
-            raise InputError(field=name, reason=f"longer than {MAX_NOTE_CHARS} characters")
+            raise InputError(field=name, reason=f"不能超过{MAX_NOTE_CHARS}字")
 
 
 def _brought_forward(due: datetime, *, to: date, field: str, now: datetime) -> datetime:
     if to < now.astimezone(SHANGHAI).date():
-        raise InputError(field=field, reason=f"{to.isoformat()} is in the past")
+        raise InputError(field=field, reason=f"{to.isoformat()} 已经过去")
     if to > due.astimezone(SHANGHAI).date():
         raise InputError(field=field, reason=(
-            f"{to.isoformat()} is later than the plan allows ({due.astimezone(SHANGHAI).date()}); "
-            "a visit can be brought forward, not put off"))
+            f"{to.isoformat()} 晚于回访计划的日期（{due.astimezone(SHANGHAI).date()}）："
+            "回访只能提前，不能推后"))
     return datetime.combine(to, due.astimezone(SHANGHAI).timetz())
 
 
@@ -221,7 +221,7 @@ def bring_forward(session: Session, *, case: Case, to: date, now: datetime, acto
                   reason: str = "") -> VisitPlan:
     plan = active_plan(session, case)
     if plan is None or plan.next_due_at is None:
-        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
+        raise InputError(field="case", reason=f"{case.number} 没有正在执行的回访计划")
     before = plan.next_due_at
     plan.next_due_at = _brought_forward(before, to=to, field="to", now=now)
     case.next_check_at = now
@@ -235,7 +235,7 @@ def bring_forward(session: Session, *, case: Case, to: date, now: datetime, acto
 def end_plan(session: Session, *, case: Case, reason: str, now: datetime, actor: str) -> VisitPlan:
     plan = active_plan(session, case)
     if plan is None:
-        raise InputError(field="case", reason=f"{case.number} has no active return-visit plan")
+        raise InputError(field="case", reason=f"{case.number} 没有正在执行的回访计划")
     check_end(reason=reason)
     plan.status, plan.ended_at, plan.end_reason, plan.ended_by = "ended", now, reason.strip(), actor
     plan.next_due_at = None
@@ -256,11 +256,11 @@ def record_incident(session: Session, *, case: Case, occurred_at: datetime,
     from models.service.routing import route_at_intake  # routing imports nothing of this
 
     if occurred_at.tzinfo is None:
-        raise InputError(field="occurred_at", reason="must carry its UTC offset")
+        raise InputError(field="occurred_at", reason="时间须带时区（如 +08:00）")
     if occurred_at > now + FUTURE_SKEW:
-        raise InputError(field="occurred_at", reason="is in the future")
+        raise InputError(field="occurred_at", reason="不能晚于当前时间")
     if len(note) > MAX_NOTE_CHARS:
-        raise InputError(field="note", reason=f"longer than {MAX_NOTE_CHARS} characters")
+        raise InputError(field="note", reason=f"不能超过{MAX_NOTE_CHARS}字")
     assessed = assess_risk(category=case.category, risk_indicators=risk_indicators,
                            mediation_attempts=case.mediation_attempts)
     incident = Incident(case_id=case.id, occurred_at=occurred_at,
@@ -370,11 +370,11 @@ def set_safe_contact(session: Session, *, case: Case, do_not_contact: bool | Non
                      actor: str) -> SafeContact:
     people = victims(case)
     if not people:
-        raise InputError(field="case", reason=f"{case.number} has no victim party to protect")
+        raise InputError(field="case", reason=f"{case.number} 没有登记受害人")
     if quiet_hours:
         parse_quiet_hours(quiet_hours)
     if safe_channel is not None and len(safe_channel) > 300:
-        raise InputError(field="safe_channel", reason="longer than 300 characters")
+        raise InputError(field="safe_channel", reason="不能超过300字")
     for person in people:
         if do_not_contact is not None:
             person.do_not_contact = do_not_contact

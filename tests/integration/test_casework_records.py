@@ -181,7 +181,7 @@ def test_a_rejection_needs_a_reason_and_the_acceptance_stage(demo_ctx):
     assert error.value.field == "reason"
     act(demo_ctx, case_id, "2026-10-13T10:00", lambda session, case, now, actor:
         procedure.move(session, case, to=Status.INVESTIGATING, at=now, actor=actor, note=""))
-    with pytest.raises(InputError, match="can only move to"):
+    with pytest.raises(InputError, match="调查阶段的个案只能转为"):
         act(demo_ctx, case_id, "2026-10-13T11:00", records.reject_case, reason="不属妇联职责")
 
 
@@ -290,7 +290,7 @@ def test_a_measure_names_what_it_lacks(demo_ctx, measure, field):
 
 def test_measures_are_for_dv_cases(demo_ctx):
     case_id = take_in_doc(demo_ctx, "land_rights_ordinary", **LAND)
-    with pytest.raises(InputError, match="not a domestic-violence case"):
+    with pytest.raises(InputError, match="不是家庭暴力个案"):
         act(demo_ctx, case_id, "2026-10-20T10:00", records.record_measure,
             kind="warning_letter", on=date(2026, 10, 20), issuer="东湖派出所")
 

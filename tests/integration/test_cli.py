@@ -152,7 +152,7 @@ def test_illegal_moves_are_refused_with_a_reason(cli_env, capsys):
     assert main(["intake", str(INTAKE / "dv_strangulation.json")]) == 0
     capsys.readouterr()
     assert main(["case", "close", "WQ-2026-000001"]) == 2
-    assert "record the answer first" in capsys.readouterr().err
+    assert "不能结案：请先登记答复" in capsys.readouterr().err
     # a 12338 referral is verified before it is answered
     assert main(["case", "respond", "WQ-2026-000001", "--note", "已答复", "--at",
                  "2026-10-14T10:00:00+08:00"]) == 2
@@ -163,7 +163,7 @@ def test_illegal_moves_are_refused_with_a_reason(cli_env, capsys):
     assert main(["case", "respond", "WQ-2026-000001", "--note", "已答复", "--at",
                  "2026-10-14T10:00:00+08:00"]) == 0
     assert main(["case", "respond", "WQ-2026-000001", "--note", "again"]) == 2
-    assert "already recorded" in capsys.readouterr().err
+    assert "答复已登记" in capsys.readouterr().err
     assert main(["case", "pause", "WQ-2026-000001", "--reason", "victim_unreachable"]) == 2
     assert main(["case", "close", "WQ-2026-000001", "--note", "结案"]) == 0
     assert main(["case", "investigate", "WQ-2026-000001"]) == 2

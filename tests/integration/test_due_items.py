@@ -29,6 +29,7 @@ from models.domain.digest import (
 from models.domain.referrals import ReferralStatus
 from models.domain.situation_report import REPORT_WRITTEN
 from models.domain.statuses import NoticeStatus
+from models.service import casework_records as records
 from models.service import referrals
 from models.service.board import overdue_board
 from models.service.calendar import current_calendar
@@ -76,6 +77,18 @@ def _referral(session, case: Case, *, due: date, status: ReferralStatus) -> None
                                calendar=current_calendar(session))
     referral.feedback_due_at, referral.status = end_of_day(due), status
     case.responded_at = case.received_at  # only the referral speaks
+
+
+def _order(*steps: tuple[str, date | None]) -> Callable:
+    """A DV case whose only business is its protection order, recorded step by step
+    (status, expiry): the latest record is the order's state."""
+    def setup(session, case):
+        _visits_only(case, session).status = "ended"
+        for status, until in steps:
+            records.record_measure(session, case=case, kind="protection_order", status=status,
+                                   on=date(2026, 11, 2), until=until, issuer="示范县人民法院",
+                                   now=case.received_at, actor="test")
+    return setup
 
 
 def _visit_on(day: date, hour: int = 10) -> Callable:
@@ -136,6 +149,23 @@ SCENARIOS = [
      datetime.combine(TODAY, datetime.min.time(), SHANGHAI), [(ItemKind.VISIT, State.OVERDUE)]),
     ("visit-plan-ended-gone", "dv_strangulation",
      lambda s, c: setattr(_visits_only(c, s), "status", "ended"), AS_OF, []),
+    # A protection order: due on its expiry day, listed from 10 working days before, never
+    # overdue (a lapsed order is gone, not late).
+    ("order-expires-today", "dv_strangulation", _order(("granted", TODAY)), AS_OF,
+     [(ItemKind.PROTECTION_ORDER, State.DUE_TODAY)]),
+    ("order-expires-in-10-working-days", "dv_strangulation",
+     _order(("granted", date(2026, 12, 8))), AS_OF, [(ItemKind.PROTECTION_ORDER, State.DUE_SOON)]),
+    ("order-expires-in-11-working-days-not-yet", "dv_strangulation",
+     _order(("granted", date(2026, 12, 9))), AS_OF, []),
+    ("order-lapsed-yesterday-gone-not-overdue", "dv_strangulation",
+     _order(("granted", YESTERDAY)), AS_OF, []),
+    ("order-lapsed-at-midnight-after-its-day", "dv_strangulation", _order(("granted", TODAY)),
+     datetime.combine(TOMORROW, datetime.min.time(), SHANGHAI), []),
+    ("order-applied-for-not-granted", "dv_strangulation", _order(("applied", None)), AS_OF, []),
+    ("order-granted-then-refused-on-appeal", "dv_strangulation",
+     _order(("granted", TOMORROW), ("refused", None)), AS_OF, []),
+    ("order-renewed-counts-the-new-expiry", "dv_strangulation",
+     _order(("granted", TOMORROW), ("granted", date(2027, 5, 20))), AS_OF, []),
 ]
 
 

@@ -19,6 +19,7 @@ from models.domain.digest import (
     build_cadre_digest,
     cadre_digest_day,
     first_working_day_of_week,
+    is_overdue,
     is_stale,
     items_by_owner,
     jurisdiction_table,
@@ -128,6 +129,8 @@ def test_cadre_digest_buckets_and_actions():
         item("WQ-2026-000005", "2026-10-09", kind=ItemKind.VISIT, ref=5),
         item("WQ-2026-000006", "2026-10-14", kind=ItemKind.REFERRAL, ref=17),
         item("WQ-2026-000007", "2026-10-13", kind=ItemKind.TRANSFER),
+        item("WQ-2026-000008", "2026-10-26", kind=ItemKind.PROTECTION_ORDER, ref=8),
+        item("WQ-2026-000010", "2026-10-27", kind=ItemKind.PROTECTION_ORDER, ref=10),  # not yet
     ]
     digest = build_cadre_digest(items=items, as_of=at("2026-10-12T08:30:00"), calendar=CALENDAR)
 
@@ -139,6 +142,7 @@ def test_cadre_digest_buckets_and_actions():
         Bucket.DUE_SOON: ["WQ-2026-000007", "WQ-2026-000003"],
         Bucket.VISITS: ["WQ-2026-000005", "WQ-2026-000004"],
         Bucket.REFERRALS: ["WQ-2026-000006"],
+        Bucket.PROTECTION_ORDERS: ["WQ-2026-000008"],
     }
     assert [s.bucket for s in digest.sections] == list(Bucket)
     overdue = digest.sections[0].lines[0]
@@ -147,7 +151,10 @@ def test_cadre_digest_buckets_and_actions():
     assert overdue.due_at == "2026-10-07 24:00" and overdue.overdue
     assert overdue.act_path == "/cases/WQ-2026-000001/act/respond"
     assert digest.sections[2].lines[1].status == "还有 3 个工作日"
-    assert digest.total == 7 and digest.count(Bucket.VISITS) == 2
+    assert digest.total == 8 and digest.count(Bucket.VISITS) == 2
+    order = digest.sections[-1].lines[0]
+    assert (order.kind_label, order.status, order.overdue) == ("保护令到期", "还有 10 个工作日", False)
+    assert order.act_path == "/cases/WQ-2026-000008/act/measure?kind=protection_order"
 
 
 @pytest.mark.parametrize("kind,expected", [
@@ -155,9 +162,31 @@ def test_cadre_digest_buckets_and_actions():
     (ItemKind.TRANSFER, "/cases/WQ-1/act/upper-result"),
     (ItemKind.VISIT, "/cases/WQ-1/visit"),
     (ItemKind.REFERRAL, "/cases/WQ-1/act/referral-result?referral=17"),
+    (ItemKind.FOLLOW_UP, "/cases/WQ-1/act/follow-up"),
+    (ItemKind.PROTECTION_ORDER, "/cases/WQ-1/act/measure?kind=protection_order"),
 ])
 def test_each_item_links_the_form_that_does_it(kind, expected):
     assert act_path(item("WQ-1", "2026-10-12", kind=kind, ref=17)) == expected
+
+
+# A protection order is listed from its first reminder (10 working days before it expires) to
+# its day, and is never overdue: after its day it has lapsed. 2026-10-12 is a Monday after
+# the National Day holidays.
+@pytest.mark.parametrize("expires,as_of,expected", [
+    pytest.param("2026-10-12", "2026-10-12T08:30:00", State.DUE_TODAY, id="expires-today"),
+    pytest.param("2026-10-12", "2026-10-12T23:59:59", State.DUE_TODAY, id="last-second-of-its-day"),
+    pytest.param("2026-10-26", "2026-10-12T08:30:00", State.DUE_SOON, id="10-working-days-ahead"),
+    pytest.param("2026-10-27", "2026-10-12T08:30:00", None, id="11-working-days-ahead-not-yet"),
+    pytest.param("2026-10-24", "2026-10-12T08:30:00", State.DUE_SOON,
+                 id="expires-on-a-saturday-10-working-days-on"),
+    pytest.param("2026-10-09", "2026-10-12T08:30:00", None, id="lapsed-not-overdue"),
+    pytest.param("2026-10-12", "2026-10-13T00:00:00", None, id="lapsed-at-midnight"),
+])
+def test_a_protection_order_is_due_in_its_reminder_window_and_never_overdue(expires, as_of,
+                                                                            expected):
+    order = item("WQ-1", expires, kind=ItemKind.PROTECTION_ORDER, ref=3)
+    assert state_of(order, as_of=at(as_of), calendar=CALENDAR) == expected
+    assert not is_overdue(order, as_of=at(as_of))
 
 
 def test_nothing_due_means_no_digest():

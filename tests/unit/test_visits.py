@@ -161,7 +161,7 @@ def test_change_level_allowed(rule, requested, reason, expected):
     pytest.param(None, id="none"), pytest.param("", id="empty"), pytest.param("  \n", id="blank"),
 ])
 def test_change_level_lowering_needs_reason(reason):
-    with pytest.raises(RiskLoweringError, match="from critical .* to focus") as caught:
+    with pytest.raises(RiskLoweringError, match="规则评定的危及生命调低为重点关注") as caught:
         change_level(rule_level="critical", requested="focus", reason=reason)
     assert (caught.value.rule_level, caught.value.requested) == ("critical", "focus")
 

@@ -199,7 +199,7 @@ def test_a_referral_link_acknowledges_the_referral_and_records_its_result(app, w
                                 "nonce": nonce_of(client.get(path).text)})
         second = client.post(path, data={"action": "result", "by": "林民政", "note": "again",
                                          "nonce": nonce_of(client.get(path).text)})
-        assert second.status_code == 422 and "already has a result" in second.text
+        assert second.status_code == 422 and "已登记反馈结果" in second.text
     with unit_of_work(web_ctx.sessions) as session:
         referral = session.get(Referral, referral_id)
         assert referral.status == "resulted" and referral.result_note == "已办理临时救助 2000 元"

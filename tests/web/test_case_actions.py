@@ -221,9 +221,9 @@ def test_an_action_without_the_csrf_token_is_refused(client_for, web_ctx, case_n
 
 
 @pytest.mark.parametrize(("slug", "data", "reason"), [
-    ("close", {"note": "想结案"}, "record the answer first"),
-    ("resume", {"note": ""}, "the clock is not paused"),
-    ("upper-result", {"note": "上级结果"}, "only difficult cases"),
+    ("close", {"note": "想结案"}, "不能结案：请先登记答复"),
+    ("resume", {"note": ""}, "不能恢复计时：未暂停计时"),
+    ("upper-result", {"note": "上级结果"}, "只有转报上级的疑难个案"),
 ])
 def test_an_illegal_move_is_refused_with_its_reason(client_for, web_ctx, case_number, slug,
                                                     data, reason) -> None:
@@ -231,6 +231,7 @@ def test_an_illegal_move_is_refused_with_its_reason(client_for, web_ctx, case_nu
     response = _post(client_for("donghu"), case_number, slug, data)
     assert response.status_code == 409
     assert reason in response.text and 'id="refused"' in response.text
+    assert response.text.count("不能") == 1  # the reason says what cannot be done, once
     assert _audit(web_ctx, case_number) == before
 
 
@@ -239,13 +240,13 @@ def test_a_second_answer_is_refused_and_the_first_stands(client_for, web_ctx, ca
     assert _post(client, case_number, "respond", {"note": "第一次", "at": "2026-11-24T09:00"}
                  ).status_code == 303
     again = _post(client, case_number, "respond", {"note": "第二次", "at": "2026-11-24T09:30"})
-    assert again.status_code == 409 and "already recorded" in again.text
+    assert again.status_code == 409 and "答复已登记" in again.text
 
 
 @pytest.mark.parametrize(("slug", "data", "field", "reason"), [
-    ("respond", {"note": "已答复", "at": "2026-11-25T09:00"}, "at", "in the future"),
+    ("respond", {"note": "已答复", "at": "2026-11-25T09:00"}, "at", "答复时间不能晚于当前时间"),
     ("respond", {"note": "", "at": "2026-11-24T09:00"}, "note", "请填写答复内容"),
-    ("refer", {"role": "court", "working_days": "7", "purpose": ""}, "role", "no court contact"),
+    ("refer", {"role": "court", "working_days": "7", "purpose": ""}, "role", "都没有登记邮箱的法院"),
     ("refer", {"role": "civil_affairs", "working_days": "0", "purpose": ""}, "working_days",
      "1–60"),
     ("safe-contact", {"quiet_hours": "晚上"}, "quiet_hours", "晚上"),
@@ -298,7 +299,13 @@ def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for,
     web_ctx.clock.at = at("2026-11-13T10:00:00")
     _referred(web_ctx, referred)  # due 11-24: today
     store_case(web_ctx, jurisdiction="990102001002", received="2026-11-02T09:00:00")  # not hers
+    protected = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-10T09:00:00",
+                           category="domestic_violence")
+    _answered(web_ctx, protected)
     web_ctx.clock.at = at(NOW)
+    _case(web_ctx, protected, lambda s, c: casework_records.record_measure(
+        s, case=c, kind="protection_order", status="granted", on=date(2026, 6, 1),
+        until=date(2026, 12, 1), issuer="示范县人民法院", now=web_ctx.clock.now(), actor="test"))
     _linked_cadre(web_ctx)
 
     client = client_for("chen")
@@ -316,6 +323,9 @@ def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for,
     assert dict(zip(titles, shown.values())) == digest
     assert overdue in shown["overdue"] and soon in shown["due_soon"]
     assert referred in shown["referrals"]
+    assert shown["protection_orders"] == [protected]  # expires in 5 working days
+    assert f'href="/cases/{protected}/act/measure?kind=protection_order"' in page
+    assert "保护令到期" in page and "期限 2026-12-01 24:00" in page
     # each line links to the case and to the form that acts on it
     assert f'href="/cases/{overdue}/act/respond"' in page
     assert re.search(rf'href="/cases/{referred}/act/referral-result\?referral=\d+"', page)

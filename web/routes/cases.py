@@ -18,9 +18,12 @@ from models.db import repositories as repo
 from models.db.orm import Case
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
+from models.domain.casework import planned_order_reminders
 from models.domain.errors import InputError, check_text, parse_aware_time, parse_date
 from models.domain.situation_report import report_source
 from models.service import case_page
+from models.service.calendar import current_calendar
+from models.service.casework_records import current_protection_order
 from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.situation_report import report_written
 from models.service.views import case_view
@@ -54,6 +57,7 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
     with unit_of_work(ctx.sessions) as session:
         case = case_in_scope(session, key=key, viewer=viewer)
         case_page.record_opened(session, case_id=case.id, actor=viewer.actor, at=ctx.clock.now())
+        order = current_protection_order(session, case)
         page = {
             "case": case,
             "view": case_view(session, case),
@@ -63,6 +67,13 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "referrals": case_page.referrals(session, case),
             "plan": case_page.visit_plan(session, case),
             "visits": case_page.visits(session, case),
+            # the order in force and when its expiry is recalled (the reminders' own rule)
+            "order": order,
+            "order_reminders": [] if order is None or order.until_date is None else [
+                r.due_at for r in planned_order_reminders(
+                    measure_id=order.id, expires_on=order.until_date,
+                    recorded_at=order.recorded_at, calendar=current_calendar(session),
+                    policy=ctx.reminder_policy)],
             "created": bool(created),
             "visit_recorded": bool(visit),
             "done": done,
