@@ -1,6 +1,7 @@
-"""The digest flows: the cadre digest (each working day at 08:30) and the supervisor digest
-(the first working day of each ISO week at 08:30). Their only parameter is the instant they
-run as of (default: now); runs are named by the date.
+"""The digest flows: the cadre digest (each working day at 08:30), the supervisor digest
+(the first working day of each ISO week at 08:30) and the supervisors' monthly statistics
+(the first working day of each month at 08:30: last month's counts, the xlsx attached). Their
+only parameter is the instant they run as of (default: now); runs are named by the date.
 
 Cron cannot know China's make-up workdays, so the deployments fire on calendar days and the
 flows ask the official calendar: a make-up Saturday gets a digest, a National Day Monday does
@@ -17,12 +18,18 @@ from prefect import flow
 
 from flows.naming import named
 from models.domain.calendar import SHANGHAI
+from models.service.due import SweepReport
 from tasks.context import app_context
-from tasks.digests import plan_cadre_digests_task, plan_supervisor_digests_task
+from tasks.digests import (
+    plan_cadre_digests_task,
+    plan_monthly_statistics_task,
+    plan_supervisor_digests_task,
+)
 from tasks.sweep import process_due
 
 CADRE_DIGEST_FLOW = "cadre-digest"
 SUPERVISOR_DIGEST_FLOW = "supervisor-digest"
+MONTHLY_STATISTICS_FLOW = "monthly-statistics"
 
 
 @flow(name=CADRE_DIGEST_FLOW, flow_run_name=named("cadre digest"), retries=0)
@@ -30,8 +37,7 @@ async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
     as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_cadre_digests_task(as_of)
     report = await process_due(as_of)
-    return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
-            "failed": report.failed, "cancelled": report.cancelled}
+    return _outcome("digests_planned", planned, report)
 
 
 @flow(name=SUPERVISOR_DIGEST_FLOW, flow_run_name=named("supervisor digest"), retries=0)
@@ -39,5 +45,17 @@ async def supervisor_digest(as_of: datetime | None = None) -> dict[str, int]:
     as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
     planned = plan_supervisor_digests_task(as_of)
     report = await process_due(as_of)
-    return {"digests_planned": planned, "sent": report.sent, "retrying": report.retrying,
+    return _outcome("digests_planned", planned, report)
+
+
+@flow(name=MONTHLY_STATISTICS_FLOW, flow_run_name=named("monthly statistics"), retries=0)
+async def monthly_statistics(as_of: datetime | None = None) -> dict[str, int]:
+    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
+    planned = plan_monthly_statistics_task(as_of)
+    report = await process_due(as_of)
+    return _outcome("statistics_planned", planned, report)
+
+
+def _outcome(planned_as: str, planned: int, report: SweepReport) -> dict[str, int]:
+    return {planned_as: planned, "sent": report.sent, "retrying": report.retrying,
             "failed": report.failed, "cancelled": report.cancelled}

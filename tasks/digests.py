@@ -9,8 +9,13 @@ from prefect import get_run_logger, task
 
 from models.db.session import unit_of_work
 from models.domain.digest import first_working_day_of_week, local_date
+from models.domain.statistics import monthly_statistics_period
 from models.service.calendar import current_calendar
-from models.service.digests import plan_cadre_digests, plan_supervisor_digests
+from models.service.digests import (
+    plan_cadre_digests,
+    plan_monthly_statistics,
+    plan_supervisor_digests,
+)
 from tasks.context import app_context
 
 
@@ -52,4 +57,26 @@ def plan_supervisor_digests_task(as_of: datetime) -> int:
                                           digest_at=context.settings.digest_at,
                                           window_end=context.reminder_policy.window_end)
     logger.info("supervisor digests queued for the week of %s: %s", first, planned)
+    return planned
+
+
+@task(task_run_name="plan monthly statistics {as_of:%Y-%m-%d}")
+def plan_monthly_statistics_task(as_of: datetime) -> int:
+    context, logger = app_context(), get_run_logger()
+    if not context.settings.digests_enabled:
+        logger.info("digests are switched off (WEIQUAN_DIGESTS_ENABLED=false)")
+        return 0
+    with unit_of_work(context.sessions) as session:
+        calendar = current_calendar(session)
+        period = monthly_statistics_period(local_date(as_of), calendar=calendar)
+        if period is None:
+            # Cron fires on the 1st to the 10th; whether today is the month's first working
+            # day (a make-up Saturday can be, a holiday Monday cannot) only the calendar knows.
+            logger.info("%s is not the first working day of its month: no monthly statistics",
+                        local_date(as_of))
+            return 0
+        planned = plan_monthly_statistics(session, as_of=as_of, calendar=calendar,
+                                          digest_at=context.settings.digest_at,
+                                          window_end=context.reminder_policy.window_end)
+    logger.info("monthly statistics for %s to %s queued: %s", period.first, period.last, planned)
     return planned

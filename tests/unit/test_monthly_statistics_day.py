@@ -86,3 +86,10 @@ def test_the_mail_shows_the_month_the_counts_and_the_boards_page():
     assert "    转介·反馈逾期：1" in mail.text and "    调解·调解未果：0" in mail.text
     assert "https://wq.example/stats?under=990102001&first=2026-09-01&last=2026-09-30" in mail.text
     assert "《统计表_990102001_2026-09-01_2026-09-30.xlsx》" in mail.html
+
+
+def test_the_first_working_day_of_a_month_is_never_after_the_10th():
+    """prefect.yaml's monthly-statistics cron fires on the 1st to the 10th only."""
+    latest = max(CALENDAR.first_working_day_on_or_after(date(s.year, month, 1))[0].day
+                 for s in official_schedules() for month in range(1, 13))
+    assert latest <= 10
