@@ -14,11 +14,10 @@ runs the due sweep, which sends them — rendered at that moment — with whatev
 
 from datetime import datetime
 
-from prefect import flow
+from prefect import Task, flow
 
 from flows.naming import named
 from models.domain.calendar import SHANGHAI
-from models.service.due import SweepReport
 from tasks.context import app_context
 from tasks.digests import (
     plan_cadre_digests_task,
@@ -34,28 +33,24 @@ MONTHLY_STATISTICS_FLOW = "monthly-statistics"
 
 @flow(name=CADRE_DIGEST_FLOW, flow_run_name=named("cadre digest"), retries=0)
 async def cadre_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
-    planned = plan_cadre_digests_task(as_of)
-    report = await process_due(as_of)
-    return _outcome("digests_planned", planned, report)
+    return await _plan_and_send(as_of, plan=plan_cadre_digests_task, planned_as="digests_planned")
 
 
 @flow(name=SUPERVISOR_DIGEST_FLOW, flow_run_name=named("supervisor digest"), retries=0)
 async def supervisor_digest(as_of: datetime | None = None) -> dict[str, int]:
-    as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
-    planned = plan_supervisor_digests_task(as_of)
-    report = await process_due(as_of)
-    return _outcome("digests_planned", planned, report)
+    return await _plan_and_send(as_of, plan=plan_supervisor_digests_task,
+                                planned_as="digests_planned")
 
 
 @flow(name=MONTHLY_STATISTICS_FLOW, flow_run_name=named("monthly statistics"), retries=0)
 async def monthly_statistics(as_of: datetime | None = None) -> dict[str, int]:
+    return await _plan_and_send(as_of, plan=plan_monthly_statistics_task,
+                                planned_as="statistics_planned")
+
+
+async def _plan_and_send(as_of: datetime | None, *, plan: Task, planned_as: str) -> dict[str, int]:
     as_of = (as_of or app_context().clock.now()).astimezone(SHANGHAI)  # readable task names
-    planned = plan_monthly_statistics_task(as_of)
+    planned = plan(as_of)
     report = await process_due(as_of)
-    return _outcome("statistics_planned", planned, report)
-
-
-def _outcome(planned_as: str, planned: int, report: SweepReport) -> dict[str, int]:
     return {planned_as: planned, "sent": report.sent, "retrying": report.retrying,
             "failed": report.failed, "cancelled": report.cancelled}
