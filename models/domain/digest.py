@@ -10,6 +10,13 @@ When
   when Monday is a holiday) and is due at `digest_at` of that day. If missed it goes out at
   the next sweep within sending hours of a working day of the same ISO week; after that week
   it is stale.
+- The monthly statistics belong to the first working day of each month (a make-up Saturday
+  can be one, a holiday Monday cannot) and are due at `digest_at` of that day. If missed they
+  go out at the next sweep within sending hours of a working day of the same month; after
+  that month they are stale. Why the whole month and not the day: last month's counts do
+  not age (states are taken at the period's end), nothing replaces the mail until next
+  month, and a supervisor still needs the figures on the 15th — whereas a digest of what is
+  due today is wrong tomorrow.
 
 What
 - Items are the things a cadre must act on: an answer (a case's response deadline), a
@@ -206,6 +213,17 @@ def supervisor_digest_day(*, as_of: datetime, calendar: WorkCalendar,
     return first_working_day_of_week(local_date(as_of), calendar=calendar)
 
 
+def monthly_statistics_day(*, as_of: datetime, calendar: WorkCalendar,
+                           digest_at: time = DIGEST_AT, window_end: time = WINDOW_END) -> date | None:
+    """The first working day of the month whose statistics mail a sweep at `as_of` should
+    make: from 08:30 of that day, within sending hours of any working day of the same month
+    (today is a working day then, so the month's first one is today or earlier)."""
+    if not _in_sending_window(as_of, calendar=calendar, digest_at=digest_at, window_end=window_end):
+        return None
+    first, _ = calendar.first_working_day_on_or_after(local_date(as_of).replace(day=1))
+    return first
+
+
 def is_stale(*, kind: str, day: date, as_of: datetime, calendar: WorkCalendar,
              window_end: time = WINDOW_END) -> bool:
     """A planned digest that could not go out in its time (SMTP down all day) is not sent
@@ -213,6 +231,8 @@ def is_stale(*, kind: str, day: date, as_of: datetime, calendar: WorkCalendar,
     today = local_date(as_of)
     if kind == NoticeKind.SUPERVISOR_DIGEST:
         return today.isocalendar()[:2] != day.isocalendar()[:2]
+    if kind == NoticeKind.MONTHLY_STATISTICS:
+        return (today.year, today.month) != (day.year, day.month)
     return today != day or as_of.astimezone(SHANGHAI).time().replace(tzinfo=None) > window_end
 
 

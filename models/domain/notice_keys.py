@@ -143,5 +143,10 @@ def supervisor_digest_key(*, person: str, day: date) -> str:
     return f"digest:supervisor:{person}:{day.isoformat()}"
 
 
+def monthly_statistics_key(*, person: str, day: date) -> str:
+    """`day` is the month's first working day: one mail per supervisor per month."""
+    return f"digest:monthly:{person}:{day.isoformat()}"
+
+
 def digest_day_of(key: str) -> date:
     return date.fromisoformat(key.rsplit(":", 1)[1])

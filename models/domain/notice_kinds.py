@@ -35,6 +35,7 @@ class NoticeKind(StrEnum):
     PROTECTION_ORDER_EXPIRES = "protection_order_expires"
     CADRE_DIGEST = "cadre_digest"
     SUPERVISOR_DIGEST = "supervisor_digest"
+    MONTHLY_STATISTICS = "monthly_statistics"
 
 
 class Recipient(StrEnum):
@@ -44,7 +45,7 @@ class Recipient(StrEnum):
     RESPONSIBLE = "responsible"  # the case's responsible cadre, else the role lookup
     DEPARTMENT = "department"  # the referral's department contact, named on the notice
     OPERATOR = "operator"  # the operator's address (WEIQUAN_OPERATOR_EMAIL)
-    DIGEST = "digest"  # the cadre or supervisor the digest is planned for
+    DIGEST = "digest"  # the cadre or supervisor the digest (or monthly statistics) is planned for
 
 
 class Family(StrEnum):
@@ -129,6 +130,8 @@ KINDS: dict[NoticeKind, KindSpec] = {
     NoticeKind.CADRE_DIGEST: KindSpec("每日待办", Family.DIGEST, Recipient.DIGEST, Priority.DIGEST),
     NoticeKind.SUPERVISOR_DIGEST: KindSpec("每周督办", Family.DIGEST, Recipient.DIGEST,
                                            Priority.DIGEST),
+    NoticeKind.MONTHLY_STATISTICS: KindSpec("月度统计", Family.DIGEST, Recipient.DIGEST,
+                                            Priority.DIGEST),
 }
 
 

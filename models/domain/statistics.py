@@ -277,3 +277,24 @@ def breakdown(tally: Mapping[str, int]) -> list[tuple[str, str, int]]:
     voc = vocabulary()
     return [(LABELS[key], voc.label(group, code), tally.get(f"{key}.{code}", 0))
             for key, group in BY_CODE.items() for code in voc.groups[group]]
+
+
+# --- the supervisors' monthly mail ----------------------------------------------------------------
+
+def monthly_mail_context(*, name: str, under: str, period: Period, tally: Mapping[str, int],
+                         public_url: str, attachment_name: str) -> dict[str, object]:
+    """The template variables of the monthly statistics mail: the subtree's name, the month,
+    the table's counts for the whole subtree (per jurisdiction in the attached xlsx) and the
+    board's statistics page for the same period. Counts only: nothing about a person."""
+    return {
+        "month_label": f"{period.first.year}年{period.first.month}月",
+        "root_name": name,
+        "period_from": period.first.isoformat(),
+        "period_to": period.last.isoformat(),
+        "received_count": tally.get("received", 0),
+        "on_time_text": table_value(tally, "on_time_rate"),
+        "lines": [{"label": label(key), "value": table_value(tally, key)} for key in TABLE],
+        "stats_url": (f"{public_url.rstrip('/')}/stats?under={under}"
+                      f"&first={period.first.isoformat()}&last={period.last.isoformat()}"),
+        "attachment_name": attachment_name,
+    }

@@ -8,9 +8,15 @@ the mail rendered at send time.
   `digest:supervisor:{user|contact}:{id}:{YYYY-MM-DD}`. A day's (week's) planning happens
   once — an audit event `digests_planned` records it — so the list of recipients is the
   picture at 08:30, not whoever had something due at the last sweep of the day.
+- From 08:30 of the first working day of each month the same planning puts one monthly
+  statistics notice per supervisor (the weekly digest's recipients, whatever her subtree
+  holds) in the outbox, keyed `digest:monthly:{user|contact}:{id}:{YYYY-MM-DD}` (that day):
+  last month's counts with the xlsx attached (models/service/monthly_statistics.py). So
+  whatever plans the day's digests plans it — the service's 08:30 wake-up, `weiquan run-due`,
+  any due sweep, the digest flows and the `monthly-statistics` flow — once.
 - The notice carries no content. `digest_mail` renders it when it is sent, from the rows as
   they are then (an answer given at 08:40 is not in a digest sent at 08:45); a digest whose
-  day (week) has passed, or which has nothing left to say, is cancelled instead.
+  day (week, month) has passed, or which has nothing left to say, is cancelled instead.
 """
 
 from __future__ import annotations
@@ -37,17 +43,25 @@ from models.domain.digest import (
     is_stale,
     items_by_owner,
     jurisdiction_table,
+    monthly_statistics_day,
     rollup,
     state_of,
     supervisor_digest_day,
     supervisor_mail_context,
 )
+from models.domain.errors import InputError
 from models.domain.jurisdiction import Level, normalize_code
-from models.domain.notice_keys import cadre_digest_key, digest_day_of, supervisor_digest_key
+from models.domain.notice_keys import (
+    cadre_digest_key,
+    digest_day_of,
+    monthly_statistics_key,
+    supervisor_digest_key,
+)
 from models.domain.notice_kinds import NoticeKind, priority_of, template_of
 from models.domain.reminders import ReminderPolicy
 from models.domain.statuses import NoticeStatus
 from models.service.due_items import due_items
+from models.service.monthly_statistics import monthly_statistics_mail
 from notifications.message import Mail, render_mail
 
 log = logging.getLogger(__name__)
@@ -60,6 +74,7 @@ SUPERVISOR_FALLBACK_LEVELS = (Level.TOWNSHIP.value, Level.COUNTY.value)
 class DigestPlan:
     cadre: int  # cadre digests put in the outbox by this call
     supervisor: int
+    monthly: int  # monthly statistics mails
 
 
 # --- what is due, for whom: `models.service.due_items` ---------------------------------------
@@ -87,6 +102,8 @@ def plan_digests(session: Session, *, as_of: datetime, calendar: WorkCalendar,
                                  window_end=window_end),
         supervisor=plan_supervisor_digests(session, as_of=as_of, calendar=calendar,
                                            digest_at=digest_at, window_end=window_end),
+        monthly=plan_monthly_statistics(session, as_of=as_of, calendar=calendar,
+                                        digest_at=digest_at, window_end=window_end),
     )
 
 
@@ -177,6 +194,26 @@ def plan_supervisor_digests(session: Session, *, as_of: datetime, calendar: Work
     return added
 
 
+def plan_monthly_statistics(session: Session, *, as_of: datetime, calendar: WorkCalendar,
+                            digest_at: time = DIGEST_AT, window_end: time = WINDOW_END) -> int:
+    """One notice per supervisor, once a month, from 08:30 of the month's first working day
+    (made up on a later working day of the month if nothing ran then). Every supervisor gets
+    one, a quiet subtree too: "nothing received" is a count she reports upwards."""
+    day = monthly_statistics_day(as_of=as_of, calendar=calendar, digest_at=digest_at,
+                                 window_end=window_end)
+    if day is None or _planned(session, kind="monthly", day=day):
+        return 0
+    added = 0
+    for person in supervisors(session):
+        added += _add(session, key=monthly_statistics_key(person=person.key, day=day),
+                      kind=NoticeKind.MONTHLY_STATISTICS, role=person.role,
+                      jurisdiction=person.root, contact_id=person.contact_id, to=person.email,
+                      due_at=digest_instant(day, digest_at=digest_at), as_of=as_of)
+    _mark_planned(session, kind="monthly", day=day, as_of=as_of, added=added, skipped=0)
+    log.info("monthly statistics for the month of %s: %s queued", day, added)
+    return added
+
+
 def _planned(session: Session, *, kind: str, day: date) -> bool:
     return session.scalar(select(AuditEvent.id).where(
         AuditEvent.case_id.is_(None), AuditEvent.kind == PLANNED_EVENT,
@@ -218,6 +255,12 @@ def digest_mail(session: Session, *, notice: Notice, as_of: datetime, calendar: 
     if is_stale(kind=notice.kind, day=day, as_of=as_of, calendar=calendar,
                 window_end=policy.window_end):
         return _cancel(notice, "stale: a digest not sent in its time is replaced by the next one")
+    if notice.kind == NoticeKind.MONTHLY_STATISTICS:
+        try:
+            return monthly_statistics_mail(session, notice=notice, day=day, as_of=as_of,
+                                           actor=SYSTEM_ACTOR, public_url=public_url or "")
+        except InputError as exc:  # her jurisdiction left the registry since planning
+            return _cancel(notice, f"{exc.field}: {exc.reason}")
     if notice.kind == NoticeKind.CADRE_DIGEST:
         context = cadre_context(session, notice=notice, as_of=as_of, calendar=calendar,
                                 public_url=public_url or "")

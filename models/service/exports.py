@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -431,6 +432,9 @@ def _assigned_form(session: Session, book: StreamingWorkbook, *, under: str, per
 
 # --- statistics ---------------------------------------------------------------------------------
 
+STATISTICS_NAMES = {False: "统计表", True: "对照检查表"}  # the file and the audit name them so
+
+
 def export_statistics(sessions: sessionmaker[Session], *, requester: Requester, under: str,
                       period: Period, out: Path, now: datetime, checklist: bool = False) -> StatsReport:
     """The statistics (or the 001 checklist filled from them) as xlsx. Counts only — no
@@ -439,18 +443,52 @@ def export_statistics(sessions: sessionmaker[Session], *, requester: Requester, 
     with staged_output(out) as partial:
         with unit_of_work(sessions) as session:
             report = statistics(session, under=code, period=period, now=now)
-            with workbook_into(partial, password=None) as book:
-                if checklist:
-                    _checklist_sheet(book, report)
-                else:
-                    _stats_sheets(book, report)
-            repo.add_audit(session, case_id=None, at=now, actor=requester.actor,
-                           kind="statistics_exported",
-                           note="对照检查表" if checklist else "统计表",
-                           detail={"under": code, "from": period.first.isoformat(),
-                                   "to": period.last.isoformat(), "rows": len(report.nodes),
-                                   "checklist": checklist, "format": "xlsx"})
+            _write_statistics(partial, report, checklist=checklist)
+            _audit_statistics(session, report=report, actor=requester.actor, now=now,
+                              checklist=checklist)
     return report
+
+
+def statistics_xlsx(session: Session, *, under: str, period: Period, now: datetime, actor: str,
+                    mailed_as: str) -> tuple[StatsReport, bytes]:
+    """The statistics workbook as bytes, for a mail attachment (the supervisors' monthly
+    statistics). Audited as an export like a download: the counts leave the system for a
+    mailbox, and the office is audited on who received which counts — `actor` is who made it
+    (the system, on its schedule) and `mailed_as` the notice that carries it (its key names
+    the recipient). A retry renders again and is audited again: each copy handed to the mail
+    server is one export."""
+    report = statistics(session, under=under, period=period, now=now)
+    with tempfile.TemporaryDirectory(prefix="weiquan-stats-") as private:
+        partial = Path(private) / "stats.xlsx"
+        _write_statistics(partial, report, checklist=False)
+        data = partial.read_bytes()
+    _audit_statistics(session, report=report, actor=actor, now=now, checklist=False,
+                      mailed_as=mailed_as)
+    return report, data
+
+
+def statistics_filename(report: StatsReport, *, checklist: bool = False) -> str:
+    return (f"{STATISTICS_NAMES[checklist]}_{report.under}_{report.period.first.isoformat()}_"
+            f"{report.period.last.isoformat()}.xlsx")
+
+
+def _write_statistics(partial: Path, report: StatsReport, *, checklist: bool) -> None:
+    with workbook_into(partial, password=None) as book:
+        if checklist:
+            _checklist_sheet(book, report)
+        else:
+            _stats_sheets(book, report)
+
+
+def _audit_statistics(session: Session, *, report: StatsReport, actor: str, now: datetime,
+                      checklist: bool, mailed_as: str | None = None) -> None:
+    detail: dict[str, Any] = {"under": report.under, "from": report.period.first.isoformat(),
+                              "to": report.period.last.isoformat(), "rows": len(report.nodes),
+                              "checklist": checklist, "format": "xlsx"}
+    if mailed_as is not None:
+        detail["mailed_as"] = mailed_as
+    repo.add_audit(session, case_id=None, at=now, actor=actor, kind="statistics_exported",
+                   note=STATISTICS_NAMES[checklist], detail=detail)
 
 
 def _period_title(report: StatsReport) -> str:

@@ -38,6 +38,7 @@ FONT_SIZE = 10.5
 LINE_HEIGHT_POINTS = 14.5
 MAX_ROW_LINES = 27  # Excel's row height limit is 409 points
 A4 = 9
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 STYLES = {
     "header": {"bold": True, "bg_color": "#D9E2F3", "align": "center"},

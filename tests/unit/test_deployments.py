@@ -10,7 +10,7 @@ from app.deployments import SERVED_NOTE, deployment_specs, load_flow
 def test_served_deployments_are_the_ones_prefect_yaml_declares():
     specs = deployment_specs()
     assert [s.name for s in specs] == ["case-intake", "case-import", "due-sweep", "cadre-digest",
-                                       "supervisor-digest"]
+                                       "supervisor-digest", "monthly-statistics", "ledger-export"]
     for spec in specs:
         flow = load_flow(spec.entrypoint)
         assert isinstance(flow, Flow) and flow.name == spec.name

@@ -183,6 +183,10 @@ ALLOWED_VARIABLES = {
     # due dates, statuses and links (tests/unit/test_digest_mail.py checks those fields)
     "digest_date", "total_count", "overdue_count", "sections", "week_label", "root_name",
     "due_soon_count", "rows", "home_url", "board_url",
+    # the monthly statistics: a month, counts with their labels, the attachment's file name
+    # (a jurisdiction code and dates) and the board's statistics page
+    "month_label", "period_from", "period_to", "received_count", "on_time_text", "lines",
+    "stats_url", "attachment_name",
     # the casework records: dates, the issuing court or station, whether it is late or today
     "closed_on", "overdue", "expires_today", "granted_on", "expires_on", "issuer",
     "working_days_left",

@@ -19,18 +19,26 @@ def load_entrypoint(entrypoint: str) -> Flow:
     return getattr(module, name)
 
 
+# What a deployment may be asked for: ids, times, and what a ledger export covers. Never a
+# person's data and never a password (an encrypted export stays in the CLI and the board).
+PARAMETERS = {"case_id", "import_id", "as_of"}
+EXPORT_PARAMETERS = {"form", "under", "out", "first", "last"}
+
+
 def test_every_deployment_points_at_a_flow_with_id_or_time_parameters_only():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     names = {d["name"]: d for d in config["deployments"]}
     assert set(names) == {"case-intake", "case-import", "due-sweep", "cadre-digest",
-                            "supervisor-digest"}
+                          "supervisor-digest", "monthly-statistics", "ledger-export"}
     for deployment in config["deployments"]:
         flow = load_entrypoint(deployment["entrypoint"])
         assert isinstance(flow, Flow)
         assert flow.name == deployment["name"]
         assert deployment["work_pool"]["name"] == "weiquan"
         parameters = set(inspect.signature(flow.fn).parameters)
-        assert parameters <= {"case_id", "import_id", "as_of"}, parameters
+        allowed = EXPORT_PARAMETERS if deployment["name"] == "ledger-export" else PARAMETERS
+        assert parameters <= allowed, parameters
+        assert not any("password" in name for name in parameters)
 
 
 def test_scheduled_deployments_run_in_shanghai_time_and_the_digests_at_0830():
@@ -41,6 +49,9 @@ def test_scheduled_deployments_run_in_shanghai_time_and_the_digests_at_0830():
     assert schedules["cadre-digest"] == [{"cron": "30 8 * * *", "timezone": "Asia/Shanghai"}]
     # cron cannot know make-up workdays: the flow checks "first working day of the week"
     assert schedules["supervisor-digest"] == [{"cron": "30 8 * * 1-6", "timezone": "Asia/Shanghai"}]
+    # the flow checks "first working day of the month": at the latest the 9th (National Day)
+    assert schedules["monthly-statistics"] == [{"cron": "30 8 1-10 * *", "timezone": "Asia/Shanghai"}]
+    assert schedules["ledger-export"] == []  # run on demand, from the UI or `prefect deployment run`
     assert all(s["timezone"] == "Asia/Shanghai" for d in schedules.values() for s in d)
 
 

@@ -39,10 +39,11 @@ from models.domain.ledgers import (
 )
 from models.domain.vocabulary import vocabulary
 from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
-from models.service.exports import export_ledger, export_statistics
+from models.service.exports import export_ledger, export_statistics, statistics_filename
 from models.service.helper_log import log_helper_work
 from models.service.situation_report import write_situation_report
 from models.service.stats import statistics
+from models.service.xlsx import XLSX_MEDIA_TYPE as XLSX
 from web.deps import Viewer, context_of, current_viewer, render
 from web.routes.cases import case_in_scope
 from web.security import check_csrf
@@ -52,7 +53,6 @@ router = APIRouter()
 FIELD_LABELS = {"form": "表格", "under": "辖区", "from": "开始日期", "to": "结束日期",
                 "password": "密码", "deidentified": "去标识化", "preset": "时段", "out": "文件",
                 "contact": "协助人员", "on": "日期", "work": "完成的工作", "case": "个案"}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def requester_of(viewer: Viewer) -> Requester:
@@ -233,7 +233,6 @@ async def stats_export(request: Request, viewer: Viewer = Depends(current_viewer
         out = private / "stats.xlsx"
         report = export_statistics(ctx.sessions, requester=requester, under=values["under"],
                                    period=period, out=out, now=now, checklist=checklist)
-        name = "对照检查表" if checklist else "统计表"
-        return out, f"{name}_{report.under}_{period.first}_{period.last}.xlsx", XLSX
+        return out, statistics_filename(report, checklist=checklist), XLSX
 
     return await _made_download(request, make)
