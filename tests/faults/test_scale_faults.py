@@ -219,12 +219,11 @@ def test_two_schedulers_two_senders_on_postgresql_send_each_notice_once(settings
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND * 3)
     assert intake.returncode == 0, intake.stderr[-2000:]
     at_once = set(notices(demo_ctx))
-    # The instants every scheduler wakes at: the at-once reports, then the response deadline's
-    # reminders (the day before and the due day, 09:00) and the first escalation.
-    instants = [RECEIVED + timedelta(minutes=1),
-                datetime.fromisoformat("2026-10-14T09:00:00+08:00"),
-                datetime.fromisoformat("2026-10-15T09:00:00+08:00"),
-                datetime.fromisoformat("2026-10-16T09:00:00+08:00")]
+    # The instants every scheduler wakes at: the at-once reports (the batch was stored on the
+    # real clock), then three working mornings of reminders and escalations (the contract's
+    # response deadline lies before them: the cases are overdue).
+    now = datetime.now(UTC)
+    instants = [now + timedelta(minutes=1)] + [now + timedelta(days=days) for days in (1, 2, 3)]
     for instant in instants:  # two processes sweep each instant side by side
         pair = [run_due(env, instant), run_due(env, instant)]
         for process in pair:
