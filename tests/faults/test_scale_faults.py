@@ -36,7 +36,8 @@ from models.service.board import health
 from tests.conftest import REPO, SHARED
 from tests.faults.smtp_sink import ControlledSink
 from tests.faults.test_outbox_faults import (BOUND, RECEIVED, environment, notices, run_due,
-                                             sink_factory, take_in_dv_cases, wait_until)
+                                             sink_factory, stop_service, take_in_dv_cases,
+                                             wait_until)
 
 pytestmark = pytest.mark.faults
 __all__ = ["sink_factory"]  # the fixture, shared with test_outbox_faults.py
@@ -190,12 +191,7 @@ def test_postgresql_restarted_mid_run_processes_resume_unattended(demo_ctx, sett
                    what="every at-once notice delivered after the restart", timeout=90.0)
         resumed = time.monotonic() - restarted
     finally:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.communicate(timeout=BOUND)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.communicate()
+        stop_service(service)
     row = report("4 PostgreSQL restarted", expected=set(at_once), sink=sink,
                  note=f"resumed within {resumed:.1f} s")
     assert row["lost"] == 0 and row["duplicated"] <= 1
