@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Referral, VisitPlan
@@ -122,8 +122,12 @@ def health(session: Session, *, as_of: datetime, under: str) -> Health:
 
     return Health(
         failed_notices=notices(Notice.status == NoticeStatus.FAILED),
+        # Untouched for 10 minutes, or tried and still not out 10 minutes after it fell due:
+        # a relay refusing for an hour keeps pushing next_attempt_at ahead by backoff, and
+        # must still show as an outbox that is behind.
         late_notices=notices(Notice.status == NoticeStatus.QUEUED,
-                             Notice.next_attempt_at < as_of - timedelta(minutes=10)),
+                             or_(Notice.next_attempt_at < as_of - timedelta(minutes=10),
+                                 (Notice.attempts > 0) & (Notice.due_at < as_of - timedelta(minutes=10)))),
         unconfirmed_at_once=notices(Notice.kind == NoticeKind.AT_ONCE, Notice.status == NoticeStatus.SENT,
                                     Notice.acknowledged_at.is_(None)),
         pending_flow_runs=session.scalar(

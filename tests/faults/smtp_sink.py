@@ -6,7 +6,9 @@ second copy of a mail is exactly what these tests look for.
 
 In the test process it runs aiosmtpd's threaded Controller. `python -m tests.faults.smtp_sink
 PORT` runs it alone, prints `ready`, and answers each line on stdin with
-`<accepted> <bytes>`, for benchmarks whose client must not share the sink's GIL.
+`<accepted> <bytes> <distinct Message-IDs> <notice keys> <keys with two Message-IDs>`, for
+benchmarks whose client must not share the sink's GIL and for the county/province
+walk-through in the README (it counts duplicates the product's sink would file once).
 """
 
 from __future__ import annotations
@@ -104,7 +106,11 @@ def main() -> None:
     sink = ControlledSink(port=int(sys.argv[1]) if len(sys.argv) > 1 else None).start()
     print("ready", sink.port, flush=True)
     for _ in sys.stdin:
-        print(sink.accepted, sink.nbytes, flush=True)
+        with sink._lock:
+            distinct = len(sink.by_message_id)
+            keys = len(sink.message_ids_by_key)
+            split = sum(1 for ids in sink.message_ids_by_key.values() if len(ids) > 1)
+        print(sink.accepted, sink.nbytes, distinct, keys, split, flush=True)
     sink.stop()
 
 

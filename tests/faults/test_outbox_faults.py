@@ -93,6 +93,16 @@ def wait_until(condition: Callable[[], bool], *, what: str, process: subprocess.
         time.sleep(0.02)
 
 
+def stop_service(service: subprocess.Popen[str]) -> None:
+    """SIGTERM (an orderly stop), and SIGKILL if that takes longer than BOUND."""
+    service.send_signal(signal.SIGTERM)
+    try:
+        service.communicate(timeout=BOUND)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.communicate()
+
+
 def notices(ctx) -> dict[str, str]:
     """Every notice's key and status."""
     with unit_of_work(ctx.sessions) as session:
@@ -165,12 +175,7 @@ def test_refused_then_accepted_at_once_mail_goes_out_once_within_10_s(demo_ctx, 
                    timeout=30.0)
         last = max(sink.accepted_at)
     finally:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.communicate(timeout=BOUND)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.communicate()
+        stop_service(service)
 
     assert last - back <= 10.0, f"the last at-once mail went out {last - back:.1f} s after"
     assert Counter(sink.by_message_id.values()) == {1: len(at_once)}  # each exactly once

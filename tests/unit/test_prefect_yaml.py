@@ -59,3 +59,24 @@ def test_a_worker_runs_from_the_checkout():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
     (step,) = config["pull"]
     assert "prefect.deployments.steps.set_working_directory" in step
+
+
+def test_one_due_sweep_at_a_time_across_workers_and_a_colliding_one_is_cancelled():
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    limits = {d["name"]: d.get("concurrency_limit") for d in config["deployments"]}
+    assert limits["due-sweep"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    # Case and import flows run side by side: each is its own case or import.
+    assert limits["case-intake"] is None and limits["case-import"] is None
+
+
+def test_prefect_deploy_reads_the_sweep_limit_as_a_deployment_concurrency_limit():
+    # The shape prefect's own deploy command accepts (prefect/cli/deploy/_models.py); a typo
+    # in a key would be ignored silently there, so check it against prefect's model.
+    from prefect.cli.deploy._models import ConcurrencyLimitSpec
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy
+
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    (sweep,) = [d for d in config["deployments"] if d["name"] == "due-sweep"]
+    spec = ConcurrencyLimitSpec.model_validate(sweep["concurrency_limit"])
+    assert spec.model_dump(exclude_none=True) == sweep["concurrency_limit"]
+    assert ConcurrencyLimitStrategy(spec.collision_strategy) is ConcurrencyLimitStrategy.CANCEL_NEW

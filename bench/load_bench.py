@@ -1,0 +1,180 @@
+"""Load on loopback: 50 concurrent users on the board and the intake API for 2 minutes.
+
+    .venv/bin/python bench/load_bench.py [--quick] [--users 50] [--seconds 120]
+                                         [--database-url postgresql+psycopg://…/db] [--workers 1]
+
+Starts the board (`uvicorn --factory web.asgi:app_from_environment`) on a free port over a
+fresh database (a temporary SQLite file, or the given PostgreSQL database, which must be
+empty), loads the demo registry and users, adds a source with `weiquan source add`, then runs
+the users: each signed-in supervisor or cadre views /board, /today and a case page; one in
+five users is a system filing cases with POST /api/intake (the DV contract document, a new
+external_ref each time). The API's per-source rate limit (WEIQUAN_API_RATE_PER_MINUTE,
+default 60) is raised to 100000 for the run: the bench measures the server, not the limit.
+Users sign in once per role (the sign-in throttle counts failures, not these).
+
+Prints p50/p95 per kind, the error rate and intakes/s; the last line is
+`RESULT board_p95_ms=… api_p95_ms=… error_rate=… intakes_per_s=…`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT = REPO.parent / "shared" / "contract" / "intake" / "dv_strangulation.json"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def weiquan(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+async def sign_in(base: str, username: str, password: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=base, timeout=30.0)
+    page = await client.get("/signin")
+    token = CSRF.search(page.text)
+    if token is None:
+        raise SystemExit("no csrf_token on /signin")
+    answer = await client.post("/signin", data={"username": username, "password": password,
+                                                "next": "/", "csrf_token": token.group(1)})
+    if answer.status_code != 303:
+        raise SystemExit(f"sign-in as {username}: HTTP {answer.status_code}")
+    return client
+
+
+async def run(base: str, token: str, *, users: int, seconds: float) -> dict[str, list[float]]:
+    document = json.loads(CONTRACT.read_text(encoding="utf-8"))
+    supervisor = await sign_in(base, "supervisor", "demo-supervisor")
+    cadre = await sign_in(base, "cadre", "demo-cadre")
+    api = httpx.AsyncClient(base_url=base, timeout=30.0,
+                            headers={"Authorization": f"Bearer {token}"})
+    # One case to look at before the users start.
+    first = await api.post("/api/intake", json={**document, "external_ref": "load-seed"})
+    case_number = first.json()["number"]
+    timings: dict[str, list[float]] = {"board": [], "api": []}
+    errors: list[str] = []
+    counter = iter(range(10**9))
+    stop_at = time.monotonic() + seconds
+
+    async def timed(kind: str, call) -> None:
+        started = time.perf_counter()
+        try:
+            answer = await call
+        except httpx.HTTPError as exc:
+            errors.append(f"{kind}: {type(exc).__name__}")
+            return
+        timings[kind].append((time.perf_counter() - started) * 1000)
+        if answer.status_code >= 400:
+            errors.append(f"{kind}: HTTP {answer.status_code} {answer.text[:200]}")
+
+    async def user(index: int) -> None:
+        if index % 5 == 0:
+            while time.monotonic() < stop_at:
+                ref = f"load-{next(counter)}"
+                await timed("api", api.post("/api/intake", json={**document, "external_ref": ref}))
+            return
+        client = supervisor if index % 2 else cadre
+        pages = ["/board", f"/cases/{case_number}"] if client is supervisor else \
+            ["/today", f"/cases/{case_number}"]
+        step = 0
+        while time.monotonic() < stop_at:
+            await timed("board", client.get(pages[step % len(pages)]))
+            step += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(user(i) for i in range(users)))
+    elapsed = time.monotonic() - started
+    for client in (supervisor, cadre, api):
+        await client.aclose()
+    timings["_elapsed"] = [elapsed]
+    timings["_errors"] = [float(len(errors))]
+    for line in sorted(set(errors))[:10]:
+        print("error:", line)
+    return timings
+
+
+def p(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 s instead of 2 minutes")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: temp SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+    seconds = args.seconds or (20.0 if args.quick else 120.0)
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "WEIQUAN_DATA_DIR": scratch, "WEIQUAN_API_RATE_PER_MINUTE": "100000",
+               "WEIQUAN_DIGESTS_ENABLED": "false"}
+        if args.database_url:
+            env["WEIQUAN_DATABASE_URL"] = args.database_url
+        weiquan(env, "db", "upgrade")
+        weiquan(env, "registry", "demo")
+        added = weiquan(env, "source", "add", "load-bench", "--jurisdiction", "99")
+        token = next(line.strip() for line in added.splitlines() if line.strip().startswith("wqs_"))
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "web.asgi:app_from_environment",
+             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
+             "--log-level", "warning", "--no-access-log"], cwd=REPO, env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the board did not start")
+                time.sleep(0.2)
+            timings = asyncio.run(run(base, token, users=args.users, seconds=seconds))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    elapsed = timings.pop("_elapsed")[0]
+    failed = int(timings.pop("_errors")[0])
+    total = sum(len(v) for v in timings.values()) + 0
+    backend = "postgresql" if args.database_url else "sqlite"
+    print(f"{args.users} users, {elapsed:.0f} s, {backend}, {args.workers} uvicorn worker(s)")
+    for kind, values in timings.items():
+        print(f"{kind:6} requests {len(values):6}  p50 {p(values, 50):7.1f} ms  "
+              f"p95 {p(values, 95):7.1f} ms")
+    error_rate = failed / max(total, 1)
+    intakes = len(timings["api"]) / elapsed
+    print(f"errors {failed} of {total} ({error_rate:.2%}); intakes {intakes:.1f}/s")
+    print(f"RESULT board_p95_ms={p(timings['board'], 95):.0f} api_p95_ms={p(timings['api'], 95):.0f} "
+          f"error_rate={error_rate:.4f} intakes_per_s={intakes:.1f}")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
