@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from app.cli import DEMO_DIR
-from app.sweep import sweep
+from models.runtime.sweep import sweep
 from models.db import repositories as repo
 from models.db.orm import FollowUp, Notice
 from models.db.session import unit_of_work
