@@ -195,33 +195,18 @@ class FoundFamilyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    jurisdiction: str
+    jurisdiction: Annotated[str, AfterValidator(_jurisdiction_code)]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=MIN_REASON_CHARS,
                                              max_length=MAX_REASON_CHARS), PlainText]
     found_by: FoundBy
-    category: str = "other"
-    risk_indicators: list[str] = Field(default_factory=list)
+    category: Annotated[str, AfterValidator(lambda code: _in_vocabulary("categories", code))] = "other"
+    risk_indicators: Annotated[list[str], AfterValidator(_known_indicators)] = Field(default_factory=list)
     name: Text100 | None = None
     phone: Phone | None = None
     # Lax: the command line and the form give text; "abc" is still refused, naming the field.
     age: Annotated[int, Field(ge=0, le=130)] | None = None
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300),
                        PlainText] | None = None
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _jurisdiction(cls, value: str) -> str:
-        return _jurisdiction_code(value)
-
-    @field_validator("category")
-    @classmethod
-    def _category(cls, value: str) -> str:
-        return _in_vocabulary("categories", value)
-
-    @field_validator("risk_indicators")
-    @classmethod
-    def _indicators(cls, value: list[str]) -> list[str]:
-        return _known_indicators(value)
 
     def party(self) -> PartyIn:
         return PartyIn(role="victim", name=self.name, phone=self.phone, age=self.age,
