@@ -22,8 +22,12 @@ from pathlib import Path
 from app.cli import _with_runtime
 from models.runtime.bootstrap import Runtime
 from models.db.session import unit_of_work
-from models.domain.access import Role
-from models.domain.errors import InputError, parse_date
+from models.domain.access import CASEWORK_ROLES, Role
+from models.domain.errors import FieldProblem, InputError, InputProblems, parse_date
+from models.domain.found_families import FoundBy, found_by_label
+from models.domain.vocabulary import vocabulary
+from models.intake_schema import parse_found_family
+from models.service.found_families import add_found_family, found_family_text, found_family_view
 from models.domain.calendar import SHANGHAI
 from models.domain.ledgers import (
     FORM_TITLES,
@@ -42,7 +46,9 @@ from models.service.situation_report import write_situation_report
 from models.service.stats import StatsReport, statistics
 from models.service.users import user_by_username
 
-FLAGS = {"under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
+FLAGS = {"jurisdiction": "--jurisdiction", "reason": "--reason", "found_by": "--found-by",
+         "category": "--category", "risk_indicators": "--indicator", "name": "--name",
+         "phone": "--phone", "age": "--age", "address": "--address", "under": "--under", "from": "--from", "to": "--to", "form": "--form", "out": "--out",
          "password": "--password-stdin", "deidentified": "--deidentified", "as": "--as",
          "preset": "--preset", "on": "--on", "work": "--work"}
 
@@ -73,6 +79,26 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     log.add_argument("--work", required=True, help="what she did (no victim's name)")
     _add_as(log)
     log.set_defaults(handler=cmd_ledger_log)
+    add = led.add_parser("add", help="附表3: put a family found without a complaint (排查, "
+                         "走访中看/听/问) on the ledger; she gets a visit plan by risk and owes "
+                         "no answer")
+    add.add_argument("--jurisdiction", required=True, help="where she lives (division code)")
+    add.add_argument("--reason", required=True, help="重点关注原因, in words (at least 4 characters)")
+    add.add_argument("--found-by", dest="found_by", required=True,
+                     choices=[way.value for way in FoundBy],
+                     help="; ".join(f"{way.value}: {found_by_label(way)}" for way in FoundBy))
+    add.add_argument("--category", choices=sorted(vocabulary().codes("categories")),
+                     help="问题类别 (default: other)")
+    add.add_argument("--indicator", action="append", default=[], metavar="CODE",
+                     help="a risk indicator seen (vocabulary risk_indicators; repeatable): "
+                     "they decide the risk level, the ledger and the visits' cadence")
+    add.add_argument("--name", help="her name")
+    add.add_argument("--phone", help="her phone")
+    add.add_argument("--age", help="her age in years")
+    add.add_argument("--address", help="her address")
+    add.add_argument("--json", action="store_true", help="the stored family as JSON, with codes")
+    _add_as(add)
+    add.set_defaults(handler=cmd_ledger_add)
 
     report = sub.add_parser("report", help="the 情况报告 of a matter (000 如何撰写情况报告)")
     rep = report.add_subparsers(dest="report_command")
@@ -161,6 +187,38 @@ def cmd_ledger_log(args: argparse.Namespace) -> int:
         return 0
 
     return _with_runtime(args, run)
+
+
+def cmd_ledger_add(args: argparse.Namespace) -> int:
+    def run(ctx: Runtime) -> int:
+        try:
+            requester = requester_for(ctx, args.as_user)
+            if requester.scope is not None and requester.role not in CASEWORK_ROLES:
+                raise InputError(field="--as", reason="operators and admins keep no casework records")
+            family = parse_found_family({
+                "jurisdiction": args.jurisdiction, "reason": args.reason, "found_by": args.found_by,
+                "category": args.category, "risk_indicators": args.indicator, "name": args.name,
+                "phone": args.phone, "age": args.age, "address": args.address})
+            with unit_of_work(ctx.sessions) as session:
+                case = add_found_family(session, family=family, now=ctx.clock.now(),
+                                        actor=requester.actor, scope=requester.scope,
+                                        operator_email=ctx.settings.operator_email,
+                                        cadences=ctx.settings.visit_cadences)
+                added = found_family_view(session, case)
+        except InputError as exc:
+            raise flags_named(exc) from None
+        if args.json:
+            print(json.dumps(added, ensure_ascii=False, indent=2))
+        else:
+            print(found_family_text(added))
+        return 0
+
+    return _with_runtime(args, run)
+
+
+def flags_named(exc: InputError) -> InputError:
+    """Every problem, each under the flag the person typed."""
+    return InputProblems([FieldProblem(FLAGS.get(p.field, p.field), p.reason) for p in exc.problems])
 
 
 def cmd_report_situation(args: argparse.Namespace) -> int:

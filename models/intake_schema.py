@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from models.domain.found_families import MAX_REASON_CHARS, MIN_REASON_CHARS, FoundBy
 from models.domain.errors import FieldProblem, InputError, InputProblems, parse_aware_time, text_problem
 from models.domain.jurisdiction import normalize_code
 from models.domain.safe_contact import parse_quiet_hours
@@ -87,6 +88,20 @@ def _in_vocabulary(group: str, value: str) -> str:
     if value not in vocabulary().codes(group):
         raise ValueError(f"unknown code {value!r} (see vocabulary.yaml: {group})")
     return value
+
+
+def _known_indicators(value: list[str]) -> list[str]:
+    for index, code in enumerate(value):
+        if code not in vocabulary().codes("risk_indicators"):
+            raise ValueError(f"item {index}: unknown risk indicator {code!r}")
+    return list(dict.fromkeys(value))  # a repeated code says nothing more
+
+
+def _jurisdiction_code(value: str) -> str:
+    try:
+        return normalize_code(value)
+    except InputError as exc:  # pydantic names the field
+        raise ValueError(exc.reason) from None
 
 
 class PartyIn(BaseModel):
@@ -166,18 +181,45 @@ class IntakeIn(BaseModel):
     @field_validator("risk_indicators")
     @classmethod
     def _indicators(cls, value: list[str]) -> list[str]:
-        for index, code in enumerate(value):
-            if code not in vocabulary().codes("risk_indicators"):
-                raise ValueError(f"item {index}: unknown risk indicator {code!r}")
-        return list(dict.fromkeys(value))  # a repeated code says nothing more
+        return _known_indicators(value)
 
     @field_validator("jurisdiction")
     @classmethod
     def _jurisdiction(cls, value: str) -> str:
-        try:
-            return normalize_code(value)
-        except InputError as exc:  # pydantic names the field
-            raise ValueError(exc.reason) from None
+        return _jurisdiction_code(value)
+
+
+class FoundFamilyIn(BaseModel):
+    """A family found without a complaint (`weiquan ledger add`, the 台账 page's form): the
+    person's fields are a party's, checked by the same rules as an intake's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jurisdiction: Annotated[str, AfterValidator(_jurisdiction_code)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=MIN_REASON_CHARS,
+                                             max_length=MAX_REASON_CHARS), PlainText]
+    found_by: FoundBy
+    category: Annotated[str, AfterValidator(lambda code: _in_vocabulary("categories", code))] = "other"
+    risk_indicators: Annotated[list[str], AfterValidator(_known_indicators)] = Field(default_factory=list)
+    name: Text100 | None = None
+    phone: Phone | None = None
+    # Lax: the command line and the form give text; "abc" is still refused, naming the field.
+    age: Annotated[int, Field(ge=0, le=130)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300),
+                       PlainText] | None = None
+
+    def party(self) -> PartyIn:
+        return PartyIn(role="victim", name=self.name, phone=self.phone, age=self.age,
+                       address=self.address)
+
+
+def parse_found_family(values: dict[str, Any]) -> FoundFamilyIn:
+    """Every problem at once, each naming its field; blank optional fields are absent."""
+    given = {k: v for k, v in values.items() if v is not None and v != "" and v != []}
+    try:
+        return FoundFamilyIn.model_validate(given)
+    except ValidationError as exc:
+        raise IntakeValidationError(_problems(exc)) from None
 
 
 def parse_intake(raw: bytes | str, *, limits: IntakeLimits, now: datetime) -> IntakeIn:

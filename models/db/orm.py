@@ -86,7 +86,9 @@ class Case(Base):
     external_ref: Mapped[str | None] = mapped_column(String(128), unique=True)
     channel: Mapped[str] = mapped_column(String(32))
     category: Mapped[str] = mapped_column(String(40))
-    tier: Mapped[Tier] = mapped_column(enum_of(Tier, column="tier"))
+    # None for a family found without a complaint (channel `screening`): it owes nobody an
+    # answer, so it has no tier and no response deadline (migration 0011 says why).
+    tier: Mapped[Tier | None] = mapped_column(enum_of(Tier, column="tier"))
     tier_proposed: Mapped[bool] = mapped_column(Boolean, default=False)
     tier_reason: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[Status] = mapped_column(enum_of(Status, column="status"), index=True)
@@ -106,8 +108,8 @@ class Case(Base):
     mediation_attempts: Mapped[int] = mapped_column(Integer, default=0)
     assigned_by: Mapped[str | None] = mapped_column(String(200))
     assigner_due_at: Mapped[datetime | None]
-    response_due_at: Mapped[datetime] = mapped_column(index=True)
-    response_due_date: Mapped[date] = mapped_column(Date)
+    response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    response_due_date: Mapped[date | None] = mapped_column(Date)
     deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     deadline_rule: Mapped[str] = mapped_column(Text, default="")
     responded_at: Mapped[datetime | None]

@@ -48,10 +48,10 @@ class CaseClock:
     """The facts of a case the policy needs (no personal data)."""
 
     case_id: int
-    tier: str
+    tier: str | None
     jurisdiction_code: str
     received_at: datetime
-    response_due_at: datetime
+    response_due_at: datetime | None  # None: a family found without a complaint owes no answer
     answered: bool
     paused: bool
     closed: bool
@@ -239,7 +239,7 @@ def owed_and_next_check(case: CaseClock, *, as_of: datetime, calendar: WorkCalen
 def _owed_among(candidates: list[OwedNotice], *, case: CaseClock,
                 as_of: datetime) -> list[OwedNotice]:
     due = [n for n in candidates if n.due_at <= as_of]
-    if as_of >= case.response_due_at:  # the deadline has passed: escalation speaks now
+    if case.response_due_at is not None and as_of >= case.response_due_at:  # the deadline has passed: escalation speaks now
         due = [n for n in due if n.kind not in (NoticeKind.REMINDER_BEFORE, NoticeKind.REMINDER_DUE)]
     tracking = [n for n in due if n.kind == NoticeKind.DIFFICULT_TRACKING]
     if len(tracking) > 1:

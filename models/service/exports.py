@@ -48,6 +48,7 @@ from models.domain.ledgers import (
     reported_to,
     scrub,
 )
+from models.domain.found_families import NO_ANSWER_OWED
 from models.domain.jurisdiction import is_within
 from models.domain.notice_kinds import NoticeKind
 from models.domain.procedure import STATUS_LABELS
@@ -419,6 +420,8 @@ def _assigned_form(session: Session, book: StreamingWorkbook, *, under: str, per
             result = f"{_when(case.responded_at)} 已答复"
         elif case.status.value == "not_accepted":
             result = STATUS_LABELS[case.status]
+        elif case.response_due_at is None:
+            result = NO_ANSWER_OWED
         else:
             result = f"未答复（答复期限 {_when(case.response_due_at)}）"
         result += f"；{STATUS_LABELS[case.status]}" if case.status.value != "not_accepted" else ""

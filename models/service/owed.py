@@ -43,11 +43,11 @@ class CaseFacts(Protocol):
     those columns alone, not entities, when it plans thousands of cases)."""
 
     id: int
-    tier: str
+    tier: str | None
     status: str
     jurisdiction_code: str
     received_at: datetime
-    response_due_at: datetime
+    response_due_at: datetime | None
     responded_at: datetime | None
     paused_at: datetime | None
     upper_result_at: datetime | None

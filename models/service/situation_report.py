@@ -103,7 +103,8 @@ def case_facts(session: Session, case: Case) -> ReportFacts:
     plan = active_plan(session, case)
     if plan is not None and plan.next_due_at is not None:
         next_steps.append(f"列入{voc.label('ledgers', plan.ledger.value)}台账，下次回访 {_local(plan.next_due_at)}")
-    if case.responded_at is None and case.status.value not in ("closed", "not_accepted"):
+    if (case.responded_at is None and case.response_due_at is not None
+            and case.status.value not in ("closed", "not_accepted")):
         next_steps.append(f"答复当事人（{_local(case.response_due_at)}前）")
     problem = f"{voc.label('categories', case.category)}：{case.summary}"
     return ReportFacts(number=case.number or str(case.id), source=source, received_at=case.received_at,

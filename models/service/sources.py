@@ -139,7 +139,7 @@ def intake_receipt(session: Session, case: Case) -> dict[str, object]:
         "deadline": {
             "response_due_at": local_iso(case.response_due_at),  # Beijing time, as the CLI
             "provisional": case.deadline_provisional,
-            "tier": str(case.tier),
+            "tier": None if case.tier is None else str(case.tier),
             "tier_reason": case.tier_reason,
         },
         "notices": [{"kind": n.kind, "role": n.recipient_role,

@@ -113,7 +113,8 @@ def _received(session: Session, *, under: str, period: Period, until: datetime) 
         yield code, "received", 1
         yield code, f"by_channel.{channel}", 1
         yield code, f"by_category.{category}", 1
-        yield code, f"by_tier.{tier}", 1
+        if tier is not None:  # a family found by screening has no tier: it owes no answer
+            yield code, f"by_tier.{tier}", 1
         yield code, "mediations.held", mediations
         yield code, "mediations.failed", mediations
 

@@ -24,6 +24,7 @@ from models.db.orm import (
 )
 from models.domain.calendar import SHANGHAI
 from models.domain import casework
+from models.domain.found_families import NO_ANSWER_OWED
 from models.domain.notice_kinds import label_of
 from models.domain.procedure import STATUS_LABELS
 from models.domain.vocabulary import vocabulary
@@ -50,7 +51,7 @@ def case_view(session: Session, case: Case) -> dict[str, Any]:
         "jurisdiction_name": node.name if node else None,
         "received_at": local_iso(case.received_at),
         "response_due_at": local_iso(case.response_due_at),
-        "response_due_date": case.response_due_date.isoformat(),
+        "response_due_date": case.response_due_date.isoformat() if case.response_due_date else None,
         "deadline_provisional": case.deadline_provisional,
         "deadline_rule": case.deadline_rule,
         "assigned_by": case.assigned_by,
@@ -188,8 +189,8 @@ def case_text(view: dict[str, Any]) -> str:
         f"  类别      {voc.label('categories', view['category'])}",
         f"  辖区      {view['jurisdiction_name'] or ''} {view['jurisdiction']}",
         f"  受理时间  {view['received_at']}",
-        f"  个案类型  {voc.label('tiers', view['tier'])}  — {view['tier_reason']}",
-        f"  答复期限  {view['response_due_at']}  ({view['deadline_rule']}){provisional}",
+        f"  个案类型  {voc.label('tiers', view['tier']) if view['tier'] else '—'}  — {view['tier_reason']}",
+        f"  答复期限  {view['response_due_at'] or NO_ANSWER_OWED}  ({view['deadline_rule']}){provisional}",
         f"  风险等级  {voc.label('risk_levels', view['risk_level'])}  — {view['risk_reason']}",
         f"  状态      {STATUS_LABELS.get(view['status'], view['status'])}",
     ]

@@ -85,11 +85,13 @@ BASE: dict[tuple[str, ...], dict[str, str | None]] = {
     ("ledger", "log"): {"contact": "tiaojie.dhz@example.org", "--on": "2026-10-05",
                         "--work": "普法宣传"},
     ("report", "situation"): {"case": "{case}", "--out": "{tmp}/report.docx"},
+    ("ledger", "add"): {"--jurisdiction": "990102001001", "--reason": "留守妇女独自照顾孩子",
+                        "--found-by": "visit"},
 }
 
 # Arguments with no wrong value the command could tell (what someone wrote, who did it).
 FREE_TEXT = {"note", "by", "purpose", "name", "safe_channel", "needs", "condition", "help_given",
-             "with_whom", "found", "redirect_to", "issuer", "work"}
+             "with_whom", "found", "redirect_to", "issuer", "work", "address"}
 FREE_TEXT_OUTCOMES = {("case", "follow-up")}  # what the visit found, in words
 FREE_TEXT_REASONS = {("case", "risk"), ("visit", "forward")}  # --reason is optional free text
 
@@ -191,6 +193,13 @@ def bad_values(path: tuple[str, ...], action: argparse.Action) -> list[Bad]:
         return [Bad("malformed source name", "Bad Name!"), Bad("source name taken", "hotline-12338")]
     if dest == "source":
         return [Bad("unknown source", "no-such-source")]
+    if dest == "age":
+        return [Bad("non-numeric number", "abc"), Bad("negative number", "-3"),
+                Bad("too large a number", "200")]
+    if dest == "phone":
+        return [Bad("malformed phone", "call me")]
+    if dest == "reason" and path == ("ledger", "add"):
+        return [Bad("too short a reason", "ok"), Bad("blank reason", "  ")]
     if dest == "reason" and path == ("visit", "end"):
         return [Bad("too short a reason", "ok")]
     if dest == "mediator":  # a name is free; a registry key must name a contact

@@ -169,3 +169,59 @@ def test_the_case_page_downloads_the_situation_report_audited(web_ctx, client_fo
     other = client_for("xiling")
     token = csrf_of(other.get("/ledgers").text)
     assert other.post(f"/cases/{number}/situation-report", data={"csrf_token": token}).status_code == 404
+
+
+def _register(client, **fields):
+    token = csrf_of(client.get("/ledgers").text)
+    return client.post("/ledgers/families", data={"csrf_token": token, **fields})
+
+
+def test_the_form_registers_a_family_found_without_a_complaint(web_ctx, client_for):
+    from models.db.orm import Case, VisitPlan
+
+    client = client_for("dhz")
+    page = client.get("/ledgers").text
+    assert "登记重点关注家庭" in page and "重点关注原因" in page and "提交" in page
+    response = _register(client, jurisdiction="990102001001", found_by="visit",
+                         reason="独居老人照顾留守孙女", indicator=["left_behind_or_migrant"],
+                         name="钱某", age="70")
+    assert response.status_code == 200 and "已列入台账" in response.text
+    with unit_of_work(web_ctx.sessions) as session:
+        case = session.scalars(select(Case)).one()
+        plan = session.scalars(select(VisitPlan)).one()
+        event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "found_family")).one()
+    assert (case.channel, case.response_due_at, str(plan.ledger)) == ("screening", None, "focus")
+    assert event.actor == "web:dhz"
+
+
+@pytest.mark.parametrize(("user", "fields", "says"), [
+    ("dhz", {"jurisdiction": "990102001001", "found_by": "visit", "reason": "ok"}, "重点关注原因"),
+    ("dhz", {"jurisdiction": "990102001001", "found_by": "visit", "reason": "留守儿童无人照看",
+             "age": "abc"}, "年龄"),
+    ("dhz", {"jurisdiction": "990102002001", "found_by": "visit", "reason": "留守儿童无人照看"},
+     "outside your jurisdiction"),
+    ("ops", {"jurisdiction": "990102001001", "found_by": "visit", "reason": "留守儿童无人照看"},
+     "keep no casework records"),
+])
+def test_the_form_refuses_bad_input_and_stores_nothing(web_ctx, client_for, user, fields, says):
+    from models.db.orm import Case
+
+    response = _register(client_for(user), **fields)
+    assert response.status_code == 422 and says in response.text and "未登记" in response.text
+    with unit_of_work(web_ctx.sessions) as session:
+        assert session.scalars(select(Case)).all() == []
+
+
+def test_the_form_needs_the_csrf_token(web_ctx, client_for):
+    response = client_for("dhz").post("/ledgers/families", data={
+        "jurisdiction": "990102001001", "found_by": "visit", "reason": "留守儿童无人照看"})
+    assert response.status_code == 403
+
+
+def test_the_case_page_of_a_found_family_says_no_answer_is_owed(web_ctx, client_for):
+    client = client_for("dhz")
+    response = _register(client, jurisdiction="990102001001", found_by="screening",
+                         reason="适龄女孩在家不上学", indicator=["girl_out_of_school"])
+    number = response.text.split("/cases/")[1].split('"')[0]
+    page = client.get(f"/cases/{number}").text
+    assert "无需答复" in page and "尚未答复" not in page and "排查发现" in page

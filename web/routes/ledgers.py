@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -24,7 +25,8 @@ from models.db.orm import Contact, Jurisdiction
 from models.db.session import unit_of_work
 from models.domain.access import CASEWORK_ROLES, Role
 from models.domain.calendar import SHANGHAI
-from models.domain.errors import InputError, parse_date
+from models.domain.errors import InputError, Problem, parse_date
+from models.domain.found_families import FoundBy, found_by_label
 from models.domain.ledgers import (
     FORM_TITLES,
     HELPER_ROLES,
@@ -40,6 +42,8 @@ from models.domain.ledgers import (
 from models.domain.vocabulary import vocabulary
 from models.domain.statistics import PRESETS, TABLE, breakdown, label, preset_period, table_value
 from models.service.exports import export_ledger, export_statistics, statistics_filename
+from models.intake_schema import parse_found_family
+from models.service.found_families import add_found_family
 from models.service.helper_log import log_helper_work
 from models.service.situation_report import write_situation_report
 from models.service.stats import statistics
@@ -50,7 +54,9 @@ from web.security import check_csrf
 
 router = APIRouter()
 
-FIELD_LABELS = {"form": "表格", "under": "辖区", "from": "开始日期", "to": "结束日期",
+FIELD_LABELS = {"jurisdiction": "辖区", "reason": "重点关注原因", "found_by": "如何发现",
+                "category": "问题类别", "risk_indicators": "风险指标", "name": "姓名",
+                "phone": "联系电话", "age": "年龄", "address": "住址", "form": "表格", "under": "辖区", "from": "开始日期", "to": "结束日期",
                 "password": "密码", "deidentified": "去标识化", "preset": "时段", "out": "文件",
                 "contact": "协助人员", "on": "日期", "work": "完成的工作", "case": "个案"}
 
@@ -81,16 +87,23 @@ def _helpers(request: Request, viewer: Viewer) -> list[tuple[int, str]]:
 
 
 def _ledger_page(request: Request, viewer: Viewer, *, values: dict[str, str],
-                 error: str = "", status_code: int = 200, logged: str = "") -> HTMLResponse:
+                 error: str = "", status_code: int = 200, logged: str = "",
+                 family: dict[str, Any] | None = None, family_error: str = "",
+                 added: str = "") -> HTMLResponse:
+    voc = vocabulary()
     return render(request, "ledgers.html", {
         "helpers": _helpers(request, viewer), "logged": logged,
+        "family": family or {"jurisdiction": viewer.jurisdiction_code, "indicators": []},
+        "family_error": family_error, "added": added,
+        "found_by": {way.value: found_by_label(way) for way in FoundBy},
+        "categories": voc.groups["categories"], "indicators": voc.groups["risk_indicators"],
         "forms": FORM_TITLES, "personal_forms": {f.value for f in PERSONAL_FORMS},
         "places": _places(request, viewer), "values": values, "error": error,
         "min_password": MIN_EXPORT_PASSWORD_CHARS,
         "operator": viewer.principal.role == Role.OPERATOR}, status_code=status_code)
 
 
-def _refusal(exc: InputError) -> str:
+def _refusal(exc: InputError | Problem) -> str:
     return f"{FIELD_LABELS.get(exc.field, exc.field)}：{exc.reason}"
 
 
@@ -190,6 +203,37 @@ async def helper_work_entry(request: Request, viewer: Viewer = Depends(current_v
                             error=_refusal(exc), status_code=400, logged="")
     return _ledger_page(request, viewer, values={"under": viewer.jurisdiction_code, "form": "2",
                                                  "protect": "password"}, logged=values["on"])
+
+
+FAMILY_FIELDS = ("jurisdiction", "reason", "found_by", "category", "name", "phone", "age", "address")
+
+
+@router.post("/ledgers/families", response_model=None)
+async def family_entry(request: Request, viewer: Viewer = Depends(current_viewer)) -> Response:
+    """附表3: a cadre or supervisor registers a family found without a complaint, in her own
+    subtree (audited as any casework act). Refused input: the form again with every problem,
+    422, nothing stored."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    ctx = context_of(request)
+    family: dict[str, Any] = {k: str(form.get(k) or "").strip() for k in FAMILY_FIELDS}
+    family["indicators"] = [str(v) for v in form.getlist("indicator")]
+    values = {"under": viewer.jurisdiction_code, "form": "3", "protect": "password"}
+    try:
+        if viewer.principal.role not in CASEWORK_ROLES:
+            raise InputError(field="jurisdiction", reason="operators and admins keep no casework records")
+        found = parse_found_family({**{k: v for k, v in family.items() if k != "indicators"},
+                                    "risk_indicators": family["indicators"]})
+        with unit_of_work(ctx.sessions) as session:
+            case = add_found_family(session, family=found, now=ctx.clock.now(), actor=viewer.actor,
+                                    scope=viewer.jurisdiction_code,
+                                    operator_email=ctx.settings.operator_email,
+                                    cadences=ctx.settings.visit_cadences)
+            number = case.number or ""
+    except InputError as exc:
+        return _ledger_page(request, viewer, values=values, family=family, status_code=422,
+                            family_error="；".join(_refusal(p) for p in exc.problems))
+    return _ledger_page(request, viewer, values=values, added=number)
 
 
 def _stats_period(values: dict[str, str], *, today: date) -> Period:

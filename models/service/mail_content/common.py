@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models.db import repositories as repo
 from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
 from models.domain.calendar import SHANGHAI
+from models.domain.found_families import NO_ANSWER_OWED
 from models.domain.notice_kinds import spec_of
 from models.domain.safe_contact import safety_note
 from models.domain.vocabulary import vocabulary
@@ -55,11 +56,11 @@ def case_context(session: Session, *, notice: Notice, case: Case, as_of: datetim
     node = session.get(Jurisdiction, case.jurisdiction_code)
     context: dict[str, object] = {
         "case_number": case.number,
-        "tier_label": voc.label("tiers", case.tier),
+        "tier_label": voc.label("tiers", case.tier) if case.tier else "",
         "category_label": voc.label("categories", case.category),
         "jurisdiction_name": node.name if node else case.jurisdiction_code,
         "received_at": case.received_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-        "due_at": due_text(case.response_due_at),
+        "due_at": due_text(case.response_due_at) if case.response_due_at else NO_ANSWER_OWED,
         "case_url": f"{public_url.rstrip('/')}/cases/{case.number}" if public_url else None,
         # the cadre answering her must not break her wishes either
         "safety_note": safety_note(safe_contact_of(case)),
