@@ -139,8 +139,7 @@ class _Candidate(NamedTuple):
 
     def owed(self, case_id: int) -> OwedNotice:
         return OwedNotice(key=case_key(case_id=case_id, step=self.step), kind=self.kind,
-                          due_at=self.due_at,
-                          recipient_role="federation_chair",
+                          due_at=self.due_at, recipient_role="federation_chair",
                           recipient_jurisdiction=self.recipient_jurisdiction,
                           escalation_level=self.escalation_level, sequence=self.sequence)
 
@@ -214,9 +213,9 @@ def _deadline(case: CaseClock, *, calendar: WorkCalendar, policy: ReminderPolicy
         at = sending_instant(case.response_due_at - timedelta(minutes=policy.last_call_minutes),
                              calendar=calendar, policy=policy)
         if case.received_at <= at < case.response_due_at:
-            owed.append(_Candidate(at, at.astimezone(UTC), NoticeKind.REMINDER_DUE, last_call_step(
-                kind=NoticeKind.REMINDER_DUE, due_at=case.response_due_at),
-                case.jurisdiction_code))
+            step = last_call_step(kind=NoticeKind.REMINDER_DUE, due_at=case.response_due_at)
+            owed.append(_Candidate(at, at.astimezone(UTC), NoticeKind.REMINDER_DUE, step,
+                                   case.jurisdiction_code))
     for level, step, code, at, utc in escalations:
         if at is None:
             at = sending_instant(case.response_due_at + timedelta(seconds=1), calendar=calendar,
