@@ -8,10 +8,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from models.db.orm import Case, FollowUp, Notice, ProtectiveMeasure, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
@@ -179,7 +179,8 @@ class CaseWork:
         return candidates
 
 
-def _of_cases(entity, *conditions, order_by=None):
+def _of_cases(entity: type[Any], *conditions: ColumnElement[bool],
+              order_by: InstrumentedAttribute[Any] | None = None) -> Select[Any]:
     """A SELECT of `entity` rows of the cases bound as `ids`, built once: the sweep runs it
     for every batch, and building the IN list of a few hundred ids into a new statement each
     time costs more than running it."""
