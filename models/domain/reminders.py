@@ -53,6 +53,11 @@ class ReminderPolicy:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
 
+    def __reduce__(self) -> tuple[type[ReminderPolicy], tuple[object, ...]]:
+        # Copied or unpickled through the constructor: a string's hash differs between
+        # processes, so the remembered hash must not travel.
+        return ReminderPolicy, tuple(getattr(self, f.name) for f in fields(self))
+
 
 class CaseClock(NamedTuple):
     """The facts of a case the policy needs (no personal data). A named tuple: the sweep
