@@ -29,25 +29,31 @@ def owed_key_of(key: str) -> str:
 
 
 # --- a case's own deadline (models/domain/reminders.py) --------------------------------------
+# A key is the case plus a step; the steps of a deadline are the same for every case due that
+# day, so the sweep makes them once per day, not once per case.
 
-def reminder_key(*, case_id: int, kind: str, due_day: date, before: int) -> str:
-    return f"case:{case_id}:{kind}:{due_day.isoformat()}:{before}"
-
-
-def last_call_key(*, case_id: int, kind: str, due_at: datetime) -> str:
-    return f"case:{case_id}:{kind}:{due_at.isoformat()}:last-call"
+def case_key(*, case_id: int, step: str) -> str:
+    return f"case:{case_id}:{step}"
 
 
-def escalation_key(*, case_id: int, kind: str, due_day: date, level: int) -> str:
-    return f"case:{case_id}:{kind}:{due_day.isoformat()}:{level}"
+def reminder_step(*, kind: str, due_day: date, before: int) -> str:
+    return f"{kind}:{due_day.isoformat()}:{before}"
 
 
-def difficult_transfer_key(*, case_id: int, kind: str) -> str:
-    return f"case:{case_id}:{kind}"
+def last_call_step(*, kind: str, due_at: datetime) -> str:
+    return f"{kind}:{due_at.isoformat()}:last-call"
 
 
-def difficult_tracking_key(*, case_id: int, kind: str, sequence: int) -> str:
-    return f"case:{case_id}:{kind}:{sequence}"
+def escalation_step(*, kind: str, due_day: date, level: int) -> str:
+    return f"{kind}:{due_day.isoformat()}:{level}"
+
+
+def difficult_transfer_step(*, kind: str) -> str:
+    return f"{kind}"
+
+
+def difficult_tracking_step(*, kind: str, sequence: int) -> str:
+    return f"{kind}:{sequence}"
 
 
 # --- referrals and return visits ------------------------------------------------------------

@@ -8,10 +8,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from models.db.orm import Case, FollowUp, Notice, ProtectiveMeasure, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
@@ -89,9 +89,11 @@ def _visit_notice(plan: VisitPlan | None, due: VisitDue) -> OwedNotice:
                       visit_plan_id=plan.id if plan is not None else None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CaseWork:
-    """A case and everything hanging off it that can owe notices, loaded once per look."""
+    """A case and everything hanging off it that can owe notices, loaded once per look.
+    (Not frozen: the sweep makes one per planned case, and a frozen dataclass costs several
+    times more to build; nothing changes it once loaded.)"""
 
     case: CaseFacts
     referrals: list[Referral]
@@ -125,8 +127,9 @@ class CaseWork:
         for referral in self.referrals:
             owed += owed_referral_notices(self._clock(referral), as_of=as_of,
                                           calendar=calendar, policy=policy)
-        owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
-                                   sent=self.sent_at_once, as_of=as_of)
+        if self.sent_at_once:  # (nothing sent, nothing to confirm: most cases)
+            owed += owed_confirmations(case_id=case.id, case_jurisdiction=case.jurisdiction_code,
+                                       sent=self.sent_at_once, as_of=as_of)
         if self.plan is not None:
             owed += [_visit_notice(self.plan, due) for due in owed_visit_notices(
                 plan_id=self.plan.id, visit_due_at=self.plan.next_due_at,
@@ -153,7 +156,8 @@ class CaseWork:
     def _next_besides_the_deadline(self, *, after: datetime, calendar: WorkCalendar,
                                    policy: ReminderPolicy) -> list[datetime | None]:
         case = self.case
-        candidates = [next_confirmation_check(sent=self.sent_at_once, after=after)]
+        candidates = [next_confirmation_check(sent=self.sent_at_once, after=after)
+                      if self.sent_at_once else None]
         for referral in self.referrals:
             candidates.append(next_referral_check(self._clock(referral), after=after,
                                                   calendar=calendar, policy=policy))
@@ -175,44 +179,58 @@ class CaseWork:
         return candidates
 
 
+def _of_cases(entity: type[Any], *conditions: ColumnElement[bool],
+              order_by: InstrumentedAttribute[Any] | None = None) -> Select[Any]:
+    """A SELECT of `entity` rows of the cases bound as `ids`, built once: the sweep runs it
+    for every batch, and building the IN list of a few hundred ids into a new statement each
+    time costs more than running it."""
+    statement = select(entity).where(entity.case_id.in_(bindparam("ids", expanding=True)),
+                                     *conditions)
+    return statement.order_by(order_by) if order_by is not None else statement
+
+
+_OPEN_REFERRALS = _of_cases(Referral, Referral.status.in_(sorted(AWAITING_FEEDBACK)),
+                            order_by=Referral.id)
+_ACTIVE_PLANS = _of_cases(VisitPlan, VisitPlan.status == "active",
+                          VisitPlan.next_due_at.is_not(None))
+_SENT_AT_ONCE_OF_CASES = _of_cases(Notice, *_SENT_AT_ONCE, order_by=Notice.id)
+_FOLLOW_UPS_DUE = _of_cases(FollowUp, FollowUp.visited_at.is_(None))
+_ORDERS = _of_cases(ProtectiveMeasure, ProtectiveMeasure.kind == MeasureKind.PROTECTION_ORDER,
+                    order_by=ProtectiveMeasure.id)
+
+
 def load_case_works(session: Session, cases: Sequence[CaseFacts]) -> list[CaseWork]:
     """The work of a batch of cases: one IN query per kind of row for all of them instead of
     SELECTs per case (the due sweep's main cost at scale)."""
-    ids = [case.id for case in cases]
-    if not ids:
+    ids = {"ids": [case.id for case in cases]}
+    if not ids["ids"]:
         return []
     referrals: dict[int, list[Referral]] = defaultdict(list)
-    for referral in session.scalars(select(Referral).where(
-            Referral.case_id.in_(ids), Referral.status.in_(AWAITING_FEEDBACK)).order_by(Referral.id)):
+    for referral in session.scalars(_OPEN_REFERRALS, ids):
         referrals[referral.case_id].append(referral)
-    plans = {plan.case_id: plan for plan in session.scalars(select(VisitPlan).where(
-        VisitPlan.case_id.in_(ids), VisitPlan.status == "active",
-        VisitPlan.next_due_at.is_not(None)))}
+    plans = {plan.case_id: plan for plan in session.scalars(_ACTIVE_PLANS, ids)}
     sent: dict[int, list[Notice]] = defaultdict(list)
-    for notice in session.scalars(select(Notice).where(
-            Notice.case_id.in_(ids), *_SENT_AT_ONCE).order_by(Notice.id)):
+    for notice in session.scalars(_SENT_AT_ONCE_OF_CASES, ids):
         sent[notice.case_id].append(notice)
-    follow_ups = {f.case_id: f for f in session.scalars(select(FollowUp).where(
-        FollowUp.case_id.in_(ids), FollowUp.visited_at.is_(None)))}
+    follow_ups = {f.case_id: f for f in session.scalars(_FOLLOW_UPS_DUE, ids)}
     orders: dict[int, ProtectiveMeasure] = {}  # the latest order record per case
-    for measure in session.scalars(select(ProtectiveMeasure).where(
-            ProtectiveMeasure.case_id.in_(ids),
-            ProtectiveMeasure.kind == MeasureKind.PROTECTION_ORDER).order_by(ProtectiveMeasure.id)):
+    for measure in session.scalars(_ORDERS, ids):
         orders[measure.case_id] = measure
     centers: dict[str, bool] = {}
     works = []
     for case in cases:
         center = True
-        if referrals[case.id]:
+        case_referrals = referrals.get(case.id, [])
+        if case_referrals:
             if case.jurisdiction_code not in centers:
                 centers[case.jurisdiction_code] = governance_center_reachable(session, case)
             center = centers[case.jurisdiction_code]
         order = orders.get(case.id)
         settled_out = case.status == Status.NOT_ACCEPTED  # nothing of its own runs on
         works.append(CaseWork(
-            case=case, referrals=referrals[case.id], plan=plans.get(case.id),
-            sent_at_once=_as_sent(sent[case.id]), governance_center=center,
-            follow_up=follow_ups.get(case.id),
+            case=case, referrals=case_referrals, plan=plans.get(case.id),
+            sent_at_once=_as_sent(sent[case.id]) if case.id in sent else [],
+            governance_center=center, follow_up=follow_ups.get(case.id),
             order=order if order is not None and order.status == MeasureStatus.GRANTED
             and not settled_out else None))
     return works

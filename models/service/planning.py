@@ -100,6 +100,7 @@ class _RegistryLookups:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._found: dict[tuple[str, str], list[Contact]] = {}
+        self._serving: dict[tuple[str, str, str | None, str | None], list[Contact]] = {}
 
     def contact(self, contact_id: int) -> Contact | None:
         # The identity map answers a second get without a query, and keeps the row alive
@@ -113,6 +114,23 @@ class _RegistryLookups:
                 self._session, jurisdiction_code=jurisdiction_code, role=role)
         return self._found[key]
 
+    def serving(self, owed: OwedNotice) -> list[Contact]:
+        """Who receives a notice sent to a role: its holders with an email up the tree, else
+        the fallback role's (e.g. no 综治中心 → the supervisor); asked for most notices of a
+        batch alike, so remembered."""
+        key = (owed.recipient_jurisdiction, owed.recipient_role, owed.fallback_jurisdiction,
+               owed.fallback_role)
+        found = self._serving.get(key)
+        if found is None:
+            found = self.contacts_for_role(jurisdiction_code=owed.recipient_jurisdiction,
+                                           role=owed.recipient_role)
+            if not any(c.email for c in found) and owed.fallback_role \
+                    and owed.fallback_jurisdiction:
+                found = self.contacts_for_role(jurisdiction_code=owed.fallback_jurisdiction,
+                                               role=owed.fallback_role) or found
+            found = self._serving[key] = [c for c in found if c.email] or found
+        return found
+
 
 def _recipients(*, case: CaseFacts, owed: OwedNotice,
                 registry: _RegistryLookups) -> list[Contact]:
@@ -124,12 +142,7 @@ def _recipients(*, case: CaseFacts, owed: OwedNotice,
         contact = registry.contact(case.responsible_contact_id)
         if contact is not None:
             return [contact]
-    found = registry.contacts_for_role(jurisdiction_code=owed.recipient_jurisdiction,
-                                       role=owed.recipient_role)
-    if not any(c.email for c in found) and owed.fallback_role and owed.fallback_jurisdiction:
-        found = registry.contacts_for_role(jurisdiction_code=owed.fallback_jurisdiction,
-                                           role=owed.fallback_role) or found
-    return [c for c in found if c.email] or found
+    return registry.serving(owed)
 
 
 def _new_notice(*, case_id: int, owed: OwedNotice, contact: Contact | None, as_of: datetime,
