@@ -163,7 +163,8 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
             raise field_error(exc) from None
         how = {"encrypted": "已加密（打开时输入密码）", "deidentified": "已去标识化",
                "plain": "不含当事人个人信息"}[result.mode]
-        unit = "户" if result.form == LedgerForm.FOCUS_FAMILIES else "个辖区"
+        unit = {LedgerForm.FOCUS_FAMILIES: "户", LedgerForm.HELPERS: "人", LedgerForm.URGENT: "件",
+                LedgerForm.ASSIGNED: "件"}.get(result.form, "个辖区")
         print(f"{FORM_TITLES[result.form]}：{result.entries} {unit}，{result.rows} 行，{how}"
               f" → {result.path}")
         return 0
