@@ -10,7 +10,12 @@ fresh database (a temporary SQLite file, or the given PostgreSQL database, which
 empty), loads the demo registry and users, adds a source with `weiquan source add`, then runs
 the users: each signed-in supervisor or cadre views /board, /today and a case page; one in
 five users is a system filing cases with POST /api/intake (the DV contract document, a new
-external_ref each time). Every user, people and systems alike, pauses between requests as a
+external_ref each time, received at the moment it is filed, as a platform forwards what it
+has just taken in). Before the users start, a standing backlog of `--backlog` cases (default
+200) is filed as the contract has it, received 2026-09-30, so the board shows 200 overdue
+cases (400 rows: the answer and the situation report of each) throughout; cases filed during
+the run are not yet due and do not lengthen it (filed as received in September, 5 a second
+would add 10 rows a second, and the board's cost grows with its rows). Every user, people and systems alike, pauses between requests as a
 person does: a think time drawn uniformly from 1 to 3 seconds (locust's usual
 `between(1, 3)`; `--think 0-0` sends back to back, which measures saturation, not users), so
 50 users offer about 20 requests a second; the rate achieved is printed. The API's per-source rate limit (WEIQUAN_API_RATE_PER_MINUTE,
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 import os
 import random
 import re
@@ -44,6 +50,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO.parent / "shared" / "contract" / "intake" / "dv_strangulation.json"
+BEIJING = timezone(timedelta(hours=8))
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -73,16 +80,19 @@ async def sign_in(base: str, username: str, password: str) -> httpx.AsyncClient:
     return client
 
 
-async def run(base: str, token: str, *, users: int, seconds: float,
+async def run(base: str, token: str, *, users: int, seconds: float, backlog: int,
               think: tuple[float, float]) -> dict[str, list[float]]:
     document = json.loads(CONTRACT.read_text(encoding="utf-8"))
     supervisor = await sign_in(base, "supervisor", "demo-supervisor")
     cadre = await sign_in(base, "cadre", "demo-cadre")
     api = httpx.AsyncClient(base_url=base, timeout=30.0,
                             headers={"Authorization": f"Bearer {token}"})
-    # One case to look at before the users start.
-    first = await api.post("/api/intake", json={**document, "external_ref": "load-seed"})
-    case_number = first.json()["number"]
+    # The standing backlog (untimed), the last of it the case the users look at.
+    case_number = ""
+    for index in range(max(backlog, 1)):
+        filed = await api.post("/api/intake", json={**document, "external_ref": f"backlog-{index}"})
+        filed.raise_for_status()
+        case_number = filed.json()["number"]
     timings: dict[str, list[float]] = {"board": [], "api": []}
     by_page: dict[str, list[float]] = {}
     pauses = random.Random(13)
@@ -111,8 +121,9 @@ async def run(base: str, token: str, *, users: int, seconds: float,
         if index % 5 == 0:
             while time.monotonic() < stop_at:
                 ref = f"load-{next(counter)}"
-                await timed("api", "POST /api/intake",
-                            api.post("/api/intake", json={**document, "external_ref": ref}))
+                received = (datetime.now(BEIJING) - timedelta(seconds=1)).isoformat(timespec="seconds")
+                await timed("api", "POST /api/intake", api.post("/api/intake", json={
+                    **document, "external_ref": ref, "received_at": received}))
             return
         client = supervisor if index % 2 else cadre
         pages = ["/board", f"/cases/{case_number}"] if client is supervisor else \
@@ -154,6 +165,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: temp SQLite)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--backlog", type=int, default=200,
+                        help="overdue cases filed before the run (the board's length)")
     parser.add_argument("--think", default="1-3", help="each user's pause between requests, "
                         "seconds, drawn uniformly from LOW-HIGH (default 1-3)")
     args = parser.parse_args()
@@ -192,7 +205,8 @@ def main() -> int:
                     raise SystemExit("the board did not start")
                 time.sleep(0.2)
             load_before = os.getloadavg()[0]
-            timings = asyncio.run(run(base, token, users=args.users, seconds=seconds, think=think))
+            timings = asyncio.run(run(base, token, users=args.users, seconds=seconds,
+                                      backlog=args.backlog, think=think))
             load_after = os.getloadavg()[0]
         finally:
             server.terminate()
@@ -205,6 +219,7 @@ def main() -> int:
     total = sum(len(v) for v in timings.values()) + unanswered
     backend = "postgresql" if args.database_url else "sqlite"
     print(f"{args.users} users, think time {think[0]:g}–{think[1]:g} s between requests, "
+          f"backlog {args.backlog} overdue cases, "
           f"{elapsed:.0f} s, {backend}, {args.workers} uvicorn worker(s)")
     for kind, values in [*timings.items(), *pages.items()]:
         print(f"{kind:18} requests {len(values):6}  p50 {p(values, 50):7.1f} ms  "
