@@ -192,7 +192,8 @@ def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool
         select(VisitPlan, Case).join(Case, Case.id == VisitPlan.case_id).where(
             scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
             VisitPlan.next_due_at <= until,
-        ).order_by(VisitPlan.next_due_at, VisitPlan.id).options(_CASE_COLUMNS)
+        ).order_by(VisitPlan.next_due_at, VisitPlan.id)
+        .options(_CASE_COLUMNS, load_only(VisitPlan.id, VisitPlan.next_due_at))
     ).all()
     # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
     rows = [(plan, case, end_of_day(local_date(plan.next_due_at))) for plan, case in rows]
