@@ -6,8 +6,8 @@
 
 Starts the board as it is deployed (`uvicorn --factory web.asgi:app_from_environment
 --workers 2`, one worker per core of a 2-core machine) on a free port over a
-fresh database (a temporary SQLite file, or the given PostgreSQL database, which must be
-empty), loads the demo registry and users, adds a source with `weiquan source add`, then runs
+fresh database (a temporary SQLite file, or a scratch database created on the given
+PostgreSQL server and dropped afterwards), loads the demo registry and users, adds a source with `weiquan source add`, then runs
 the users: each signed-in supervisor or cadre views /board, /today and a case page; one in
 five users is a system filing cases with POST /api/intake (the DV contract document, a new
 external_ref each time, received at the moment it is filed, as a platform forwards what it
@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 import httpx
+from due_bench import scratch_database  # bench/ is this script's directory on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO.parent / "shared" / "contract" / "intake" / "dv_strangulation.json"
@@ -163,7 +164,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="20 s instead of 2 minutes")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=None)
-    parser.add_argument("--database-url", help="an empty PostgreSQL database (default: temp SQLite)")
+    parser.add_argument("--database-url", help="a PostgreSQL URL: a scratch database is created on its server "
+                        "(default: a temporary SQLite file)")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--backlog", type=int, default=200,
                         help="overdue cases filed before the run (the board's length)")
@@ -178,11 +180,11 @@ def main() -> int:
     if not 0 <= think[0] <= think[1]:
         parser.error(f"--think: expected 0 <= LOW <= HIGH, got {args.think!r}")
     seconds = args.seconds or (20.0 if args.quick else 120.0)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, \
+            scratch_database(args.database_url, "load", Path(scratch)) as database_url:
         env = {**os.environ, "WEIQUAN_DATA_DIR": scratch, "WEIQUAN_API_RATE_PER_MINUTE": "100000",
                "WEIQUAN_DIGESTS_ENABLED": "false"}
-        if args.database_url:
-            env["WEIQUAN_DATABASE_URL"] = args.database_url
+        env["WEIQUAN_DATABASE_URL"] = database_url
         weiquan(env, "db", "upgrade")
         weiquan(env, "registry", "demo")
         added = weiquan(env, "source", "add", "load-bench", "--jurisdiction", "99")
