@@ -52,6 +52,9 @@ from due_bench import scratch_database  # bench/ is this script's directory on s
 REPO = Path(__file__).resolve().parents[1]
 CONTRACT = REPO.parent / "shared" / "contract" / "intake" / "dv_strangulation.json"
 BEIJING = timezone(timedelta(hours=8))
+# A client drops an idle connection before the server does (uvicorn: after 5 s): with both at
+# 5 s, a request sent on a connection the server is closing that instant fails (ReadError).
+LIMITS = httpx.Limits(keepalive_expiry=2.0)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -69,7 +72,7 @@ def weiquan(env: dict[str, str], *args: str) -> str:
 
 
 async def sign_in(base: str, username: str, password: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=base, timeout=30.0)
+    client = httpx.AsyncClient(base_url=base, timeout=30.0, limits=LIMITS)
     page = await client.get("/signin")
     token = CSRF.search(page.text)
     if token is None:
@@ -86,7 +89,7 @@ async def run(base: str, token: str, *, users: int, seconds: float, backlog: int
     document = json.loads(CONTRACT.read_text(encoding="utf-8"))
     supervisor = await sign_in(base, "supervisor", "demo-supervisor")
     cadre = await sign_in(base, "cadre", "demo-cadre")
-    api = httpx.AsyncClient(base_url=base, timeout=30.0,
+    api = httpx.AsyncClient(base_url=base, timeout=30.0, limits=LIMITS,
                             headers={"Authorization": f"Bearer {token}"})
     # The standing backlog (untimed), the last of it the case the users look at.
     case_number = ""
