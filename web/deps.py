@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from models.runtime.bootstrap import Runtime
 from models.db.orm import Jurisdiction, User
-from models.db.session import unit_of_work
+from models.db.session import read_only
 from models.domain.access import (
     ROLE_LABELS,
     Principal,
@@ -79,7 +79,7 @@ def optional_viewer(request: Request) -> Viewer | None:
     data = session_of(request)
     viewer = None
     if data.user_id is not None:
-        with unit_of_work(context_of(request).sessions) as session:
+        with read_only(context_of(request).sessions) as session:
             user = session.get(User, data.user_id)
             if (user is not None and user.active
                     and password_fingerprint(user.password_hash) == data.password_fingerprint):

@@ -18,12 +18,22 @@ def make_engine(url: str) -> Engine:
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite defers BEGIN until the first write, so two processes that read-then-write
-        # (claiming due rows) can deadlock on the lock upgrade, which busy_timeout cannot
-        # resolve. BEGIN IMMEDIATE takes the write lock up front; the other process waits.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+# The execution option a `read_only` unit of work sets on its connection.
+READ_ONLY = "weiquan_read_only"
+
+
+def _sqlite_begin(conn) -> None:
+    # pysqlite defers BEGIN until the first write, so two processes that read-then-write
+    # (claiming due rows) can deadlock on the lock upgrade, which busy_timeout cannot
+    # resolve. BEGIN IMMEDIATE takes the write lock up front; the other process waits.
+    # A unit of work that only reads needs no lock: in WAL mode it reads a snapshot while
+    # the writer works, so pages do not queue behind each other and behind the intakes.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -67,4 +77,26 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Something tried to store a change inside a `read_only` unit of work."""
+
+
+def _refuse_flush(session: Session, _flush_context, _instances) -> None:
+    raise ReadOnlyViolation("a read_only unit of work may not change rows: use unit_of_work")
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction that only reads (a page): on SQLite it takes no write lock (see
+    `_sqlite_begin`); it is rolled back at the end, and a change made in it is refused."""
+    session = factory()
+    try:
+        session.connection(execution_options={READ_ONLY: True})
+        event.listen(session, "before_flush", _refuse_flush)
+        yield session
+    finally:
+        session.rollback()
         session.close()

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
@@ -168,12 +168,15 @@ def rollup(session: Session, *, under: str, items: Iterable[BoardItem]) -> list[
     base = len(level_chain(under))
     rows = {node.code: RollupRow(code=node.code, name=node.name, level=node.level,
                                  depth=len(level_chain(node.code)) - base) for node in nodes}
+    # The nodes an item counts in depend only on its place: walked up once per place.
+    counted_in: dict[str, list[RollupRow]] = {}
     for item in items:
-        code: str | None = item.jurisdiction_code
-        while code is not None and len(code) >= len(under):
-            if code in rows:
-                rows[code].counts[item.kind] += 1
-            code = parent_of(code)
+        if item.jurisdiction_code not in counted_in:
+            counted_in[item.jurisdiction_code] = [
+                rows[code] for code in level_chain(item.jurisdiction_code)
+                if len(code) >= len(under) and code in rows]
+        for row in counted_in[item.jurisdiction_code]:
+            row.counts[item.kind] += 1
     return [rows[code] for code in _tree_order(rows)]
 
 
@@ -202,52 +205,68 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
                 calendar: WorkCalendar) -> list[BoardItem]:
     """The read model's items with what a supervisor reads: place names, days late, who must
     act (a registry contact) and what is late, in words."""
-    cases = _by_id(session, Case.id, {item.case_id for item in items})
+    # Only what `responsible_cadre` reads: hundreds of whole cases were a third of the page.
+    cases = _by_id(session, Case.id, {item.case_id for item in items},
+                   load_only(Case.id, Case.responsible_contact_id, Case.jurisdiction_code))
     places = _by_id(session, Jurisdiction.code, {item.jurisdiction_code for item in items})
     referral_ids = {item.ref for item in items if item.kind == ItemKind.REFERRAL}
     referrals = {referral.id: (referral, contact) for referral, contact in session.execute(
         select(Referral, Contact).join(Contact, Contact.id == Referral.contact_id)
         .where(Referral.id.in_(referral_ids)))} if referral_ids else {}
     plans = _by_id(session, VisitPlan.id, {item.ref for item in items if item.kind == ItemKind.VISIT})
-    responsible: dict[int, str] = {}
+    # Who must act depends only on the assigned contact, else on the case's place; days late
+    # only on the due day; the level only on the place. Asked once each, not once per row
+    # (a county's board has hundreds of rows over a few dozen places and days).
+    responsible: dict[tuple[int | None, str], str] = {}
+    working_days: dict[date, int] = {}
+    levels: dict[str, str] = {}
+    today = local_date(as_of)
     rows = []
+    due_days: dict[datetime, date] = {}
     for item in items:
         case = cases[item.case_id]
-        due_day, today = local_date(item.due_at), local_date(as_of)
+        if item.due_at not in due_days:
+            due_days[item.due_at] = local_date(item.due_at)
+        due_day = due_days[item.due_at]
         if item.kind == ItemKind.REFERRAL:
             referral, contact = referrals[item.ref]
             who = f"{contact.name}（{contact.post}）"
             state = "已签收，未反馈结果" if referral.status == ReferralStatus.ACKNOWLEDGED else "未签收"
             what = f"转介{contact.post or referral.role}：{state}"
         else:
-            if case.id not in responsible:
+            key = (case.responsible_contact_id,
+                   "" if case.responsible_contact_id is not None else case.jurisdiction_code)
+            if key not in responsible:
                 contact = responsible_cadre(session, case)
-                responsible[case.id] = f"{contact.name}（{contact.post}）" if contact else "（未指定）"
-            who = responsible[case.id]
+                responsible[key] = f"{contact.name}（{contact.post}）" if contact else "（未指定）"
+            who = responsible[key]
             if item.kind == ItemKind.VISIT:
                 ledger = plans[item.ref].ledger
                 what = f"{_LEDGERS.get(ledger, ledger)}回访未按期进行"
             else:
                 what = _WHAT[item.kind]
         place = places.get(item.jurisdiction_code)
+        if due_day not in working_days:
+            working_days[due_day] = working_days_between(calendar=calendar, start=due_day,
+                                                         end=max(today, due_day))
+        if item.jurisdiction_code not in levels:
+            levels[item.jurisdiction_code] = level_of(item.jurisdiction_code).value
         rows.append(BoardItem(
             kind=item.kind, case_id=case.id, case_number=item.case_number,
             category=item.category, risk_level=item.risk_level,
             jurisdiction_code=item.jurisdiction_code,
             jurisdiction_name=place.name if place else item.jurisdiction_code,
-            jurisdiction_level=level_of(item.jurisdiction_code).value, due_at=item.due_at,
-            days_overdue=(today - due_day).days,
-            working_days_overdue=working_days_between(calendar=calendar, start=due_day,
-                                                      end=max(today, due_day)),
+            jurisdiction_level=levels[item.jurisdiction_code], due_at=item.due_at,
+            days_overdue=(today - due_day).days, working_days_overdue=working_days[due_day],
             escalation_level=item.escalation_level, responsible=who, what=what))
     return rows
 
 
-def _by_id(session: Session, column, keys: Iterable) -> dict:
+def _by_id(session: Session, column, keys: Iterable, *options) -> dict:
     """Rows of `column`'s table keyed by `column`, fetched in chunks of ids."""
     keys = list(keys)
     found = {}
     for start in range(0, len(keys), 500):
         found.update({getattr(row, column.key): row for row in session.scalars(
-            select(column.class_).where(column.in_(keys[start:start + 500])))})
+            select(column.class_).where(column.in_(keys[start:start + 500])).options(*options))})
     return found

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from models.db import repositories as repo
 from models.db.orm import (
@@ -84,6 +84,12 @@ from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
 
 _CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
+
+# The case columns an item is made from. A page asks for hundreds of cases; loading the
+# rest (notes, JSON, a dozen timestamps) for each was most of the board's time.
+_CASE_COLUMNS = load_only(Case.id, Case.number, Case.tier, Case.category, Case.jurisdiction_code,
+                          Case.response_due_at, Case.risk_level, Case.responsible_contact_id,
+                          Case.channel, Case.risk_indicators)
 
 
 def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
@@ -166,7 +172,7 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
             or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
                 and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
                      ~transferred)),
-        ).order_by(Case.response_due_at, Case.id)
+        ).order_by(Case.response_due_at, Case.id).options(_CASE_COLUMNS)
     ).all()
     # Only the answer's escalations: a referral's or a visit plan's are theirs.
     levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
@@ -187,6 +193,7 @@ def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool
             scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
             VisitPlan.next_due_at <= until,
         ).order_by(VisitPlan.next_due_at, VisitPlan.id)
+        .options(_CASE_COLUMNS, load_only(VisitPlan.id, VisitPlan.next_due_at))
     ).all()
     # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
     rows = [(plan, case, end_of_day(local_date(plan.next_due_at))) for plan, case in rows]
@@ -207,7 +214,7 @@ def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[
     rows = session.execute(
         select(FollowUp, Case).join(Case, Case.id == FollowUp.case_id).where(
             scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until,
-        ).order_by(FollowUp.due_at, FollowUp.id)
+        ).order_by(FollowUp.due_at, FollowUp.id).options(_CASE_COLUMNS)
     ).all()
     levels = _max_escalation(session, Notice.case_id, [case.id for _, case in rows],
                              kind=NoticeKind.FOLLOW_UP_OVERDUE)
@@ -235,7 +242,7 @@ def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
             scope, ProtectiveMeasure.id.in_(latest),
             ProtectiveMeasure.status == MeasureStatus.GRANTED,
             ProtectiveMeasure.until_date >= today, ProtectiveMeasure.until_date <= last,
-        ).order_by(ProtectiveMeasure.until_date, ProtectiveMeasure.id)
+        ).order_by(ProtectiveMeasure.until_date, ProtectiveMeasure.id).options(_CASE_COLUMNS)
     ).all()
     voc = vocabulary()
     return [DueItem(
@@ -257,7 +264,7 @@ def _report_items(session: Session, *, until: datetime, scope: ColumnElement[boo
         select(Case).where(
             scope, Case.response_due_at <= until, ~written,
             or_(Case.channel.in_(SOURCE_OF_CHANNEL), Case.rule_risk_level != RiskLevel.NONE),
-        ).order_by(Case.response_due_at, Case.id))
+        ).order_by(Case.response_due_at, Case.id).options(_CASE_COLUMNS))
         if report_source(channel=case.channel, risk_indicators=case.risk_indicators)]
     voc = vocabulary()
     return [DueItem(
@@ -274,7 +281,7 @@ def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[b
     rows = session.execute(
         select(Referral, Case).join(Case, Case.id == Referral.case_id).where(
             scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until,
-        ).order_by(Referral.feedback_due_at, Referral.id)
+        ).order_by(Referral.feedback_due_at, Referral.id).options(_CASE_COLUMNS)
     ).all()
     levels = _max_escalation(session, Notice.referral_id, [ref.id for ref, _ in rows])
     voc = vocabulary()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from models.db import repositories as repo
-from models.db.session import unit_of_work
+from models.db.session import read_only
 from models.domain.access import within_scope
 from models.domain.errors import InputError
 from models.domain.jurisdiction import Level, normalize_code, parent_of
@@ -52,7 +52,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
         min_days=_int(min_days, field="min_days"),
         min_escalation=_int(min_escalation, field="min_escalation", high=10),
         sort=sort, descending=order != "asc")
-    with unit_of_work(ctx.sessions) as session:
+    with read_only(ctx.sessions) as session:
         node = repo.get_jurisdiction(session, node_code)
         if node is None:
             raise HTTPException(404)

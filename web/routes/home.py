@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from models.db.session import unit_of_work
+from models.db.session import read_only
 from models.domain.access import Role
 from models.domain.digest import build_cadre_digest
 from models.service.calendar import current_calendar
@@ -32,7 +32,7 @@ def today(request: Request, viewer: Viewer = Depends(current_viewer)) -> HTMLRes
     now = ctx.clock.now()
     digest = None
     if viewer.contact_id is not None:
-        with unit_of_work(ctx.sessions) as session:
+        with read_only(ctx.sessions) as session:
             calendar = current_calendar(session)
             items = due_items(session, as_of=now, calendar=calendar, contact_id=viewer.contact_id)
             digest = build_cadre_digest(items=items, as_of=now, calendar=calendar)
