@@ -5,6 +5,7 @@ response deadlines and the feedback deadlines of referrals still awaiting a resu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 
@@ -33,8 +34,16 @@ class DeadlineChange:
 
 
 def current_calendar(session: Session) -> WorkCalendar:
+    return _calendar_with(tuple(repo.loaded_schedules(session)))
+
+
+@lru_cache(maxsize=8)
+def _calendar_with(schedules: tuple[YearSchedule, ...]) -> WorkCalendar:
+    """One calendar object per set of loaded notices: every intake and sweep asks for the
+    calendar, and the same object keeps the working-day answers it has already worked out
+    (a loaded notice changes the tuple, so the next call builds afresh)."""
     calendar = builtin_calendar()
-    for schedule in repo.loaded_schedules(session):
+    for schedule in schedules:
         calendar = calendar.with_schedule(schedule)
     return calendar
 
