@@ -133,6 +133,7 @@ class WorkCalendar:
         self._working: dict[date, bool] = {}
         self._added: dict[tuple[date, int], tuple[date, bool]] = {}
         self._first_on_or_after: dict[date, tuple[date, bool]] = {}
+        self._between: dict[tuple[date, date], int] = {}
 
     def __repr__(self) -> str:
         years = sorted(self._official)
@@ -178,6 +179,23 @@ class WorkCalendar:
                 found += 1
         self._added[(start, count)] = (day, covered)
         return day, covered
+
+    def working_days_between(self, *, start: date, end: date) -> int:
+        """Working days in (start, end]: start excluded, end included (0 when end == start).
+        Remembered: a board or a cadre's list asks it for hundreds of items over a few due
+        days, each a walk of every day since."""
+        if end < start:
+            raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+        found_before = self._between.get((start, end))
+        if found_before is not None:
+            return found_before
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                count += 1
+        self._between[(start, end)] = count
+        return count
 
     def first_working_day_on_or_after(self, day: date) -> tuple[date, bool]:
         """The day itself if it is a working day, else the next one; flag as add_working_days."""

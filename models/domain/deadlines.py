@@ -97,14 +97,7 @@ def response_deadline(
 
 def working_days_between(*, calendar: WorkCalendar, start: date, end: date) -> int:
     """Working days in (start, end]: start excluded, end included (0 when end == start)."""
-    if end < start:
-        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
-    count, day = 0, start
-    while day < end:
-        day += timedelta(days=1)
-        if calendar.is_working_day(day):
-            count += 1
-    return count
+    return calendar.working_days_between(start=start, end=end)
 
 
 def _simple(received_day: date, calendar: WorkCalendar) -> _Statutory:

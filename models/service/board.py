@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Referral, VisitPlan
 from models.domain.calendar import WorkCalendar
@@ -205,20 +205,20 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
                 calendar: WorkCalendar) -> list[BoardItem]:
     """The read model's items with what a supervisor reads: place names, days late, who must
     act (a registry contact) and what is late, in words."""
-    # Only what `responsible_cadre` reads: hundreds of whole cases were a third of the page.
-    cases = _by_id(session, Case.id, {item.case_id for item in items},
-                   load_only(Case.id, Case.responsible_contact_id, Case.jurisdiction_code))
+    # Only what `responsible_cadre` reads, as plain rows: hundreds of whole cases were a third
+    # of the page, and an ORM object each for two values is still most of the rest.
+    cases = _rows_by_id(session, (Case.id, Case.responsible_contact_id, Case.jurisdiction_code),
+                        {item.case_id for item in items})
     places = _by_id(session, Jurisdiction.code, {item.jurisdiction_code for item in items})
     referral_ids = {item.ref for item in items if item.kind == ItemKind.REFERRAL}
     referrals = {referral.id: (referral, contact) for referral, contact in session.execute(
         select(Referral, Contact).join(Contact, Contact.id == Referral.contact_id)
         .where(Referral.id.in_(referral_ids)))} if referral_ids else {}
     plans = _by_id(session, VisitPlan.id, {item.ref for item in items if item.kind == ItemKind.VISIT})
-    # Who must act depends only on the assigned contact, else on the case's place; days late
-    # only on the due day; the level only on the place. Asked once each, not once per row
-    # (a county's board has hundreds of rows over a few dozen places and days).
+    # Who must act depends only on the assigned contact, else on the case's place; the level
+    # only on the place. Asked once each, not once per row (a county's board has hundreds of
+    # rows over a few dozen places); the calendar remembers working days between two days.
     responsible: dict[tuple[int | None, str], str] = {}
-    working_days: dict[date, int] = {}
     levels: dict[str, str] = {}
     today = local_date(as_of)
     rows = []
@@ -246,9 +246,6 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
             else:
                 what = _WHAT[item.kind]
         place = places.get(item.jurisdiction_code)
-        if due_day not in working_days:
-            working_days[due_day] = working_days_between(calendar=calendar, start=due_day,
-                                                         end=max(today, due_day))
         if item.jurisdiction_code not in levels:
             levels[item.jurisdiction_code] = level_of(item.jurisdiction_code).value
         rows.append(BoardItem(
@@ -257,16 +254,28 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
             jurisdiction_code=item.jurisdiction_code,
             jurisdiction_name=place.name if place else item.jurisdiction_code,
             jurisdiction_level=levels[item.jurisdiction_code], due_at=item.due_at,
-            days_overdue=(today - due_day).days, working_days_overdue=working_days[due_day],
+            days_overdue=(today - due_day).days,
+            working_days_overdue=working_days_between(calendar=calendar, start=due_day,
+                                                      end=max(today, due_day)),
             escalation_level=item.escalation_level, responsible=who, what=what))
     return rows
 
 
-def _by_id(session: Session, column, keys: Iterable, *options) -> dict:
+def _by_id(session: Session, column, keys: Iterable) -> dict:
     """Rows of `column`'s table keyed by `column`, fetched in chunks of ids."""
     keys = list(keys)
     found = {}
     for start in range(0, len(keys), 500):
         found.update({getattr(row, column.key): row for row in session.scalars(
-            select(column.class_).where(column.in_(keys[start:start + 500])).options(*options))})
+            select(column.class_).where(column.in_(keys[start:start + 500])))})
+    return found
+
+
+def _rows_by_id(session: Session, columns: Sequence, keys: Iterable) -> dict:
+    """Plain rows of `columns` keyed by the first, fetched in chunks of ids."""
+    keys, key = list(keys), columns[0]
+    found = {}
+    for start in range(0, len(keys), 500):
+        found.update({row[0]: row for row in session.execute(
+            select(*columns).where(key.in_(keys[start:start + 500])))})
     return found

@@ -43,8 +43,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import (
@@ -85,11 +85,11 @@ from models.domain.vocabulary import vocabulary
 
 _CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
 
-# The case columns an item is made from. A page asks for hundreds of cases; loading the
-# rest (notes, JSON, a dozen timestamps) for each was most of the board's time.
-_CASE_COLUMNS = load_only(Case.id, Case.number, Case.tier, Case.category, Case.jurisdiction_code,
-                          Case.response_due_at, Case.risk_level, Case.responsible_contact_id,
-                          Case.channel, Case.risk_indicators)
+# The case columns an item is made from, read as plain rows. A page asks for hundreds of
+# cases: whole cases (notes, JSON, a dozen timestamps) were most of the board's time, and
+# even trimmed ones cost an ORM object each (identity map, state) for five values read once.
+_CASE_COLUMNS = (Case.id, Case.number, Case.tier, Case.category, Case.jurisdiction_code,
+                 Case.response_due_at, Case.risk_level, Case.responsible_contact_id)
 
 
 def due_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
@@ -146,7 +146,7 @@ class _OwnerFinder:
         self.session = session
         self._chairs: dict[str, tuple[int, ...]] = {}
 
-    def __call__(self, case: Case) -> tuple[int, ...]:
+    def __call__(self, case: Row) -> tuple[int, ...]:
         if case.responsible_contact_id is not None:
             return (case.responsible_contact_id,)
         code = case.jurisdiction_code
@@ -157,7 +157,7 @@ class _OwnerFinder:
         return self._chairs[code]
 
 
-def _case_number(case: Case) -> str:
+def _case_number(case: Row) -> str:
     return case.number or f"case-{case.id}"
 
 
@@ -165,14 +165,14 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
                 owners: _OwnerFinder) -> list[DueItem]:
     transferred = exists().where(Notice.case_id == Case.id, Notice.kind == NoticeKind.DIFFICULT_TRANSFER,
                                  Notice.status == NoticeStatus.SENT)
-    cases = session.scalars(
-        select(Case).where(
+    cases = session.execute(
+        select(*_CASE_COLUMNS).where(
             scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
             Case.response_due_at <= until,
             or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
                 and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
                      ~transferred)),
-        ).order_by(Case.response_due_at, Case.id).options(_CASE_COLUMNS)
+        ).order_by(Case.response_due_at, Case.id)
     ).all()
     # Only the answer's escalations: a referral's or a visit plan's are theirs.
     levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
@@ -189,43 +189,44 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
 def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                  owners: _OwnerFinder) -> list[DueItem]:
     rows = session.execute(
-        select(VisitPlan, Case).join(Case, Case.id == VisitPlan.case_id).where(
+        select(VisitPlan.id.label("plan_id"), VisitPlan.next_due_at, *_CASE_COLUMNS)
+        .join(Case, Case.id == VisitPlan.case_id).where(
             scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
             VisitPlan.next_due_at <= until,
         ).order_by(VisitPlan.next_due_at, VisitPlan.id)
-        .options(_CASE_COLUMNS, load_only(VisitPlan.id, VisitPlan.next_due_at))
     ).all()
     # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
-    rows = [(plan, case, end_of_day(local_date(plan.next_due_at))) for plan, case in rows]
-    rows = [(plan, case, due) for plan, case, due in rows if due <= until]
-    levels = _max_escalation(session, Notice.visit_plan_id, [plan.id for plan, _, _ in rows])
+    rows = [(row, end_of_day(local_date(row.next_due_at))) for row in rows]
+    rows = [(row, due) for row, due in rows if due <= until]
+    levels = _max_escalation(session, Notice.visit_plan_id, [row.plan_id for row, _ in rows])
     voc = vocabulary()
     return [DueItem(
-        kind=ItemKind.VISIT, case_number=_case_number(case),
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=due, ref=plan.id,
-        escalation_level=levels.get(plan.id, 0), owner_ids=owners(case), case_id=case.id,
-        category=case.category, risk_level=case.risk_level,
-    ) for plan, case, due in rows]
+        kind=ItemKind.VISIT, case_number=_case_number(row),
+        category_label=voc.label("categories", row.category),
+        jurisdiction_code=row.jurisdiction_code, due_at=due, ref=row.plan_id,
+        escalation_level=levels.get(row.plan_id, 0), owner_ids=owners(row), case_id=row.id,
+        category=row.category, risk_level=row.risk_level,
+    ) for row, due in rows]
 
 
 def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                      owners: _OwnerFinder) -> list[DueItem]:
     rows = session.execute(
-        select(FollowUp, Case).join(Case, Case.id == FollowUp.case_id).where(
+        select(FollowUp.id.label("follow_up_id"), FollowUp.due_at, *_CASE_COLUMNS)
+        .join(Case, Case.id == FollowUp.case_id).where(
             scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until,
-        ).order_by(FollowUp.due_at, FollowUp.id).options(_CASE_COLUMNS)
+        ).order_by(FollowUp.due_at, FollowUp.id)
     ).all()
-    levels = _max_escalation(session, Notice.case_id, [case.id for _, case in rows],
+    levels = _max_escalation(session, Notice.case_id, [row.id for row in rows],
                              kind=NoticeKind.FOLLOW_UP_OVERDUE)
     voc = vocabulary()
     return [DueItem(
-        kind=ItemKind.FOLLOW_UP, case_number=_case_number(case),
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=follow_up.due_at, ref=follow_up.id,
-        escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
-        category=case.category, risk_level=case.risk_level,
-    ) for follow_up, case in rows]
+        kind=ItemKind.FOLLOW_UP, case_number=_case_number(row),
+        category_label=voc.label("categories", row.category),
+        jurisdiction_code=row.jurisdiction_code, due_at=row.due_at, ref=row.follow_up_id,
+        escalation_level=levels.get(row.id, 0), owner_ids=owners(row), case_id=row.id,
+        category=row.category, risk_level=row.risk_level,
+    ) for row in rows]
 
 
 def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
@@ -238,21 +239,22 @@ def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
               .where(ProtectiveMeasure.kind == MeasureKind.PROTECTION_ORDER)
               .group_by(ProtectiveMeasure.case_id))
     rows = session.execute(
-        select(ProtectiveMeasure, Case).join(Case, Case.id == ProtectiveMeasure.case_id).where(
+        select(ProtectiveMeasure.id.label("order_id"), ProtectiveMeasure.until_date, *_CASE_COLUMNS)
+        .join(Case, Case.id == ProtectiveMeasure.case_id).where(
             scope, ProtectiveMeasure.id.in_(latest),
             ProtectiveMeasure.status == MeasureStatus.GRANTED,
             ProtectiveMeasure.until_date >= today, ProtectiveMeasure.until_date <= last,
-        ).order_by(ProtectiveMeasure.until_date, ProtectiveMeasure.id).options(_CASE_COLUMNS)
+        ).order_by(ProtectiveMeasure.until_date, ProtectiveMeasure.id)
     ).all()
     voc = vocabulary()
     return [DueItem(
-        kind=ItemKind.PROTECTION_ORDER, case_number=_case_number(case),
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=end_of_day(order.until_date),
-        ref=order.id, owner_ids=owners(case), case_id=case.id, category=case.category,
-        risk_level=case.risk_level,
-    ) for order, case in rows
-        if order_expiring(expires_on=order.until_date, on=today, calendar=calendar)]
+        kind=ItemKind.PROTECTION_ORDER, case_number=_case_number(row),
+        category_label=voc.label("categories", row.category),
+        jurisdiction_code=row.jurisdiction_code, due_at=end_of_day(row.until_date),
+        ref=row.order_id, owner_ids=owners(row), case_id=row.id, category=row.category,
+        risk_level=row.risk_level,
+    ) for row in rows
+        if order_expiring(expires_on=row.until_date, on=today, calendar=calendar)]
 
 
 def _report_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
@@ -260,11 +262,11 @@ def _report_items(session: Session, *, until: datetime, scope: ColumnElement[boo
     written = exists().where(AuditEvent.case_id == Case.id, AuditEvent.kind == REPORT_WRITTEN)
     # The SQL narrows to the report channels and cases whose rules set a risk (public-opinion
     # signs always do); `report_source` then decides, the one place the rule is written.
-    cases = [case for case in session.scalars(
-        select(Case).where(
+    cases = [case for case in session.execute(
+        select(*_CASE_COLUMNS, Case.channel, Case.risk_indicators).where(
             scope, Case.response_due_at <= until, ~written,
             or_(Case.channel.in_(SOURCE_OF_CHANNEL), Case.rule_risk_level != RiskLevel.NONE),
-        ).order_by(Case.response_due_at, Case.id).options(_CASE_COLUMNS))
+        ).order_by(Case.response_due_at, Case.id))
         if report_source(channel=case.channel, risk_indicators=case.risk_indicators)]
     voc = vocabulary()
     return [DueItem(
@@ -279,21 +281,23 @@ def _report_items(session: Session, *, until: datetime, scope: ColumnElement[boo
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                     owners: _OwnerFinder) -> list[DueItem]:
     rows = session.execute(
-        select(Referral, Case).join(Case, Case.id == Referral.case_id).where(
+        select(Referral.id.label("referral_id"), Referral.feedback_due_at, Referral.role,
+               *_CASE_COLUMNS)
+        .join(Case, Case.id == Referral.case_id).where(
             scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until,
-        ).order_by(Referral.feedback_due_at, Referral.id).options(_CASE_COLUMNS)
+        ).order_by(Referral.feedback_due_at, Referral.id)
     ).all()
-    levels = _max_escalation(session, Notice.referral_id, [ref.id for ref, _ in rows])
+    levels = _max_escalation(session, Notice.referral_id, [row.referral_id for row in rows])
     voc = vocabulary()
     return [DueItem(
-        kind=ItemKind.REFERRAL, case_number=_case_number(case),
-        category_label=voc.label("categories", case.category),
-        jurisdiction_code=case.jurisdiction_code, due_at=ref.feedback_due_at, ref=ref.id,
+        kind=ItemKind.REFERRAL, case_number=_case_number(row),
+        category_label=voc.label("categories", row.category),
+        jurisdiction_code=row.jurisdiction_code, due_at=row.feedback_due_at, ref=row.referral_id,
         # the department by its role, never a person's name
-        awaiting=voc.label("contact_roles", ref.role),
-        escalation_level=levels.get(ref.id, 0), owner_ids=owners(case), case_id=case.id,
-        category=case.category, risk_level=case.risk_level,
-    ) for ref, case in rows]
+        awaiting=voc.label("contact_roles", row.role),
+        escalation_level=levels.get(row.referral_id, 0), owner_ids=owners(row), case_id=row.id,
+        category=row.category, risk_level=row.risk_level,
+    ) for row in rows]
 
 
 def _max_escalation(session: Session, column, ids: Sequence[int], *,
