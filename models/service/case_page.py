@@ -62,13 +62,18 @@ def visits(session: Session, case: Case) -> list[Visit]:
                                 .order_by(Visit.visited_at.desc(), Visit.id.desc())))
 
 
+def opened_recently(session: Session, *, case_id: int, actor: str, at: datetime) -> bool:
+    """Whether `actor` opened the case's page within OPENED_COALESCE before `at` (a read:
+    the page asks it first, and takes the write lock only when a row is owed)."""
+    return session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == case_id, AuditEvent.actor == actor,
+        AuditEvent.kind == CASE_OPENED, AuditEvent.at > at - OPENED_COALESCE).limit(1)) is not None
+
+
 def record_opened(session: Session, *, case_id: int, actor: str, at: datetime) -> bool:
     """Audit that `actor` opened the case's page, with its personal data; False when she
     already had within OPENED_COALESCE."""
-    recent = session.scalar(select(AuditEvent.id).where(
-        AuditEvent.case_id == case_id, AuditEvent.actor == actor,
-        AuditEvent.kind == CASE_OPENED, AuditEvent.at > at - OPENED_COALESCE).limit(1))
-    if recent is not None:
+    if opened_recently(session, case_id=case_id, actor=actor, at=at):
         return False
     repo.add_audit(session, case_id=case_id, at=at, actor=actor, kind=CASE_OPENED)
     return True

@@ -11,6 +11,7 @@ from models.db import repositories as repo
 from models.db.session import unit_of_work
 from models.service import referrals
 from models.service.calendar import current_calendar
+from web.routes import board as board_routes
 from tests.web.conftest import VICTIM_ADDRESS, VICTIM_NAME, VICTIM_PHONE, at, case_numbers, store_case
 
 NOW = "2026-11-24T10:00:00"  # a Tuesday
@@ -91,6 +92,30 @@ def test_sorting_by_case_number(client_for, cases) -> None:
     ascending = re.findall(r'<a href="/cases/(WQ-[^"]+)">', client.get("/board?sort=case&order=asc").text)
     descending = re.findall(r'<a href="/cases/(WQ-[^"]+)">', client.get("/board?sort=case&order=desc").text)
     assert ascending == sorted(ascending) and descending == ascending[::-1] and len(ascending) == 4
+
+
+def test_the_items_table_pages_with_the_counts_of_all_above(client_for, cases, monkeypatch) -> None:
+    monkeypatch.setattr(board_routes, "PAGE_ROWS", 3)
+    client = client_for("county")
+    first = client.get("/board?sort=case&order=asc").text
+    on_first = re.findall(r'<a href="/cases/(WQ-[^"]+)">', first)
+    assert len(on_first) == 3 and "逾期事项（4）" in first and "第 1–3 项，共 4 项" in first
+    assert '<td class="num"><strong>4</strong></td>' in first  # the roll-up counts every item
+    # the next page keeps the sort and the filters, and holds the rest
+    link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert "sort=case" in link and "order=asc" in link and "page=2" in link
+    second = client.get(link).text
+    on_second = re.findall(r'<a href="/cases/(WQ-[^"]+)">', second)
+    assert on_first + on_second == sorted(on_first + on_second)
+    assert set(on_first + on_second) == {cases[p] for p in ("donghu", "xiling", "township", "nanshan")}
+    assert "第 4–4 项，共 4 项" in second and 'rel="prev"' in second and 'rel="next"' not in second
+    # past the end: the last page; not a page number: refused, naming the field
+    assert re.findall(r'<a href="/cases/(WQ-[^"]+)">', client.get("/board?sort=case&order=asc&page=9").text) == on_second
+    refused = client.get("/board?page=0")
+    assert refused.status_code == 400 and "page" in refused.text
+    # one page: no page control
+    monkeypatch.setattr(board_routes, "PAGE_ROWS", 100)
+    assert 'class="pager"' not in client.get("/board").text
 
 
 def test_referral_feedback_and_missed_visits_are_on_the_board(client_for, web_ctx) -> None:

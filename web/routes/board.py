@@ -20,6 +20,10 @@ from web.deps import Viewer, context_of, current_viewer, render
 router = APIRouter()
 
 LEVEL_CHOICES = (Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE)
+# Rows per page of the items table. A county's board runs to hundreds of rows; a supervisor
+# works down the worst first (sorted, filtered) a page at a time, with the counts of all of
+# them above (totals, the roll-up, the number of items) and a page control below.
+PAGE_ROWS = 100
 
 
 def _int(value: str | None, *, field: str, low: int = 0, high: int = 10_000) -> int:
@@ -34,7 +38,7 @@ def _int(value: str | None, *, field: str, low: int = 0, high: int = 10_000) -> 
 def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
                under: str | None = None, kind: list[str] = Query(default=[]),
                level: str = "", min_days: str | None = None, min_escalation: str | None = None,
-               sort: str = "days", order: str = "desc") -> HTMLResponse:
+               sort: str = "days", order: str = "desc", page: str | None = None) -> HTMLResponse:
     ctx = context_of(request)
     try:
         node_code = normalize_code(under) if under else viewer.jurisdiction_code
@@ -52,6 +56,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
         min_days=_int(min_days, field="min_days"),
         min_escalation=_int(min_escalation, field="min_escalation", high=10),
         sort=sort, descending=order != "asc")
+    page_number = _int(page, field="page", low=1)
     with read_only(ctx.sessions) as session:
         node = repo.get_jurisdiction(session, node_code)
         if node is None:
@@ -62,12 +67,22 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
     query = {"under": node_code, "kind": sorted(kinds), "level": level,
              "min_days": board_filter.min_days or "", "min_escalation": board_filter.min_escalation or ""}
 
+    pages = max(1, -(-len(board.items) // PAGE_ROWS))
+    page_number = min(page_number, pages)  # past the end (the board shrank): its last page
+    first = (page_number - 1) * PAGE_ROWS
+
     def sort_link(key: str) -> str:
         next_order = "asc" if (sort == key and order != "asc") else "desc"
         return "/board?" + urlencode({**query, "sort": key, "order": next_order}, doseq=True)
 
+    def page_link(number: int) -> str:
+        return "/board?" + urlencode({**query, "sort": sort, "order": order, "page": number},
+                                     doseq=True)
+
     return render(request, "board.html", {
         "board": board, "node_name": node_name, "node_code": node_code,
+        "rows": board.items[first:first + PAGE_ROWS], "first_row": first + 1,
+        "page": page_number, "pages": pages, "page_link": page_link,
         "filter": board_filter, "level": level, "kinds": kinds, "kind_labels": OVERDUE_LABELS,
         "all_kinds": BOARD_KINDS, "level_choices": LEVEL_CHOICES, "sort": sort, "order": order,
         "sort_link": sort_link,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
 from models.db.orm import Case
-from models.db.session import unit_of_work
+from models.db.session import read_only, unit_of_work
 from models.domain.access import CASEWORK_ROLES, can_open_case
 from models.domain.casework import planned_order_reminders
 from models.domain.errors import InputError, check_text, parse_aware_time, parse_date
@@ -54,9 +54,15 @@ def case_in_scope(session: Session, *, key: str, viewer: Viewer) -> Case:
 def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_viewer),
                 created: int = 0, visit: int = 0, done: str = "") -> HTMLResponse:
     ctx = context_of(request)
-    with unit_of_work(ctx.sessions) as session:
+    now = ctx.clock.now()
+    # The page only reads: a read_only unit of work, which on SQLite does not queue for the
+    # write lock behind intakes and acts. Who read the case is written in a unit of work of
+    # its own, only when a read row is owed (once per reader per 10 minutes), before the page
+    # with the personal data is sent.
+    with read_only(ctx.sessions) as session:
         case = case_in_scope(session, key=key, viewer=viewer)
-        case_page.record_opened(session, case_id=case.id, actor=viewer.actor, at=ctx.clock.now())
+        read_row_owed = not case_page.opened_recently(session, case_id=case.id,
+                                                      actor=viewer.actor, at=now)
         order = current_protection_order(session, case)
         page = {
             "case": case,
@@ -80,7 +86,14 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "report_owed": report_source(channel=case.channel, risk_indicators=case.risk_indicators),
             "report_written": report_written(session, case_id=case.id),
         }
-    return render(request, "case.html", page)
+        # Rendered while the rows are still attached: a read_only unit of work ends in a
+        # rollback, which expires them.
+        response = render(request, "case.html", page)
+        case_id = case.id
+    if read_row_owed:
+        with unit_of_work(ctx.sessions) as session:
+            case_page.record_opened(session, case_id=case_id, actor=viewer.actor, at=now)
+    return response
 
 
 # --- recording a return visit (附表3) ----------------------------------------------------------
