@@ -340,24 +340,39 @@ def build_cadre_digest(*, items: Iterable[DueItem], as_of: datetime, calendar: W
                        soon_working_days: int = SOON_WORKING_DAYS) -> CadreDigest | None:
     """The digest for one cadre at `as_of`, or None when nothing is due: no mail then."""
     by_bucket: dict[Bucket, list[tuple[DueItem, State]]] = defaultdict(list)
+    # A cadre's list runs to hundreds of items over a few deadlines: an item's state depends
+    # only on its deadline (and whether it is an order), its words only on the deadline, the
+    # state and the escalation reached — each worked out once per distinct key, not per item.
+    states: dict[tuple[bool, datetime], State | None] = {}
     for item in items:
-        state = state_of(item, as_of=as_of, calendar=calendar, soon_working_days=soon_working_days)
+        key = (item.kind == ItemKind.PROTECTION_ORDER, item.due_at)
+        if key not in states:
+            states[key] = state_of(item, as_of=as_of, calendar=calendar,
+                                   soon_working_days=soon_working_days)
+        state = states[key]
         if state is not None:
             by_bucket[bucket_of(item, state)].append((item, state))
+    due_words: dict[datetime, str] = {}
+    status_words: dict[tuple[State, datetime, int], str] = {}
     sections = []
     for bucket in Bucket:
         entries = sorted(by_bucket.get(bucket, []), key=lambda e: (e[0].due_at, e[0].case_number))
         if not entries:
             continue
-        lines = tuple(DigestLine(
-            case_number=item.case_number, kind_label=KIND_LABELS[item.kind],
-            category_label=item.category_label, due_at=format_due(item.due_at),
-            status=_status(item, state, as_of=as_of, calendar=calendar),
-            act_path=act_path(item), awaiting=item.awaiting,
-            overdue=state == State.OVERDUE,
-        ) for item, state in entries)
+        lines = []
+        for item, state in entries:
+            if item.due_at not in due_words:
+                due_words[item.due_at] = format_due(item.due_at)
+            said = (state, item.due_at, item.escalation_level)
+            if said not in status_words:
+                status_words[said] = _status(item, state, as_of=as_of, calendar=calendar)
+            lines.append(DigestLine(
+                case_number=item.case_number, kind_label=KIND_LABELS[item.kind],
+                category_label=item.category_label, due_at=due_words[item.due_at],
+                status=status_words[said], act_path=act_path(item), awaiting=item.awaiting,
+                overdue=state == State.OVERDUE))
         sections.append(DigestSection(bucket=bucket, title=BUCKET_TITLES[bucket],
-                                      hint=BUCKET_HINTS[bucket], lines=lines))
+                                      hint=BUCKET_HINTS[bucket], lines=tuple(lines)))
     if not sections:
         return None
     return CadreDigest(day=local_date(as_of), sections=tuple(sections))
