@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from models.db import repositories as repo
+from models.db.orm import Case, Notice
+from models.domain.notice_kinds import NoticeKind
+from models.domain.statuses import NoticeStatus
 from models.db.session import unit_of_work
 from models.service import referrals
 from models.service.calendar import current_calendar
@@ -116,6 +120,38 @@ def test_the_items_table_pages_with_the_counts_of_all_above(client_for, cases, m
     # one page: no page control
     monkeypatch.setattr(board_routes, "PAGE_ROWS", 100)
     assert 'class="pager"' not in client.get("/board").text
+
+
+def test_the_health_line_counts_failed_late_and_unconfirmed_notices(client_for, web_ctx) -> None:
+    number = store_case(web_ctx, jurisdiction="990102001001", received="2026-11-02T09:00:00",
+                        category="domestic_violence", tier=None, risk=["threat_to_kill"])
+    web_ctx.clock.at = at(NOW)
+
+    def line() -> dict[str, int]:
+        html = client_for("county").get("/board").text
+        health = html.split('id="health"', 1)[1].split("</section>", 1)[0]
+        return {label: int(n) for label, n in re.findall(r"<span>(\S+) <b>(\d+)</b></span>", health)}
+
+    with unit_of_work(web_ctx.sessions) as session:
+        stored = session.scalars(select(Notice).join(Case).where(Case.number == number)
+                                 .order_by(Notice.id)).all()
+        at_once = [n for n in stored if n.kind == NoticeKind.AT_ONCE]
+        queued = [n for n in stored if n.status == NoticeStatus.QUEUED]
+    assert len(at_once) >= 2 and all(n.status == NoticeStatus.QUEUED for n in at_once)
+    # Queued since 11-02 and never tried: the outbox is behind by every queued notice.
+    counts = line()
+    assert (counts["发送失败的通知"], counts["积压未发的通知"], counts["未确认的第一时间报告"]) == (
+        0, len(queued), 0)
+    with unit_of_work(web_ctx.sessions) as session:
+        session.get(Notice, at_once[0].id).status = NoticeStatus.FAILED
+        sent = session.get(Notice, at_once[1].id)
+        sent.status, sent.sent_at = NoticeStatus.SENT, at("2026-11-02T09:01:00")
+    counts = line()
+    assert (counts["发送失败的通知"], counts["积压未发的通知"], counts["未确认的第一时间报告"]) == (
+        1, len(queued) - 2, 1)
+    assert client_for("dhz").get("/board?under=990102001002").status_code == 200
+    assert "<b>1</b>" not in client_for("dhz").get("/board?under=990102001002").text.split(
+        'id="health"', 1)[1].split("</section>", 1)[0]  # another village: none of it
 
 
 def test_referral_feedback_and_missed_visits_are_on_the_board(client_for, web_ctx) -> None:
