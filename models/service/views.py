@@ -126,7 +126,6 @@ def records_view(session: Session, case: Case) -> dict[str, Any]:
         return session.scalars(select(model).where(model.case_id == case.id).order_by(*order))
 
     rejection = session.scalar(select(CaseRejection).where(CaseRejection.case_id == case.id))
-    follow_up = session.scalar(select(FollowUp).where(FollowUp.case_id == case.id))
     return {
         "mediations": [
             {"id": m.id, "held_on": m.held_on.isoformat(), "mediator": m.mediator_name,
@@ -140,16 +139,22 @@ def records_view(session: Session, case: Case) -> dict[str, Any]:
         "rejection": None if rejection is None else {
             "reason": rejection.reason, "redirected_to": rejection.redirected_to or None,
             "at": local_iso(rejection.rejected_at)},
-        "follow_up": None if follow_up is None else {
-            "due_at": local_iso(follow_up.due_at), "visited_at": local_iso(follow_up.visited_at),
-            "visited_by": follow_up.visited_by or None, "outcome": follow_up.outcome or None,
-            "satisfaction": follow_up.satisfaction},
+        "follow_up": follow_up_view(session, case),
         "measures": [
             {"id": m.id, "kind": m.kind, "status": m.status, "on": m.on_date.isoformat(),
              "until": m.until_date.isoformat() if m.until_date else None,
              "issuer": m.issuer or None, "note": m.note or None}
             for m in rows(ProtectiveMeasure, ProtectiveMeasure.id)],
     }
+
+
+def follow_up_view(session: Session, case: Case) -> dict[str, Any] | None:
+    """The return visit a closed case owes (结案回访), as codes; None when it owes none."""
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.case_id == case.id))
+    return None if follow_up is None else {
+        "due_at": local_iso(follow_up.due_at), "visited_at": local_iso(follow_up.visited_at),
+        "visited_by": follow_up.visited_by or None, "outcome": follow_up.outcome or None,
+        "satisfaction": follow_up.satisfaction}
 
 
 def _records_text(view: dict[str, Any]) -> list[str]:
