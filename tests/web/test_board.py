@@ -15,7 +15,7 @@ from models.domain.statuses import NoticeStatus
 from models.db.session import unit_of_work
 from models.service import referrals
 from models.service.calendar import current_calendar
-from web.routes import board as board_routes
+from web import paging
 from tests.web.conftest import VICTIM_ADDRESS, VICTIM_NAME, VICTIM_PHONE, at, case_numbers, store_case
 
 NOW = "2026-11-24T10:00:00"  # a Tuesday
@@ -99,7 +99,7 @@ def test_sorting_by_case_number(client_for, cases) -> None:
 
 
 def test_the_items_table_pages_with_the_counts_of_all_above(client_for, cases, monkeypatch) -> None:
-    monkeypatch.setattr(board_routes, "PAGE_ROWS", 3)
+    monkeypatch.setattr(paging, "PAGE_ROWS", 3)
     client = client_for("county")
     first = client.get("/board?sort=case&order=asc").text
     on_first = re.findall(r'<a href="/cases/(WQ-[^"]+)">', first)
@@ -118,7 +118,7 @@ def test_the_items_table_pages_with_the_counts_of_all_above(client_for, cases, m
     refused = client.get("/board?page=0")
     assert refused.status_code == 400 and "page" in refused.text
     # one page: no page control
-    monkeypatch.setattr(board_routes, "PAGE_ROWS", 100)
+    monkeypatch.setattr(paging, "PAGE_ROWS", 100)
     assert 'class="pager"' not in client.get("/board").text
 
 

@@ -22,6 +22,7 @@ from models.service import casework_records, procedure, referrals, users
 from models.service.calendar import current_calendar
 from models.service.digests import cadre_context
 from tests.web.conftest import PASSWORD, at, csrf_of, store_case
+from web import paging
 
 NOW = "2026-11-24T10:00:00"  # a Tuesday
 DONGHU = "990102001001"
@@ -331,3 +332,35 @@ def test_a_cadre_lands_on_her_todo_list_with_the_items_of_her_digest(client_for,
     assert re.search(rf'href="/cases/{referred}/act/referral-result\?referral=\d+"', page)
     # supervisors keep the board
     assert client_for("dhz").get("/", follow_redirects=False).headers["location"] == "/board"
+
+
+def test_a_long_todo_list_comes_a_page_at_a_time_with_every_sections_count(
+        client_for, web_ctx, monkeypatch) -> None:
+    late = [store_case(web_ctx, jurisdiction=DONGHU, received=f"2026-11-02T09:0{n}:00") for n in range(3)]
+    soon = store_case(web_ctx, jurisdiction=DONGHU, received="2026-11-18T09:00:00")
+    web_ctx.clock.at = at(NOW)
+    _linked_cadre(web_ctx)
+    monkeypatch.setattr(paging, "PAGE_ROWS", 2)
+    client = client_for("chen")
+
+    def sections(html: str) -> dict[str, tuple[str, list[str]]]:
+        return {bucket: (re.search(r"<h2>[^（]+（(\d+) 项）", body).group(1),
+                         re.findall(r'class="case" href="/cases/([^"]+)"', body))
+                for bucket, body in re.findall(
+                    r'<section class="card todo" id="todo-(\w+)">(.*?)</section>', html, flags=re.S)}
+
+    first, second = client.get("/today").text, client.get("/today?page=2").text
+    assert sections(first) == {"overdue": ("3", late[:2])}
+    assert sections(second) == {"overdue": ("3", late[2:]), "due_soon": ("1", [soon])}
+    # every section's count and where it starts, on each page; then the page control
+    for html in (first, second):
+        assert "共 <strong>4</strong> 项需要办理" in html
+        assert 'href="/today?page=1#todo-overdue"' in html and 'href="/today?page=2#todo-due_soon"' in html
+    assert "第 1–2 项，共 4 项" in first and 'href="/today?page=2" rel="next"' in first
+    assert "第 3–4 项，共 4 项" in second and 'rel="next"' not in second
+    assert sections(client.get("/today?page=7").text) == sections(second)  # past the end: the last
+    assert client.get("/today?page=x").status_code == 400
+    monkeypatch.setattr(paging, "PAGE_ROWS", 100)
+    whole = client.get("/today").text
+    assert sections(whole) == {"overdue": ("3", late), "due_soon": ("1", [soon])}
+    assert 'class="pager"' not in whole and "#todo-overdue" not in whole

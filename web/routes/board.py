@@ -16,14 +16,11 @@ from models.domain.digest import OVERDUE_LABELS, ItemKind
 from models.service.board import BOARD_KINDS, SORT_KEYS, BoardFilter, overdue_board
 from models.service.calendar import current_calendar
 from web.deps import Viewer, context_of, current_viewer, render
+from web.paging import asked_page, page_of
 
 router = APIRouter()
 
 LEVEL_CHOICES = (Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE)
-# Rows per page of the items table. A county's board runs to hundreds of rows; a supervisor
-# works down the worst first (sorted, filtered) a page at a time, with the counts of all of
-# them above (totals, the roll-up, the number of items) and a page control below.
-PAGE_ROWS = 100
 
 
 def _int(value: str | None, *, field: str, low: int = 0, high: int = 10_000) -> int:
@@ -56,7 +53,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
         min_days=_int(min_days, field="min_days"),
         min_escalation=_int(min_escalation, field="min_escalation", high=10),
         sort=sort, descending=order != "asc")
-    page_number = _int(page, field="page", low=1)
+    page_number = asked_page(page)
     with read_only(ctx.sessions) as session:
         node = repo.get_jurisdiction(session, node_code)
         if node is None:
@@ -67,9 +64,9 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
     query = {"under": node_code, "kind": sorted(kinds), "level": level,
              "min_days": board_filter.min_days or "", "min_escalation": board_filter.min_escalation or ""}
 
-    pages = max(1, -(-len(board.items) // PAGE_ROWS))
-    page_number = min(page_number, pages)  # past the end (the board shrank): its last page
-    first = (page_number - 1) * PAGE_ROWS
+    # A supervisor works down the worst first (sorted, filtered) a page at a time, with the
+    # counts of all of them above: the totals, the roll-up, the number of items.
+    shown = page_of(total=len(board.items), asked=page_number)
 
     def sort_link(key: str) -> str:
         next_order = "asc" if (sort == key and order != "asc") else "desc"
@@ -81,8 +78,7 @@ def board_page(request: Request, viewer: Viewer = Depends(current_viewer),
 
     return render(request, "board.html", {
         "board": board, "node_name": node_name, "node_code": node_code,
-        "rows": board.items[first:first + PAGE_ROWS], "first_row": first + 1,
-        "page": page_number, "pages": pages, "page_link": page_link,
+        "rows": board.items[shown.first:shown.last], "page": shown, "page_link": page_link,
         "filter": board_filter, "level": level, "kinds": kinds, "kind_labels": OVERDUE_LABELS,
         "all_kinds": BOARD_KINDS, "level_choices": LEVEL_CHOICES, "sort": sort, "order": order,
         "sort_link": sort_link,
