@@ -23,7 +23,8 @@ default 60) is raised to 100000 for the run: the bench measures the server, not 
 Users sign in once per role (the sign-in throttle counts failures, not these).
 
 Prints p50/p95 per kind ("board": every page a person opens; "api": the intakes) and per
-page, the error rate, intakes/s, requests/s and the load average; the last line is
+page, the error rate, intakes/s, requests/s, the load average and the CPU the load client
+and the server used (the client shares the machine's cores with the server); the last line is
 `RESULT board_p95_ms=… api_p95_ms=… error_rate=… intakes_per_s=… requests_per_s=…`.
 On SQLite several workers are allowed outside production (WEIQUAN_ENV=production refuses
 SQLite with WEIQUAN_PROCESSES > 1; this bench does not set either).
@@ -193,6 +194,8 @@ def main() -> int:
         added = weiquan(env, "source", "add", "load-bench", "--jurisdiction", "99")
         token = next(line.strip() for line in added.splitlines() if line.strip().startswith("wqs_"))
         port = free_port()
+        # The server's CPU: its workers' and its own, added to ours when it is waited for.
+        children_before = os.times()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "web.asgi:app_from_environment",
              "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
@@ -213,12 +216,17 @@ def main() -> int:
                         raise SystemExit("the board did not start")
                     time.sleep(0.2)
             load_before = os.getloadavg()[0]
+            client_before = time.process_time()
             timings = asyncio.run(run(base, token, users=args.users, seconds=seconds,
                                       backlog=args.backlog, think=think))
             load_after = os.getloadavg()[0]
+            client_cpu = time.process_time() - client_before
         finally:
             server.terminate()
             server.wait(timeout=30)
+        children_after = os.times()
+        server_cpu = (children_after.children_user + children_after.children_system
+                      - children_before.children_user - children_before.children_system)
     elapsed = timings.pop("_elapsed")[0]
     failed = int(timings.pop("_errors")[0])
     unanswered = int(timings.pop("_unanswered")[0])
@@ -238,6 +246,9 @@ def main() -> int:
     print(f"errors {failed} of {total} ({error_rate:.2%}); intakes {intakes:.1f}/s; "
           f"requests {rate:.1f}/s; load average {load_before:.2f} before, {load_after:.2f} after "
           f"(this machine's 2 cores run other jobs too)")
+    print(f"CPU: the load client {client_cpu:.1f} s ({client_cpu / elapsed:.0%} of a core, "
+          f"the backlog's filing included), the server {server_cpu:.1f} s "
+          f"({server_cpu / elapsed:.0%} of a core, its start and the backlog included)")
     print(f"RESULT board_p95_ms={p(timings['board'], 95):.0f} api_p95_ms={p(timings['api'], 95):.0f} "
           f"error_rate={error_rate:.4f} intakes_per_s={intakes:.1f} requests_per_s={rate:.1f}")
     return 0 if failed == 0 else 1
