@@ -5,6 +5,7 @@ phone, address or safe channel."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -33,7 +34,15 @@ def due_text(moment: datetime) -> str:
         else local.strftime("%Y-%m-%d %H:%M")
 
 
-def responsible_cadre(session: Session, case: Case) -> Contact | None:
+class AssignedCase(Protocol):
+    """What `responsible_cadre` reads of a case: a `Case`, or a row of these columns (the
+    board reads them alone for hundreds of rows)."""
+
+    responsible_contact_id: int | None
+    jurisdiction_code: str
+
+
+def responsible_cadre(session: Session, case: AssignedCase) -> Contact | None:
     if case.responsible_contact_id is not None:
         return session.get(Contact, case.responsible_contact_id)
     found = repo.contacts_for_role(session, jurisdiction_code=case.jurisdiction_code,
