@@ -135,6 +135,7 @@ class DueItem:
     case_id: int | None = None
     category: str = ""  # the code behind `category_label`
     risk_level: str = "none"
+    responsible_contact_id: int | None = None  # the case's assigned cadre, if any (a registry contact)
 
 
 @dataclass(frozen=True)

@@ -208,10 +208,6 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
                 calendar: WorkCalendar) -> list[BoardItem]:
     """The read model's items with what a supervisor reads: place names, days late, who must
     act (a registry contact) and what is late, in words."""
-    # Only what `responsible_cadre` reads, as plain rows: hundreds of whole cases were a third
-    # of the page, and an ORM object each for two values is still most of the rest.
-    cases = _rows_by_id(session, (Case.id, Case.responsible_contact_id, Case.jurisdiction_code),
-                        {item.case_id for item in items})
     places = _by_id(session, Jurisdiction.code, {item.jurisdiction_code for item in items})
     referral_ids = {item.ref for item in items if item.kind == ItemKind.REFERRAL}
     referrals = {referral.id: (referral, contact) for referral, contact in session.execute(
@@ -227,7 +223,6 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
     rows = []
     due_days: dict[datetime, date] = {}
     for item in items:
-        case = cases[item.case_id]
         if item.due_at not in due_days:
             due_days[item.due_at] = local_date(item.due_at)
         due_day = due_days[item.due_at]
@@ -237,10 +232,12 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
             state = "已签收，未反馈结果" if referral.status == ReferralStatus.ACKNOWLEDGED else "未签收"
             what = f"转介{contact.post or referral.role}：{state}"
         else:
-            key = (case.responsible_contact_id,
-                   "" if case.responsible_contact_id is not None else case.jurisdiction_code)
+            # The item carries what `responsible_cadre` reads of its case (hundreds of cases
+            # were a third of the page once).
+            key = (item.responsible_contact_id,
+                   "" if item.responsible_contact_id is not None else item.jurisdiction_code)
             if key not in responsible:
-                contact = responsible_cadre(session, case)
+                contact = responsible_cadre(session, item)
                 responsible[key] = f"{contact.name}（{contact.post}）" if contact else "（未指定）"
             who = responsible[key]
             if item.kind == ItemKind.VISIT:
@@ -252,7 +249,7 @@ def board_items(session: Session, *, items: Sequence[DueItem], as_of: datetime,
         if item.jurisdiction_code not in levels:
             levels[item.jurisdiction_code] = level_of(item.jurisdiction_code).value
         rows.append(BoardItem(
-            kind=item.kind, case_id=case.id, case_number=item.case_number,
+            kind=item.kind, case_id=item.case_id, case_number=item.case_number,
             category=item.category, risk_level=item.risk_level,
             jurisdiction_code=item.jurisdiction_code,
             jurisdiction_name=place.name if place else item.jurisdiction_code,
@@ -273,12 +270,3 @@ def _by_id(session: Session, column, keys: Iterable) -> dict:
             select(column.class_).where(column.in_(keys[start:start + 500])))})
     return found
 
-
-def _rows_by_id(session: Session, columns: Sequence, keys: Iterable) -> dict:
-    """Plain rows of `columns` keyed by the first, fetched in chunks of ids."""
-    keys, key = list(keys), columns[0]
-    found = {}
-    for start in range(0, len(keys), 500):
-        found.update({row[0]: row for row in session.execute(
-            select(*columns).where(key.in_(keys[start:start + 500])))})
-    return found

@@ -40,10 +40,9 @@ places — never a party's name, phone or address.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
@@ -83,7 +82,6 @@ from models.domain.statuses import NoticeStatus
 from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
 
-_CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
 
 # The case columns an item is made from, read as plain rows. A page asks for hundreds of
 # cases: whole cases (notes, JSON, a dozen timestamps) were most of the board's time, and
@@ -165,17 +163,16 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
                 owners: _OwnerFinder) -> list[DueItem]:
     transferred = exists().where(Notice.case_id == Case.id, Notice.kind == NoticeKind.DIFFICULT_TRANSFER,
                                  Notice.status == NoticeStatus.SENT)
+    due = and_(scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
+               Case.response_due_at <= until,
+               or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
+                   and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
+                        ~transferred)))
     cases = session.execute(
-        select(*_CASE_COLUMNS).where(
-            scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
-            Case.response_due_at <= until,
-            or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
-                and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
-                     ~transferred)),
-        ).order_by(Case.response_due_at, Case.id)
-    ).all()
+        select(*_CASE_COLUMNS).where(due).order_by(Case.response_due_at, Case.id)).all()
     # Only the answer's escalations: a referral's or a visit plan's are theirs.
-    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
+    levels = _max_escalation(session, Notice.case_id, select(Case.id).where(due),
+                             kind=NoticeKind.ESCALATION)
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.TRANSFER if case.tier == Tier.DIFFICULT else ItemKind.RESPONSE,
@@ -183,22 +180,24 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
         jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
         escalation_level=levels.get(case.id, 0), owner_ids=owners(case), case_id=case.id,
         category=case.category, risk_level=case.risk_level,
+        responsible_contact_id=case.responsible_contact_id,
     ) for case in cases]
 
 
 def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                  owners: _OwnerFinder) -> list[DueItem]:
+    due = and_(scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
+               VisitPlan.next_due_at <= until)
     rows = session.execute(
         select(VisitPlan.id.label("plan_id"), VisitPlan.next_due_at, *_CASE_COLUMNS)
-        .join(Case, Case.id == VisitPlan.case_id).where(
-            scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
-            VisitPlan.next_due_at <= until,
-        ).order_by(VisitPlan.next_due_at, VisitPlan.id)
+        .join(Case, Case.id == VisitPlan.case_id).where(due)
+        .order_by(VisitPlan.next_due_at, VisitPlan.id)
     ).all()
     # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
     rows = [(row, end_of_day(local_date(row.next_due_at))) for row in rows]
     rows = [(row, due) for row, due in rows if due <= until]
-    levels = _max_escalation(session, Notice.visit_plan_id, [row.plan_id for row, _ in rows])
+    levels = _max_escalation(session, Notice.visit_plan_id,
+                             select(VisitPlan.id).join(Case, Case.id == VisitPlan.case_id).where(due))
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.VISIT, case_number=_case_number(row),
@@ -206,18 +205,19 @@ def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool
         jurisdiction_code=row.jurisdiction_code, due_at=due, ref=row.plan_id,
         escalation_level=levels.get(row.plan_id, 0), owner_ids=owners(row), case_id=row.id,
         category=row.category, risk_level=row.risk_level,
+        responsible_contact_id=row.responsible_contact_id,
     ) for row, due in rows]
 
 
 def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                      owners: _OwnerFinder) -> list[DueItem]:
+    due = and_(scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until)
     rows = session.execute(
         select(FollowUp.id.label("follow_up_id"), FollowUp.due_at, *_CASE_COLUMNS)
-        .join(Case, Case.id == FollowUp.case_id).where(
-            scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until,
-        ).order_by(FollowUp.due_at, FollowUp.id)
+        .join(Case, Case.id == FollowUp.case_id).where(due).order_by(FollowUp.due_at, FollowUp.id)
     ).all()
-    levels = _max_escalation(session, Notice.case_id, [row.id for row in rows],
+    levels = _max_escalation(session, Notice.case_id,
+                             select(Case.id).join(FollowUp, FollowUp.case_id == Case.id).where(due),
                              kind=NoticeKind.FOLLOW_UP_OVERDUE)
     voc = vocabulary()
     return [DueItem(
@@ -226,6 +226,7 @@ def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[
         jurisdiction_code=row.jurisdiction_code, due_at=row.due_at, ref=row.follow_up_id,
         escalation_level=levels.get(row.id, 0), owner_ids=owners(row), case_id=row.id,
         category=row.category, risk_level=row.risk_level,
+        responsible_contact_id=row.responsible_contact_id,
     ) for row in rows]
 
 
@@ -252,7 +253,7 @@ def _order_items(session: Session, *, as_of: datetime, calendar: WorkCalendar,
         category_label=voc.label("categories", row.category),
         jurisdiction_code=row.jurisdiction_code, due_at=end_of_day(row.until_date),
         ref=row.order_id, owner_ids=owners(row), case_id=row.id, category=row.category,
-        risk_level=row.risk_level,
+        risk_level=row.risk_level, responsible_contact_id=row.responsible_contact_id,
     ) for row in rows
         if order_expiring(expires_on=row.until_date, on=today, calendar=calendar)]
 
@@ -274,20 +275,21 @@ def _report_items(session: Session, *, until: datetime, scope: ColumnElement[boo
         category_label=voc.label("categories", case.category),
         jurisdiction_code=case.jurisdiction_code, due_at=case.response_due_at,
         owner_ids=owners(case), case_id=case.id, category=case.category,
-        risk_level=case.risk_level,
+        risk_level=case.risk_level, responsible_contact_id=case.responsible_contact_id,
     ) for case in cases]
 
 
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                     owners: _OwnerFinder) -> list[DueItem]:
+    due = and_(scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until)
     rows = session.execute(
         select(Referral.id.label("referral_id"), Referral.feedback_due_at, Referral.role,
                *_CASE_COLUMNS)
-        .join(Case, Case.id == Referral.case_id).where(
-            scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until,
-        ).order_by(Referral.feedback_due_at, Referral.id)
+        .join(Case, Case.id == Referral.case_id).where(due)
+        .order_by(Referral.feedback_due_at, Referral.id)
     ).all()
-    levels = _max_escalation(session, Notice.referral_id, [row.referral_id for row in rows])
+    levels = _max_escalation(session, Notice.referral_id,
+                             select(Referral.id).join(Case, Case.id == Referral.case_id).where(due))
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.REFERRAL, case_number=_case_number(row),
@@ -297,19 +299,19 @@ def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[b
         awaiting=voc.label("contact_roles", row.role),
         escalation_level=levels.get(row.referral_id, 0), owner_ids=owners(row), case_id=row.id,
         category=row.category, risk_level=row.risk_level,
+        responsible_contact_id=row.responsible_contact_id,
     ) for row in rows]
 
 
-def _max_escalation(session: Session, column, ids: Sequence[int], *,
+def _max_escalation(session: Session, column, ids: Select, *,
                     kind: str | None = None) -> dict[int, int]:
-    """The highest escalation level sent, per case / visit plan / referral."""
-    found: dict[int, int] = {}
-    for start in range(0, len(ids), _CHUNK):
-        query = (select(column, func.max(Notice.escalation_level))
-                 .where(column.in_(ids[start:start + _CHUNK]), Notice.status == NoticeStatus.SENT,
-                        Notice.escalation_level > 0)
-                 .group_by(column))
-        if kind is not None:
-            query = query.where(Notice.kind == kind)
-        found.update({key: level for key, level in session.execute(query).all()})
-    return found
+    """The highest escalation level sent, per case / visit plan / referral among `ids` (the
+    item query's own conditions as a subquery: the database picks the rows, not a list of
+    hundreds of ids bound from Python, which PostgreSQL's driver re-parses on every page)."""
+    query = (select(column, func.max(Notice.escalation_level))
+             .where(column.in_(ids), Notice.status == NoticeStatus.SENT,
+                    Notice.escalation_level > 0)
+             .group_by(column))
+    if kind is not None:
+        query = query.where(Notice.kind == kind)
+    return {key: level for key, level in session.execute(query).all()}
