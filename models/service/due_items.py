@@ -40,9 +40,10 @@ places — never a party's name, phone or address.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Row, and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
@@ -82,6 +83,7 @@ from models.domain.statuses import NoticeStatus
 from models.domain.visits import PlanStatus
 from models.domain.vocabulary import vocabulary
 
+_CHUNK = 500  # ids per IN (…): well inside every backend's bind-parameter limit
 
 # The case columns an item is made from, read as plain rows. A page asks for hundreds of
 # cases: whole cases (notes, JSON, a dozen timestamps) were most of the board's time, and
@@ -163,16 +165,17 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
                 owners: _OwnerFinder) -> list[DueItem]:
     transferred = exists().where(Notice.case_id == Case.id, Notice.kind == NoticeKind.DIFFICULT_TRANSFER,
                                  Notice.status == NoticeStatus.SENT)
-    due = and_(scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
-               Case.response_due_at <= until,
-               or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
-                   and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
-                        ~transferred)))
     cases = session.execute(
-        select(*_CASE_COLUMNS).where(due).order_by(Case.response_due_at, Case.id)).all()
+        select(*_CASE_COLUMNS).where(
+            scope, Case.status.not_in(SETTLED), Case.paused_at.is_(None),
+            Case.response_due_at <= until,
+            or_(and_(Case.tier != Tier.DIFFICULT, Case.responded_at.is_(None)),
+                and_(Case.tier == Tier.DIFFICULT, Case.upper_result_at.is_(None),
+                     ~transferred)),
+        ).order_by(Case.response_due_at, Case.id)
+    ).all()
     # Only the answer's escalations: a referral's or a visit plan's are theirs.
-    levels = _max_escalation(session, Notice.case_id, select(Case.id).where(due),
-                             kind=NoticeKind.ESCALATION)
+    levels = _max_escalation(session, Notice.case_id, [c.id for c in cases], kind=NoticeKind.ESCALATION)
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.TRANSFER if case.tier == Tier.DIFFICULT else ItemKind.RESPONSE,
@@ -186,18 +189,17 @@ def _case_items(session: Session, *, until: datetime, scope: ColumnElement[bool]
 
 def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                  owners: _OwnerFinder) -> list[DueItem]:
-    due = and_(scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
-               VisitPlan.next_due_at <= until)
     rows = session.execute(
         select(VisitPlan.id.label("plan_id"), VisitPlan.next_due_at, *_CASE_COLUMNS)
-        .join(Case, Case.id == VisitPlan.case_id).where(due)
-        .order_by(VisitPlan.next_due_at, VisitPlan.id)
+        .join(Case, Case.id == VisitPlan.case_id).where(
+            scope, VisitPlan.status == PlanStatus.ACTIVE, VisitPlan.next_due_at.is_not(None),
+            VisitPlan.next_due_at <= until,
+        ).order_by(VisitPlan.next_due_at, VisitPlan.id)
     ).all()
     # Due ON its day: the day's end is the deadline, whatever hour the plan noted.
     rows = [(row, end_of_day(local_date(row.next_due_at))) for row in rows]
     rows = [(row, due) for row, due in rows if due <= until]
-    levels = _max_escalation(session, Notice.visit_plan_id,
-                             select(VisitPlan.id).join(Case, Case.id == VisitPlan.case_id).where(due))
+    levels = _max_escalation(session, Notice.visit_plan_id, [row.plan_id for row, _ in rows])
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.VISIT, case_number=_case_number(row),
@@ -211,13 +213,13 @@ def _visit_items(session: Session, *, until: datetime, scope: ColumnElement[bool
 
 def _follow_up_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                      owners: _OwnerFinder) -> list[DueItem]:
-    due = and_(scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until)
     rows = session.execute(
         select(FollowUp.id.label("follow_up_id"), FollowUp.due_at, *_CASE_COLUMNS)
-        .join(Case, Case.id == FollowUp.case_id).where(due).order_by(FollowUp.due_at, FollowUp.id)
+        .join(Case, Case.id == FollowUp.case_id).where(
+            scope, FollowUp.visited_at.is_(None), FollowUp.due_at <= until,
+        ).order_by(FollowUp.due_at, FollowUp.id)
     ).all()
-    levels = _max_escalation(session, Notice.case_id,
-                             select(Case.id).join(FollowUp, FollowUp.case_id == Case.id).where(due),
+    levels = _max_escalation(session, Notice.case_id, [row.id for row in rows],
                              kind=NoticeKind.FOLLOW_UP_OVERDUE)
     voc = vocabulary()
     return [DueItem(
@@ -281,15 +283,14 @@ def _report_items(session: Session, *, until: datetime, scope: ColumnElement[boo
 
 def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[bool],
                     owners: _OwnerFinder) -> list[DueItem]:
-    due = and_(scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until)
     rows = session.execute(
         select(Referral.id.label("referral_id"), Referral.feedback_due_at, Referral.role,
                *_CASE_COLUMNS)
-        .join(Case, Case.id == Referral.case_id).where(due)
-        .order_by(Referral.feedback_due_at, Referral.id)
+        .join(Case, Case.id == Referral.case_id).where(
+            scope, Referral.status.in_(AWAITING_FEEDBACK), Referral.feedback_due_at <= until,
+        ).order_by(Referral.feedback_due_at, Referral.id)
     ).all()
-    levels = _max_escalation(session, Notice.referral_id,
-                             select(Referral.id).join(Case, Case.id == Referral.case_id).where(due))
+    levels = _max_escalation(session, Notice.referral_id, [row.referral_id for row in rows])
     voc = vocabulary()
     return [DueItem(
         kind=ItemKind.REFERRAL, case_number=_case_number(row),
@@ -303,15 +304,16 @@ def _referral_items(session: Session, *, until: datetime, scope: ColumnElement[b
     ) for row in rows]
 
 
-def _max_escalation(session: Session, column, ids: Select, *,
+def _max_escalation(session: Session, column, ids: Sequence[int], *,
                     kind: str | None = None) -> dict[int, int]:
-    """The highest escalation level sent, per case / visit plan / referral among `ids` (the
-    item query's own conditions as a subquery: the database picks the rows, not a list of
-    hundreds of ids bound from Python, which PostgreSQL's driver re-parses on every page)."""
-    query = (select(column, func.max(Notice.escalation_level))
-             .where(column.in_(ids), Notice.status == NoticeStatus.SENT,
-                    Notice.escalation_level > 0)
-             .group_by(column))
-    if kind is not None:
-        query = query.where(Notice.kind == kind)
-    return {key: level for key, level in session.execute(query).all()}
+    """The highest escalation level sent, per case / visit plan / referral."""
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = (select(column, func.max(Notice.escalation_level))
+                 .where(column.in_(ids[start:start + _CHUNK]), Notice.status == NoticeStatus.SENT,
+                        Notice.escalation_level > 0)
+                 .group_by(column))
+        if kind is not None:
+            query = query.where(Notice.kind == kind)
+        found.update({key: level for key, level in session.execute(query).all()})
+    return found
