@@ -15,10 +15,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
+from models.db.bulk import insert_rows, update_rows
 from models.db.orm import Case, Contact, Notice
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import CONFIRM_WITHIN
@@ -40,8 +41,8 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
 
     Written for a million open cases: the cases are read as the few columns the policy needs
     (not ORM entities), the keys that exist already are found with one IN query for the
-    batch, the new notices go in as one Core executemany and the next checks as one UPDATE
-    executemany by id — no unit-of-work bookkeeping per row."""
+    batch, the new notices go in and the next checks move in one bulk write each
+    (models/db/bulk.py) — no unit-of-work bookkeeping or per-row bind processing."""
     cases = session.execute(
         select(*CASE_FACTS).where(Case.next_check_at <= as_of)
         .order_by(Case.next_check_at, Case.id).limit(limit)
@@ -60,18 +61,11 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
             for contact in _recipients(case=case, owed=owed, registry=registry) or [None]:
                 key = notice_key(owed_key=owed.key, contact_id=contact.id if contact else None)
                 planned.append((key, case, owed, contact))
-        next_checks.append({"case_id": case.id, "next_check_at": next_check})
+        next_checks.append((case.id, next_check))
     rows = _new_rows(session, planned=planned, as_of=as_of)
-    if rows:
-        session.execute(insert(Notice.__table__), rows)
-    session.execute(_MOVE_NEXT_CHECK, next_checks)
+    insert_rows(session, Notice.__table__, rows)
+    update_rows(session, Case.__table__, key="id", columns=("next_check_at",), rows=next_checks)
     return len(cases), len(rows)
-
-
-# Core statements on the tables, run as executemany: the ORM's bulk paths cost more per row
-# than the database's own work at this scale.
-_MOVE_NEXT_CHECK = (update(Case.__table__).where(Case.__table__.c.id == bindparam("case_id"))
-                    .values(next_check_at=bindparam("next_check_at")))
 
 
 def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedNotice,
