@@ -5,16 +5,21 @@ work. Here each column's processor (the very one Core would use: the type's, a
 TypeDecorator's included) runs once per distinct value, and the rows reach the driver as
 plain sequences: on SQLite one prepared statement run per row (no round trip), on PostgreSQL
 one statement for the whole batch over `unnest` of one array per column (one round trip,
-not one per row)."""
+not one per row). `one_of` binds a list of ids or keys as one parameter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import BindParameter, Boolean, Column, ColumnElement, Table, Text, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 Processor = Callable[[Any], Any]
 
@@ -115,3 +120,58 @@ def _arrays(dialect: Dialect, columns: Sequence[Column[Any]]) -> str:
     compile_type = dialect.type_compiler_instance.process
     return ", ".join(f"%s::{compile_type(column.type.dialect_impl(dialect))}[]"
                      for column in columns)
+
+
+class _ValueList(TypeDecorator[Sequence[Any]]):
+    """A list of ids or keys bound as ONE parameter: a PostgreSQL array, or on SQLite a JSON
+    array that `json_each` reads (ints and strings only: they need no conversion)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, element: TypeEngine[Any]) -> None:
+        super().__init__()
+        self.element = element
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(self.element))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Sequence[Any] | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return list(value) if dialect.name == "postgresql" else json.dumps(list(value))
+
+
+class _OneOf(ColumnElement[bool]):
+    """`column` is one of the values bound as `values` (see `one_of`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition itself: not rendered as `… = 1` on SQLite
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement),
+                           ("values", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any], values: BindParameter[Any]) -> None:
+        self.column, self.values = column, values
+
+
+@compiles(_OneOf)
+def _one_of_sqlite(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return (f"{compiler.process(element.column, **kw)} IN "
+            f"(SELECT value FROM json_each({compiler.process(element.values, **kw)}))")
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(element.values, **kw)})"
+
+
+def one_of(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`column IN (…)` for a list of ids or keys bound under `name` as one parameter, not one
+    per value: the statement's text does not change with the list's length, so it is built
+    and planned once (an expanding IN is rendered anew for every list: with hundreds of ids
+    per batch that cost more than running it). `= ANY(:name)` on PostgreSQL; on SQLite
+    `IN (SELECT value FROM json_each(:name))`."""
+    return _OneOf(column, bindparam(name, type_=_ValueList(column.type)))

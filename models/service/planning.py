@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
-from models.db.bulk import insert_rows, update_rows
+from models.db.bulk import insert_rows, one_of, update_rows
 from models.db.orm import Case, Contact, Notice
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import CONFIRM_WITHIN
@@ -68,6 +68,9 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
     return len(cases), len(rows)
 
 
+_STORED_KEYS = select(Notice.key).where(one_of(Notice.key, "keys"))
+
+
 def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedNotice,
                                                              Contact | None]],
               as_of: datetime) -> list[dict[str, object]]:
@@ -75,8 +78,7 @@ def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedN
     idempotent): one IN query for the whole batch."""
     if not planned:
         return []
-    existing = set(session.scalars(select(Notice.key).where(
-        Notice.key.in_([key for key, _, _, _ in planned]))))
+    existing = set(session.scalars(_STORED_KEYS, {"keys": [key for key, _, _, _ in planned]}))
     rows = []
     for key, case, owed, contact in planned:
         if key not in existing:
