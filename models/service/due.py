@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db.orm import Case, Notice
-from models.db.session import unit_of_work
+from models.db.session import single_statement_connection, unit_of_work
 from models.domain.calendar import WorkCalendar
 from models.domain.reminders import ReminderPolicy
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
@@ -55,6 +55,7 @@ class SweepReport:
 class Outgoing:
     notice_id: int
     mail: Mail
+    must_confirm: bool = False  # its record and what it makes due go in one transaction
 
 
 def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetime,
@@ -84,7 +85,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
             cancelled += 1
             continue
         notice.message_id = mail.message_id
-        outgoing.append(Outgoing(notice.id, mail))
+        outgoing.append(Outgoing(notice.id, mail, notice.must_confirm))
     session.flush()
     return outgoing, cancelled
 
@@ -145,6 +146,7 @@ class _Delivery:
         self.sessions, self.as_of, self.holder = sessions, as_of, holder
         self.engine: Engine = sessions.kw["bind"]
         self.connection: Connection | None = None  # the current batch's, for its records
+        self.confirming: set[int] = set()  # the current batch's notices to be confirmed
         self.max_attempts, self.now, self.report = max_attempts, now, report
         self.after_send = after_send
         self.forwarded = False  # retries brought forward once, at the sweep's first success
@@ -180,7 +182,8 @@ class _Delivery:
         recording = asyncio.create_task(recorder())
         renewing = asyncio.create_task(self._renew([o.notice_id for o in outgoing]))
         # One connection for the batch's records, not a checkout from the pool per mail.
-        self.connection = self.engine.connect()
+        self.connection = single_statement_connection(self.engine)
+        self.confirming = {o.notice_id for o in outgoing if o.must_confirm}
         try:
             results = await sender.send_batch([o.mail for o in outgoing], on_outcome=on_outcome)
             await _recorded(answered, recording)
@@ -219,20 +222,30 @@ class _Delivery:
             self.report.failed += 1
 
     def _record_sent(self, notice_ids: Sequence[int]) -> list[bool]:
-        """Whether each was still this holder's to record. A Core transaction, not a session:
-        this runs once per answer on the sending path."""
-        with contextlib.ExitStack() as stack:
-            connection = self.connection or stack.enter_context(self.engine.connect())
-            with connection.begin():
-                found = [outbox.record_sent(connection, notice_id=notice_id, as_of=self.as_of,
-                                            holder=self.holder) for notice_id in notice_ids]
-                confirm = [sent for sent in found if sent is not None and sent.must_confirm]
-                if confirm:
-                    with Session(bind=connection) as session:
-                        for sent in confirm:
-                            after_sent(session, sent, as_of=self.as_of)
-                        session.flush()
-        return [sent is not None for sent in found]
+        """Whether each was still this holder's to record. Core, not a session: this runs on
+        the sending path as soon as a server has answered. Mails whose record makes something
+        due (an at-once report to be confirmed) are recorded in a transaction with it; the
+        others in one statement on the batch's connection."""
+        plain = [i for i in notice_ids if i not in self.confirming]
+        confirm = [i for i in notice_ids if i in self.confirming]
+        found: set[int] = set()
+        if plain:
+            with contextlib.ExitStack() as stack:
+                connection = self.connection or stack.enter_context(
+                    single_statement_connection(self.engine))
+                with connection.begin():
+                    found.update(sent.notice_id for sent in outbox.record_sent(
+                        connection, notice_ids=plain, as_of=self.as_of, holder=self.holder))
+        if confirm:
+            with self.engine.begin() as connection:
+                sent = outbox.record_sent(connection, notice_ids=confirm, as_of=self.as_of,
+                                          holder=self.holder)
+                with Session(bind=connection) as session:
+                    for one in sent:
+                        after_sent(session, one, as_of=self.as_of)
+                    session.flush()
+            found.update(one.notice_id for one in sent)
+        return [notice_id in found for notice_id in notice_ids]
 
     def _record_failure(self, notice_id: int, result: SendOutcome) -> str | None:
         failure = outbox.Failure(notice_id=notice_id, error=str(result.error or ""),
