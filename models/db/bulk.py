@@ -1,5 +1,5 @@
 """Writing many rows of one table in one go, for the paths that write hundreds per batch
-(planning). Core's executemany runs every value through its column type's bind processing
+(planning, intake). Core's executemany runs every value through its column type's bind processing
 and builds a parameter dict per row — at this scale that costs more than the database's own
 work. Here each column's processor (the very one Core would use: the type's, a
 TypeDecorator's included) runs once per distinct value, and the rows reach the driver as
@@ -13,7 +13,16 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Boolean, Column, ColumnElement, Table, Text, bindparam
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    bindparam,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -82,7 +91,7 @@ def update_rows(session: Session, table: Table, *, key: str, columns: Sequence[s
             [(*row[1:], row[0]) for row in zip(*values)])
 
 
-def _connection(session: Session):
+def _connection(session: Session) -> Connection:
     session.flush()  # what Session.execute would have flushed first
     return session.connection()
 
