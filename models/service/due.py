@@ -28,6 +28,7 @@ from models.domain.calendar import WorkCalendar
 from models.domain.reminders import ReminderPolicy
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.service import outbox
+from models.service.backlog import Backlog
 from models.service.mail_content import build_mail
 from models.service.planning import PLAN_BATCH, after_sent, notices_that_apply, plan_batch
 from notifications.message import Mail
@@ -49,6 +50,7 @@ class SweepReport:
     failed: int = 0
     cancelled: int = 0
     would_send: list[dict[str, str]] = field(default_factory=list)
+    backlog: Backlog | None = None  # the outbox as the sweep found it (models/runtime/sweep.py)
 
 
 @dataclass(frozen=True)
