@@ -30,8 +30,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.cli import main as cli_main
 from models.db.orm import FlowTrigger
 from models.db.session import unit_of_work
+from models.domain.notice_keys import backlog_alert_key
+from models.runtime.bootstrap import Runtime, build_runtime
+from models.runtime.clock import FixedClock
 from models.service.board import health
 from tests.conftest import REPO, SHARED
 from tests.faults.smtp_sink import ControlledSink
@@ -44,6 +48,8 @@ __all__ = ["sink_factory"]  # the fixture, shared with test_outbox_faults.py
 
 FULL = os.environ.get("WEIQUAN_FAULTS_FULL") == "1"
 CONTRACT = SHARED / "contract" / "intake" / "dv_strangulation.json"
+OPERATOR = "operator@faults.example.org"
+BACKLOG_ALERT = backlog_alert_key(episode=1).rsplit(":", 1)[0]  # the operator's backlog notices
 
 
 def closed_port() -> int:
@@ -69,9 +75,24 @@ def report(scenario: str, *, expected: set[str], sink: ControlledSink, note: str
     return row
 
 
-def finished(process: subprocess.Popen[str]) -> None:
-    _, err = process.communicate(timeout=BOUND)
+def finished(process: subprocess.Popen[str]) -> tuple[str, str]:
+    out, err = process.communicate(timeout=BOUND)
     assert process.returncode == 0, err[-2000:]
+    return out, err
+
+
+def cli_status(settings, capsys, *, now: datetime, **changes: object) -> tuple[dict, str]:
+    """`weiquan status` (--json, and the words an operator reads) at `now`, through the CLI's
+    runtime seam (a fixed clock)."""
+    def runtime() -> Runtime:
+        return build_runtime(settings=settings.model_copy(update=changes),
+                             clock=FixedClock(now), migrate=False)
+
+    capsys.readouterr()
+    assert cli_main(["status", "--json"], runtime_factory=runtime) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert cli_main(["status"], runtime_factory=runtime) == 0
+    return as_json, capsys.readouterr().out
 
 
 def sent_keys(ctx) -> set[str]:
@@ -79,34 +100,54 @@ def sent_keys(ctx) -> set[str]:
 
 
 def test_relay_refusing_then_unreachable_for_ten_minutes_loses_and_fails_nothing(
-        demo_ctx, settings, sink_factory):
+        demo_ctx, settings, sink_factory, capsys):
     sink = sink_factory(refusing=True)
     at_once = take_in_dv_cases(demo_ctx, 10, prefix="outage10")
     start = RECEIVED + timedelta(minutes=1)
+    # The operator is told once the backlog is 5 minutes old (WEIQUAN_BACKLOG_ALERT_MINUTES):
+    # so several sweeps of the outage find it old, and one mail must come of them.
+    told = {"WEIQUAN_BACKLOG_ALERT_MINUTES": "5", "WEIQUAN_OPERATOR_EMAIL": OPERATOR}
     # Minutes 0-4 the relay answers 451, minutes 5-9 nothing listens where it was.
-    unreachable = environment(settings, sink, WEIQUAN_SINK_PORT=str(closed_port()))
+    unreachable = environment(settings, sink, WEIQUAN_SINK_PORT=str(closed_port()), **told)
+    behind_sweeps = 0
     for minute in range(10):
-        env = environment(settings, sink) if minute < 5 else unreachable
-        finished(run_due(env, start + timedelta(minutes=minute)))
+        env = environment(settings, sink, **told) if minute < 5 else unreachable
+        _, err = finished(run_due(env, start + timedelta(minutes=minute)))
+        behind_sweeps += "the outbox is behind" in err  # the sweep's WARNING, each sweep
         statuses = notices(demo_ctx)
         assert "failed" not in statuses.values(), f"minute {minute}: {Counter(statuses.values())}"
     assert sink.accepted == 0 and sink.refused >= len(at_once)
-    # What the operator watches (the board's health line, `weiquan overdue`): the outbox
-    # is behind — queued notices due more than 10 minutes ago.
+    assert behind_sweeps >= 4  # minutes 5 (or 6) to 9
+    # What the operator watches: the board's health line, and `weiquan status`.
+    later = start + timedelta(minutes=11)
     with unit_of_work(demo_ctx.sessions) as session:
-        behind = health(session, as_of=start + timedelta(minutes=11), under="99").late_notices
+        behind = health(session, as_of=later, under="99").late_notices
     assert behind >= len(at_once)
+    status, words = cli_status(settings, capsys, now=later, backlog_alert_minutes=5)
+    assert status["backlog"]["late"] >= len(at_once) + 1  # the operator's own notice waits too
+    assert status["backlog"]["oldest_wait_minutes"] >= 11
+    assert status["backlog"]["reason"] == "unreachable"
+    assert "无法连接邮件服务器" in words and "the oldest for" in words
+    alerts = {key for key in notices(demo_ctx) if key.startswith(BACKLOG_ALERT)}
+    assert len(alerts) == 1, alerts  # one episode, one notice, however many sweeps saw it
 
     sink.accept()
-    finished(run_due(environment(settings, sink), start + timedelta(minutes=11)))
+    finished(run_due(environment(settings, sink, **told), later))
     with unit_of_work(demo_ctx.sessions) as session:
-        after = health(session, as_of=start + timedelta(minutes=11), under="99").late_notices
-    row = report("1 SMTP 451 then unreachable, 10 min", expected=set(at_once), sink=sink,
-                 note=f"operator saw {behind} late notices, then {after}")
+        after = health(session, as_of=later, under="99").late_notices
+    operator_mails = {key: ids for key, ids in sink.message_ids_by_key.items()
+                      if key.startswith(BACKLOG_ALERT)}
+    row = report("1 SMTP 451 then unreachable, 10 min", expected=set(at_once) | alerts, sink=sink,
+                 note=f"operator saw {behind} late notices, then {after}; "
+                      f"mailed {sum(sink.by_message_id[m] for ids in operator_mails.values() for m in ids)}"
+                      f"× of {behind_sweeps} sweeps behind")
     statuses = notices(demo_ctx)
     assert {statuses[key] for key in at_once} == {"sent"}  # none failed for a transient fault
     assert row["lost"] == 0 and row["duplicated"] == 0 and after == 0
     assert all(len(ids) == 1 for ids in sink.message_ids_by_key.values())
+    # The operator's mail arrived, once, as soon as the relay answered.
+    assert set(operator_mails) == alerts and all(len(ids) == 1 for ids in operator_mails.values())
+    assert [sink.recipients_by_key[key] for key in alerts] == [[OPERATOR]]
 
 
 def test_kill_9_while_sending_again_and_again_loses_nothing(demo_ctx, settings, sink_factory):
