@@ -107,8 +107,11 @@ class FlowService:
                     serving = True
                 # Mail first: at-once notices stored by an intake in another process go out
                 # within seconds, not after that case's flow run (slow when Prefect is busy).
-                if self.leading and self._something_due():
-                    await self.wake_due_sweep()
+                try:  # the loop must outlive a bad pass (database restart, …)
+                    if self.leading and self._something_due():
+                        await self.wake_due_sweep()
+                except Exception:
+                    log.exception("due check failed; trying again next interval")
                 try:
                     started = await dispatch_owed_flows(self.runtime) if self.prefect_ready() else 0
                 except Exception:  # the loop must outlive a bad pass (database restart, …)
