@@ -55,6 +55,8 @@ BATCH = 20
 PERIODIC_JOB = "due-sweep-periodic"
 NEXT_JOB = "due-sweep-next"
 DIGEST_JOB = "digests-daily"
+# Which process swept which instant: the record that a sweep runs once per instant.
+SWEEP_LINE = "%s sweeps (%s) as of %s"
 
 
 def _always() -> bool:
@@ -247,6 +249,7 @@ class FlowService:
             if due is None or due > as_of:  # nothing due: no flow run to clutter the dashboard
                 self._schedule_next_wakeup()
                 return
+            log.info(SWEEP_LINE, self.holder, "due", as_of.isoformat())
             if not await self._due_sweep_flow(as_of):  # Prefect booting or down: mail must not wait
                 with unit_of_work(runtime.sessions) as session:
                     calendar = current_calendar(session)
@@ -259,6 +262,7 @@ class FlowService:
         runtime = self.runtime
         async with self._sweep_lock:
             as_of = runtime.clock.now()
+            log.info(SWEEP_LINE, self.holder, "safety", as_of.isoformat())
             with unit_of_work(runtime.sessions) as session:
                 calendar = current_calendar(session)
             try:

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.cli import main as cli_main
-from models.db.orm import FlowTrigger
+from models.db.orm import FlowTrigger, Notice
 from models.db.session import unit_of_work
 from models.domain.notice_keys import backlog_alert_key
 from models.runtime.bootstrap import Runtime, build_runtime
@@ -39,6 +39,8 @@ from models.runtime.clock import FixedClock
 from models.service.board import health
 from tests.conftest import REPO, SHARED
 from tests.faults.smtp_sink import ControlledSink
+from tests.integration.test_leader_takeover import START_BOUND, TAKE_OVER_BOUND, Service, leader_pid
+from tests.integration.test_leader_takeover import wait_until as wait_until_led
 from tests.faults.test_outbox_faults import (BOUND, RECEIVED, SERVICE, environment, notices,
                                              run_due, sink_factory, stop_service,
                                              take_in_dv_cases, wait_until)
@@ -249,7 +251,8 @@ def test_postgresql_restarted_mid_run_processes_resume_unattended(demo_ctx, sett
 
 
 def test_two_schedulers_two_senders_on_postgresql_send_each_notice_once(settings, demo_ctx,
-                                                                        sink_factory, tmp_path):
+                                                                        sink_factory, tmp_path,
+                                                                        capsys):
     url = settings.effective_database_url
     if not url.startswith("postgresql"):
         pytest.skip("a PostgreSQL scenario (WEIQUAN_TEST_POSTGRES_URL)")
@@ -261,24 +264,93 @@ def test_two_schedulers_two_senders_on_postgresql_send_each_notice_once(settings
         for index in range(cases):
             out.write(json.dumps({**document, "external_ref": f"two-{index}"},
                                  ensure_ascii=False) + "\n")
-    env = environment(settings, sink)
+    # The cases were received on 2026-09-30 (the contract's document): long overdue on the
+    # real clock, so escalations fall due at once beside the at-once reports — at any hour
+    # of any day, with the reminder window opened to the whole day.
+    env = environment(settings, sink, WEIQUAN_REMINDER_HOUR="0",
+                      WEIQUAN_REMINDER_WINDOW_END_HOUR="24",
+                      WEIQUAN_REMINDER_WORKING_DAYS_ONLY="false")
     intake = subprocess.run([sys.executable, "-m", "app.cli", "intake", "--batch", str(batch)],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND * 3)
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND * 5)
     assert intake.returncode == 0, intake.stderr[-2000:]
     at_once = set(notices(demo_ctx))
-    # The instants every scheduler wakes at: the at-once reports (the batch was stored on the
-    # real clock), then three working mornings of reminders and escalations (the contract's
-    # response deadline lies before them: the cases are overdue).
-    now = datetime.now(UTC)
-    instants = [now + timedelta(minutes=1)] + [now + timedelta(days=days) for days in (1, 2, 3)]
-    for instant in instants:  # two processes sweep each instant side by side
-        pair = [run_due(env, instant), run_due(env, instant)]
-        for process in pair:
-            finished(process)
+    assert len(at_once) >= 5 * cases
+
+    first = Service(env)  # two real `weiquan serve --no-prefect` processes
+    services = [first]
+    try:
+        wait_until_led(lambda: leader_pid(demo_ctx) == first.process.pid, bound=START_BOUND,
+                       what="the first process leads", services=services)
+        second = Service(env)
+        services.append(second)
+        wait_until_led(lambda: second.said("flow service"), bound=START_BOUND,
+                       what="the second process stands by", services=services)
+        # Mid-run: the leader is sending when it dies.
+        wait_until(lambda: sink.accepted >= len(at_once) // 4, what="the leader sends",
+                   process=first.process)
+        assert leader_pid(demo_ctx) == first.process.pid  # the standby did not steal it
+        first.process.kill()  # kill -9: no release, the lease must expire
+        first.process.wait()
+        at_kill = sink.accepted
+        took = wait_until_led(lambda: leader_pid(demo_ctx) == second.process.pid,
+                              bound=TAKE_OVER_BOUND, what="the standby takes over",
+                              services=services)
+        assert at_kill < len(at_once), "the leader was done before the kill: nothing tested"
+        # The dead leader's claims come back when their lease (≤ 60 s) runs out.
+        wait_until(lambda: all_sent_or_waiting(demo_ctx), what="everything due is out",
+                   process=second.process, timeout=BOUND * 3)
+    finally:
+        for service in services:
+            service.stop()
+
+    sweeps = [parse_sweep(line) for service in services for line in service.log
+              if " sweeps (" in line]
+    by_instant = Counter(instant for _, _, instant in sweeps)
+    swept_by = {holder for holder, _, _ in sweeps}
     statuses = notices(demo_ctx)
     expected = at_once | {key for key, status in statuses.items() if status == "sent"}
+    repeated = {mid: n for mid, n in sink.by_message_id.items() if n > 1}
     row = report(f"5 two schedulers + two senders, {cases} cases", expected=expected, sink=sink,
-                 note=f"{len(instants)} instants swept by two processes each")
-    assert row["lost"] == 0 and row["duplicated"] == 0
-    assert "failed" not in statuses.values()
-    assert len(expected) > len(at_once), "no due reminder was sent: nothing tested"
+                 note=f"leader kill -9 mid-send ({at_kill} sent), take-over {took:.1f} s; "
+                      f"{len(sweeps)} sweeps by {len(swept_by)} processes in turn, "
+                      f"{sum(n > 1 for n in by_instant.values())} instants swept twice")
+    with capsys.disabled():
+        print(f"leader take-over after kill -9: {took:.1f} s")
+    assert took <= TAKE_OVER_BOUND
+    assert row["lost"] == 0 and "failed" not in statuses.values()
+    assert len(expected) > len(at_once), "no escalation was sent: nothing tested"
+    # Once per instant: no instant swept by two processes (or twice by one), and the
+    # standby swept nothing until it led — the dead leader swept nothing after.
+    assert sweeps and max(by_instant.values()) == 1, by_instant.most_common(3)
+    first_holder = holder_of(first, sweeps)
+    second_sweeps = [instant for holder, _, instant in sweeps if holder != first_holder]
+    first_sweeps = [instant for holder, _, instant in sweeps if holder == first_holder]
+    assert first_sweeps and second_sweeps, "both processes should have led in turn"
+    assert max(first_sweeps) < min(second_sweeps)
+    # Nothing sent twice but the mails in flight when the leader died (one per connection at
+    # most), each repeat the same message (one Message-ID per notice).
+    assert all(len(ids) == 1 for ids in sink.message_ids_by_key.values())
+    assert sum(n - 1 for n in repeated.values()) <= settings.smtp_connections, repeated
+
+
+def parse_sweep(line: str) -> tuple[str, str, datetime]:
+    """(holder, which sweep, instant) from the service's SWEEP_LINE."""
+    message = line.split(": ", 1)[1]
+    holder, rest = message.split(" sweeps (", 1)
+    which, instant = rest.split(") as of ", 1)
+    return holder, which, datetime.fromisoformat(instant.strip())
+
+
+def holder_of(service: Service, sweeps: list[tuple[str, str, datetime]]) -> str:
+    pid = f":{service.process.pid}:"
+    return next(holder for holder, _, _ in sweeps if pid in holder)
+
+
+def all_sent_or_waiting(ctx) -> bool:
+    """Nothing due is left: every notice sent, cancelled, or queued for a later instant."""
+    now = datetime.now(UTC)
+    with unit_of_work(ctx.sessions) as session:
+        due = session.scalar(select(func.count()).select_from(Notice).where(
+            (Notice.status == "sending")
+            | ((Notice.status == "queued") & (Notice.next_attempt_at <= now))))
+    return due == 0
