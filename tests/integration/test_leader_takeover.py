@@ -26,10 +26,12 @@ START_BOUND = 30.0  # a loaded 2-core machine takes seconds to start a Python pr
 
 
 class Service:
-    """A `weiquan serve --no-prefect` process whose log is read as it comes."""
+    """A `weiquan serve --no-prefect` process (`prefect=True`: `weiquan serve`) whose log is
+    read as it comes."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-prefect"],
+    def __init__(self, env: dict[str, str], *, prefect: bool = False) -> None:
+        command = ["serve"] if prefect else ["serve", "--no-prefect"]
+        self.process = subprocess.Popen([sys.executable, "-m", "app.cli", *command],
                                         cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
