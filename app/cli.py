@@ -342,6 +342,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"scheduler leader: {leader['holder']} ({state}; leading for "
                   f"{leader['age_seconds']:.0f} s, renewed {leader['heartbeat_age_seconds']:.0f} s "
                   f"ago, expires in {leader['expires_in_seconds']:.0f} s)")
+        for process in status["processes"]:
+            role = "leads" if process["leading"] else "stands by" if process["live"] else \
+                "silent (stopped or dead)"
+            print(f"  service process {process['holder']}: {role}, heartbeat "
+                  f"{process['heartbeat_age_seconds']:.0f} s ago")
         words = vocabulary()
         print("notices: " + ", ".join(f"{words.label('notice_statuses', code)} {count}"
                                       for code, count in status["notices"].items()))

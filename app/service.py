@@ -44,7 +44,15 @@ from models.service.calendar import current_calendar
 from models.service.digests import digests_pending
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
-from models.service.leases import SCHEDULER_LEASE, hold_lease, process_holder, release_lease
+from models.service.leases import (
+    SCHEDULER_LEASE,
+    beat,
+    forget_silent_processes,
+    hold_lease,
+    process_holder,
+    process_lease_name,
+    release_lease,
+)
 from models.service.outbox import next_wakeup
 from models.runtime.bootstrap import Runtime
 from models.runtime.process import register_runtime_factory
@@ -141,10 +149,14 @@ class FlowService:
         """Take or renew the scheduler lease: start leading when it is won, stop at once when
         it is lost (or cannot be renewed: the database is unreachable). True while leading."""
         try:
+            now = self.runtime.clock.now()
+            ttl = timedelta(seconds=self.runtime.settings.lease_ttl_seconds)
             with unit_of_work(self.runtime.sessions) as session:
-                held = hold_lease(session, name=SCHEDULER_LEASE, holder=self.holder,
-                                  now=self.runtime.clock.now(),
-                                  ttl=timedelta(seconds=self.runtime.settings.lease_ttl_seconds))
+                beat(session, holder=self.holder, now=now, ttl=ttl)
+                held = hold_lease(session, name=SCHEDULER_LEASE, holder=self.holder, now=now,
+                                  ttl=ttl)
+                if held:
+                    forget_silent_processes(session, now=now)
         except Exception:
             log.exception("could not renew the scheduler lease")
             held = False
@@ -173,15 +185,18 @@ class FlowService:
             self.scheduler = None
 
     def _give_up_lead(self) -> None:
-        """A clean stop: the lease goes at once, so a standby need not wait for it to expire."""
-        if not self.leading:
-            return
+        """A clean stop: the lease goes at once, so a standby need not wait for it to expire;
+        the process's heartbeat stops there too."""
+        leading = self.leading
         self._stop_scheduler()
         try:
             with unit_of_work(self.runtime.sessions) as session:
-                release_lease(session, name=SCHEDULER_LEASE, holder=self.holder,
-                              now=self.runtime.clock.now())
-        except Exception:  # it expires by itself
+                now = self.runtime.clock.now()
+                release_lease(session, name=process_lease_name(self.holder), holder=self.holder,
+                              now=now)
+                if leading:
+                    release_lease(session, name=SCHEDULER_LEASE, holder=self.holder, now=now)
+        except Exception:  # they expire by themselves
             log.warning("could not release the scheduler lease", exc_info=True)
 
     def _something_due(self) -> bool:

@@ -118,6 +118,12 @@ def test_a_standby_takes_over_within_30_s_after_the_leader_is_killed(postgres_ru
         human = subprocess.run([sys.executable, "-m", "app.cli", "status"], cwd=REPO, env=env,
                                capture_output=True, text=True, timeout=60)
         assert human.returncode == 0 and f":{second.process.pid}:" in human.stdout
+        # Every service process by its heartbeat: the new leader, and the killed one silent.
+        lines = human.stdout.splitlines()
+        assert any(f":{second.process.pid}:" in line and ": leads, heartbeat" in line
+                   for line in lines), human.stdout
+        assert any(f":{first.process.pid}:" in line and "silent" in line for line in lines), \
+            human.stdout
         assert "待发 0" in human.stdout
     finally:
         for service in services:
