@@ -1,13 +1,16 @@
 """A county or a province under faults (issue 13), with real `weiquan` processes and a real
-SMTP sink on loopback (tests/faults/smtp_sink.py), no Prefect server. Time is the service's:
-each `weiquan run-due --as-of T` process is one instant of it, so "ten minutes of outage"
-takes seconds of the machine's.
+SMTP sink on loopback (tests/faults/smtp_sink.py), no Prefect server but in the full form of
+scenario 3. Time is the service's where it can be: each `weiquan run-due --as-of T` process is
+one instant of it, so "ten minutes of outage" takes seconds of the machine's.
 
-1. the relay refuses (451) and then cannot be reached, for 10 minutes of service time;
+1. the relay refuses (451) and then cannot be reached, for 10 minutes of service time, and
+   the operator is mailed once about the backlog;
 2. `kill -9` of a sending process, again and again;
-3. Prefect's API down during intake and sweeps;
+3. Prefect's API down during intake and sweeps (full form: a Prefect server comes back and
+   the owed flow runs are caught up);
 4. PostgreSQL restarted mid-run (full form only: it restarts the machine's cluster);
-5. two schedulers and two senders on PostgreSQL over the same instants.
+5. two `weiquan serve` processes (schedulers and senders) on PostgreSQL, the leader killed
+   mid-send: the standby takes over, each instant swept once.
 
 Each scenario prints `expected / delivered / lost / duplicated` and, when
 WEIQUAN_FAULTS_REPORT names a file, appends its row there (`python -m tests.faults.run_all`
