@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-COLUMNS = ("scenario", "expected", "delivered", "lost", "duplicated", "note")
+COLUMNS = ("scenario", "db", "expected", "delivered", "lost", "duplicated", "note")
 
 
 def main() -> int:

@@ -68,14 +68,18 @@ def closed_port() -> int:
     return port
 
 
-def report(scenario: str, *, expected: set[str], sink: ControlledSink, note: str = "") -> dict:
-    """The scenario's row: notices owed, delivered (distinct), lost, repeated copies."""
+def report(scenario: str, *, settings, expected: set[str], sink: ControlledSink,
+           note: str = "") -> dict:
+    """The scenario's row: its database, notices owed, delivered (distinct), lost, repeated
+    copies."""
     delivered = set(sink.message_ids_by_key) & expected
-    row = {"scenario": scenario, "expected": len(expected), "delivered": len(delivered),
+    database = settings.effective_database_url.split(":", 1)[0].split("+", 1)[0]
+    row = {"scenario": scenario, "db": database, "expected": len(expected),
+           "delivered": len(delivered),
            "lost": len(expected - delivered),
            "duplicated": sum(n - 1 for n in sink.by_message_id.values() if n > 1),
            "note": note}
-    print(f"\n{scenario}: expected {row['expected']} delivered {row['delivered']} "
+    print(f"\n{scenario} ({database}): expected {row['expected']} delivered {row['delivered']} "
           f"lost {row['lost']} duplicated {row['duplicated']} {note}")
     if path := os.environ.get("WEIQUAN_FAULTS_REPORT"):
         with open(path, "a", encoding="utf-8") as out:
@@ -145,7 +149,8 @@ def test_relay_refusing_then_unreachable_for_ten_minutes_loses_and_fails_nothing
         after = health(session, as_of=later, under="99").late_notices
     operator_mails = {key: ids for key, ids in sink.message_ids_by_key.items()
                       if key.startswith(BACKLOG_ALERT)}
-    row = report("1 SMTP 451 then unreachable, 10 min", expected=set(at_once) | alerts, sink=sink,
+    row = report("1 SMTP 451 then unreachable, 10 min",
+                 settings=settings, expected=set(at_once) | alerts, sink=sink,
                  note=f"operator saw {behind} late notices, then {after}; "
                       f"mailed {sum(sink.by_message_id[m] for ids in operator_mails.values() for m in ids)}"
                       f"× of {behind_sweeps} sweeps behind")
@@ -181,7 +186,8 @@ def test_kill_9_while_sending_again_and_again_loses_nothing(demo_ctx, settings, 
     finished(run_due(env, instant))
 
     expected = set(at_once) | sent_keys(demo_ctx)
-    row = report(f"2 kill -9 while sending ×{killed}", expected=expected, sink=sink,
+    row = report(f"2 kill -9 while sending ×{killed}",
+                 settings=settings, expected=expected, sink=sink,
                  note=f"({killed} kills: at most {killed} repeats allowed)")
     assert killed == kills
     assert row["lost"] == 0
@@ -212,7 +218,7 @@ def test_prefect_api_down_intake_acknowledged_mail_flows_owed_runs_caught_up(
     # service starts (with backoff) once the API answers.
     assert owed == {"pending": 5}
     if not FULL:  # the short form starts no Prefect server (its first start is slow in CI)
-        row = report("3 Prefect API down", expected=at_once, sink=sink,
+        row = report("3 Prefect API down", settings=settings, expected=at_once, sink=sink,
                      note="5 flow runs owed (pending) for the service to start")
         assert row["lost"] == 0 and row["duplicated"] == 0
         return
@@ -239,7 +245,7 @@ def test_prefect_api_down_intake_acknowledged_mail_flows_owed_runs_caught_up(
             caught_up = time.monotonic() - started - booted
         finally:
             service.stop()
-    row = report("3 Prefect API down", expected=at_once, sink=sink,
+    row = report("3 Prefect API down", settings=settings, expected=at_once, sink=sink,
                  note=f"5 flow runs owed, all 5 run {caught_up:.0f} s after Prefect returned "
                       f"(its server booted in {booted:.0f} s)")
     assert row["lost"] == 0 and row["duplicated"] == 0
@@ -289,8 +295,9 @@ def test_postgresql_restarted_mid_run_processes_resume_unattended(demo_ctx, sett
     finally:
         service.send_signal(signal.SIGTERM)
         _, log = service.communicate(timeout=BOUND)
-    row = report("4 PostgreSQL restarted", expected=set(at_once), sink=sink,
-                 note=f"{during} sent when the restart returned, all out {resumed:.1f} s later; "
+    row = report("4 PostgreSQL restarted", settings=settings, expected=set(at_once), sink=sink,
+                 note=f"{during} sent when the restart returned, all out {resumed:.1f} s "
+                      f"later; "
                       f"{log.count('the database is away')} waits to record, "
                       f"{log.count('Traceback')} tracebacks logged")
     # Answers that came while the database was away were kept and recorded once it was
@@ -359,7 +366,8 @@ def test_two_schedulers_two_senders_on_postgresql_send_each_notice_once(settings
     statuses = notices(demo_ctx)
     expected = at_once | {key for key, status in statuses.items() if status == "sent"}
     repeated = {mid: n for mid, n in sink.by_message_id.items() if n > 1}
-    row = report(f"5 two schedulers + two senders, {cases} cases", expected=expected, sink=sink,
+    row = report(f"5 two schedulers + two senders, {cases} cases",
+                 settings=settings, expected=expected, sink=sink,
                  note=f"leader kill -9 mid-send ({at_kill} sent), take-over {took:.1f} s; "
                       f"{len(sweeps)} sweeps by {len(swept_by)} processes in turn, "
                       f"{sum(n > 1 for n in by_instant.values())} instants swept twice")
