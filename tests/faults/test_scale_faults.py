@@ -44,7 +44,8 @@ from models.runtime.clock import FixedClock
 from models.service.board import health
 from tests.conftest import REPO, SHARED
 from tests.faults.smtp_sink import ControlledSink
-from tests.integration.test_leader_takeover import START_BOUND, TAKE_OVER_BOUND, Service, leader_pid
+from tests.integration.test_leader_takeover import (TAKE_OVER_BOUND, Service, leader_and_standby,
+                                                    leader_pid)
 from tests.integration.test_leader_takeover import wait_until as wait_until_led
 from tests.faults.test_outbox_faults import (BOUND, RECEIVED, SERVICE, environment, notices,
                                              run_due, sink_factory, stop_service,
@@ -332,19 +333,13 @@ def test_two_schedulers_two_senders_on_postgresql_send_each_notice_once(settings
     at_once = set(notices(demo_ctx))
     assert len(at_once) >= 5 * cases
 
-    first = Service(env)  # two real `weiquan serve --no-prefect` processes
-    services = [first]
+    services: list[Service] = []  # two real `weiquan serve --no-prefect` processes
     try:
-        wait_until_led(lambda: leader_pid(demo_ctx) == first.process.pid, bound=START_BOUND,
-                       what="the first process leads", services=services)
-        second = Service(env)
-        services.append(second)
-        wait_until_led(lambda: second.said("flow service"), bound=START_BOUND,
-                       what="the second process stands by", services=services)
+        first, second = leader_and_standby(env, demo_ctx, services)
         # Mid-run: the leader is sending when it dies.
         wait_until(lambda: sink.accepted >= len(at_once) // 4, what="the leader sends",
                    process=first.process)
-        assert leader_pid(demo_ctx) == first.process.pid  # the standby did not steal it
+        assert leader_pid(demo_ctx) == first.process.pid  # the standby has not stolen it
         first.process.kill()  # kill -9: no release, the lease must expire
         first.process.wait()
         at_kill = sink.accepted

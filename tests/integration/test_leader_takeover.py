@@ -74,6 +74,22 @@ def leader_pid(runtime: Runtime) -> int | None:
     return int(leader["holder"].split(":")[1])
 
 
+def leader_and_standby(env: dict[str, str], runtime: Runtime,
+                       services: list[Service]) -> tuple[Service, Service]:
+    """Two service processes: the first started leads, the second stands by (both are added
+    to `services` as they start, for the caller to stop)."""
+    first = Service(env)
+    services.append(first)
+    wait_until(lambda: leader_pid(runtime) == first.process.pid, bound=START_BOUND,
+               what="the first process leads", services=services)
+    second = Service(env)
+    services.append(second)
+    wait_until(lambda: second.said("flow service"), bound=START_BOUND,
+               what="the second process runs", services=services)
+    assert leader_pid(runtime) == first.process.pid  # the standby did not steal it
+    return first, second
+
+
 @pytest.fixture
 def postgres_runtime(settings) -> Iterator[Runtime]:
     if not settings.effective_database_url.startswith("postgresql"):
@@ -89,16 +105,9 @@ def test_a_standby_takes_over_within_30_s_after_the_leader_is_killed(postgres_ru
            "WEIQUAN_DATABASE_URL": settings.effective_database_url,
            "WEIQUAN_DIGESTS_ENABLED": "false", "WEIQUAN_SINK_PORT": "9"}
     env.pop("WEIQUAN_SMTP_HOST", None)
-    first = Service(env)
-    services = [first]
+    services: list[Service] = []
     try:
-        wait_until(lambda: leader_pid(postgres_runtime) == first.process.pid, bound=START_BOUND,
-                   what="the first process leads", services=services)
-        second = Service(env)
-        services.append(second)
-        wait_until(lambda: second.said("flow service"), bound=START_BOUND,
-                   what="the second process runs", services=services)
-        assert leader_pid(postgres_runtime) == first.process.pid  # the standby did not steal it
+        first, second = leader_and_standby(env, postgres_runtime, services)
 
         first.process.kill()  # kill -9: no release, the lease must expire
         first.process.wait()
