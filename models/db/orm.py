@@ -178,7 +178,8 @@ class AuditEvent(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(40))
+    # Indexed: every due sweep asks for the latest outbox-backlog event (models/service/backlog.py).
+    kind: Mapped[str] = mapped_column(String(40), index=True)
     note: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 

@@ -24,7 +24,7 @@ from models.db.orm import Case, Contact, Notice
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import CONFIRM_WITHIN
 from models.domain.notice_keys import notice_key
-from models.domain.notice_kinds import Family, Recipient, priority_of, spec_of
+from models.domain.notice_kinds import Recipient, priority_of, spec_of
 from models.domain.reminders import OwedNotice, ReminderPolicy, still_applies
 from models.domain.statuses import NoticeStatus
 from models.service.outbox import Sent
@@ -172,13 +172,13 @@ def notices_that_apply(session: Session, notices: Sequence[Notice], *,
     loaded once, for the cases whose notices are re-checked at all."""
     rechecked = {notice.case_id for notice in notices
                  if notice.case_id in cases and spec_of(notice.kind).rechecked
-                 and spec_of(notice.kind).family != Family.DIGEST}
+                 and spec_of(notice.kind).about_a_case}
     owed_now = {work.case.id: work.owed(as_of=as_of, calendar=calendar, policy=policy)
                 for work in load_case_works(session, [cases[case_id] for case_id in rechecked])}
     applies = set()
     for notice in notices:
-        if spec_of(notice.kind).family == Family.DIGEST:
-            applies.add(notice.id)  # judged when rendered: its day, and whether anything is left
+        if not spec_of(notice.kind).about_a_case:
+            applies.add(notice.id)  # judged when rendered (a digest: its day, what is left)
         elif notice.case_id in cases and still_applies(
                 notice.key, kind=notice.kind, owed_now=owed_now.get(notice.case_id, ())):
             applies.add(notice.id)
