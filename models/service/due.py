@@ -222,7 +222,7 @@ class _Delivery:
         while True:
             try:
                 if self.connection is None:
-                    self.connection = self.engine.connect()
+                    self.connection = single_statement_connection(self.engine)
                 self.record(answers)
             except (OperationalError, InterfaceError) as error:
                 self._drop_connection()
