@@ -8,7 +8,7 @@ import getpass
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -328,7 +328,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     def run(runtime: Runtime) -> int:
 
         with unit_of_work(runtime.sessions) as session:
-            status = service_status(session, now=runtime.clock.now())
+            status = service_status(session, now=runtime.clock.now(),
+                                    backlog_after=timedelta(
+                                        minutes=runtime.settings.backlog_alert_minutes))
         if args.json:
             print(json.dumps(status, ensure_ascii=False, indent=2))
             return 0
@@ -340,9 +342,22 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"scheduler leader: {leader['holder']} ({state}; leading for "
                   f"{leader['age_seconds']:.0f} s, renewed {leader['heartbeat_age_seconds']:.0f} s "
                   f"ago, expires in {leader['expires_in_seconds']:.0f} s)")
+        for process in status["processes"]:
+            role = "leads" if process["leading"] else "stands by" if process["live"] else \
+                "silent (stopped or dead)"
+            print(f"  service process {process['holder']}: {role}, heartbeat "
+                  f"{process['heartbeat_age_seconds']:.0f} s ago")
         words = vocabulary()
         print("notices: " + ", ".join(f"{words.label('notice_statuses', code)} {count}"
                                       for code, count in status["notices"].items()))
+        queued = status["backlog"]
+        if queued["waiting"]:
+            print(f"outbox backlog: {queued['waiting']} due and waiting, the oldest for "
+                  f"{queued['oldest_wait_minutes']} min; {queued['late']} waited more than "
+                  f"{queued['threshold_minutes']} min "
+                  f"({words.label('outbox_delays', queued['reason'])})")
+        else:
+            print("outbox backlog: none (nothing due is waiting)")
         print(f"flow runs owed to Prefect: {status['owed_flow_runs']}")
         return 0
 

@@ -44,7 +44,15 @@ from models.service.calendar import current_calendar
 from models.service.digests import digests_pending
 from models.service.flow_triggers import ClaimedTrigger, claim_due_triggers, release_failed_trigger
 from models.service.intake import INTAKE_FLOW
-from models.service.leases import SCHEDULER_LEASE, hold_lease, process_holder, release_lease
+from models.service.leases import (
+    SCHEDULER_LEASE,
+    beat,
+    forget_silent_processes,
+    hold_lease,
+    process_holder,
+    process_lease_name,
+    release_lease,
+)
 from models.service.outbox import next_wakeup
 from models.runtime.bootstrap import Runtime
 from models.runtime.process import register_runtime_factory
@@ -55,6 +63,8 @@ BATCH = 20
 PERIODIC_JOB = "due-sweep-periodic"
 NEXT_JOB = "due-sweep-next"
 DIGEST_JOB = "digests-daily"
+# Which process swept which instant: the record that a sweep runs once per instant.
+SWEEP_LINE = "%s sweeps (%s) as of %s"
 
 
 def _always() -> bool:
@@ -107,8 +117,11 @@ class FlowService:
                     serving = True
                 # Mail first: at-once notices stored by an intake in another process go out
                 # within seconds, not after that case's flow run (slow when Prefect is busy).
-                if self.leading and self._something_due():
-                    await self.wake_due_sweep()
+                try:  # the loop must outlive a bad pass (database restart, …)
+                    if self.leading and self._something_due():
+                        await self.wake_due_sweep()
+                except Exception:
+                    log.exception("due check failed; trying again next interval")
                 try:
                     started = await dispatch_owed_flows(self.runtime) if self.prefect_ready() else 0
                 except Exception:  # the loop must outlive a bad pass (database restart, …)
@@ -136,10 +149,14 @@ class FlowService:
         """Take or renew the scheduler lease: start leading when it is won, stop at once when
         it is lost (or cannot be renewed: the database is unreachable). True while leading."""
         try:
+            now = self.runtime.clock.now()
+            ttl = timedelta(seconds=self.runtime.settings.lease_ttl_seconds)
             with unit_of_work(self.runtime.sessions) as session:
-                held = hold_lease(session, name=SCHEDULER_LEASE, holder=self.holder,
-                                  now=self.runtime.clock.now(),
-                                  ttl=timedelta(seconds=self.runtime.settings.lease_ttl_seconds))
+                beat(session, holder=self.holder, now=now, ttl=ttl)
+                held = hold_lease(session, name=SCHEDULER_LEASE, holder=self.holder, now=now,
+                                  ttl=ttl)
+                if held:
+                    forget_silent_processes(session, now=now)
         except Exception:
             log.exception("could not renew the scheduler lease")
             held = False
@@ -168,15 +185,18 @@ class FlowService:
             self.scheduler = None
 
     def _give_up_lead(self) -> None:
-        """A clean stop: the lease goes at once, so a standby need not wait for it to expire."""
-        if not self.leading:
-            return
+        """A clean stop: the lease goes at once, so a standby need not wait for it to expire;
+        the process's heartbeat stops there too."""
+        leading = self.leading
         self._stop_scheduler()
         try:
             with unit_of_work(self.runtime.sessions) as session:
-                release_lease(session, name=SCHEDULER_LEASE, holder=self.holder,
-                              now=self.runtime.clock.now())
-        except Exception:  # it expires by itself
+                now = self.runtime.clock.now()
+                release_lease(session, name=process_lease_name(self.holder), holder=self.holder,
+                              now=now)
+                if leading:
+                    release_lease(session, name=SCHEDULER_LEASE, holder=self.holder, now=now)
+        except Exception:  # they expire by themselves
             log.warning("could not release the scheduler lease", exc_info=True)
 
     def _something_due(self) -> bool:
@@ -244,6 +264,7 @@ class FlowService:
             if due is None or due > as_of:  # nothing due: no flow run to clutter the dashboard
                 self._schedule_next_wakeup()
                 return
+            log.info(SWEEP_LINE, self.holder, "due", as_of.isoformat())
             if not await self._due_sweep_flow(as_of):  # Prefect booting or down: mail must not wait
                 with unit_of_work(runtime.sessions) as session:
                     calendar = current_calendar(session)
@@ -256,6 +277,7 @@ class FlowService:
         runtime = self.runtime
         async with self._sweep_lock:
             as_of = runtime.clock.now()
+            log.info(SWEEP_LINE, self.holder, "safety", as_of.isoformat())
             with unit_of_work(runtime.sessions) as session:
                 calendar = current_calendar(session)
             try:

@@ -252,6 +252,24 @@ def classify_error(error: BaseException) -> MailTransportError:
     return MailTransportError(f"unexpected transport error: {error!r}", transient=True)
 
 
+# Why a mail is still waiting, read back from the error stored with it (the texts above are
+# made here): codes of the vocabulary's `outbox_delays`.
+_UNREACHABLE = ("cannot open SMTP session", "connection problem", "timed out",
+                "no SMTP connection", "SMTP connection lost")
+_REFUSED = ("server answered", "all recipients refused", "recipient refused")
+
+
+def delay_reason(error: str) -> str:
+    """The reason code of a stored transient error ("" — never tried — is `not_tried`)."""
+    if not error:
+        return "not_tried"
+    if error.startswith(_UNREACHABLE):
+        return "unreachable"
+    if error.startswith(_REFUSED) or " recipients refused" in error:
+        return "refused"
+    return "other"
+
+
 def _is_transient_code(code: int) -> bool:
     # Only a 5xx is a verdict; 4xx says "later", anything odd is not worth giving up on.
     return not 500 <= code < 600

@@ -72,7 +72,7 @@ def postgres_templates() -> Iterator[dict[str, str] | None]:
         return
     suffix = uuid.uuid4().hex[:8]
     names = {"empty": f"wq_template_{suffix}", "demo": f"wq_template_demo_{suffix}"}
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{names["empty"]}"'))
     upgrade_to_head(_postgres_url(names["empty"]))
@@ -114,7 +114,8 @@ def database_copy(backend: str, *, directory: Path, sqlite_template: Path,
         yield f"sqlite:///{path}"
         return
     name = f"wq_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    # Pre-ping: a fault test restarts the server between the CREATE and the DROP.
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
     yield _postgres_url(name)

@@ -178,7 +178,8 @@ class AuditEvent(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
-    kind: Mapped[str] = mapped_column(String(40))
+    # Indexed: every due sweep asks for the latest outbox-backlog event (models/service/backlog.py).
+    kind: Mapped[str] = mapped_column(String(40), index=True)
     note: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -203,11 +204,15 @@ class Notice(Base):
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_deliverable", "status", "next_attempt_at"),
                       # the claim: most urgent first, then oldest due
-                      Index("ix_notices_claim", "status", "priority", "next_attempt_at"))
+                      Index("ix_notices_claim", "status", "priority", "next_attempt_at"),
+                      # a case's notices of one status (the planner's sent at-once reports):
+                      # with case_id alone SQLite searched by status and read every sent
+                      # notice of the database for each batch of cases
+                      Index("ix_notices_case_status", "case_id", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     kind: Mapped[str] = mapped_column(String(40))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     recipient_role: Mapped[str] = mapped_column(String(40))
@@ -243,9 +248,11 @@ class Referral(Base):
     feedback deadline (004). Reminders and escalation are derived from this row."""
 
     __tablename__ = "referrals"
+    # a case's referrals awaiting feedback, found by case first (see ix_notices_case_status)
+    __table_args__ = (Index("ix_referrals_case_status", "case_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     role: Mapped[str] = mapped_column(String(40))
     jurisdiction_code: Mapped[str] = mapped_column(String(12))  # the contact's
@@ -266,6 +273,9 @@ class VisitPlan(Base):
     """A family on a ledger (附表3) and its return-visit plan. One per case."""
 
     __tablename__ = "visit_plans"
+    # the planner asks for the active plans of a batch of cases: with the unique case_id
+    # alone SQLite preferred the status index and read every active plan per batch
+    __table_args__ = (Index("ix_visit_plans_case_status", "case_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -60,6 +60,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # transaction sees, when it commits and what it makes durable are the same at any size.
     cursor.execute(f"PRAGMA cache_size={-SQLITE_CACHE_KIB}")
     cursor.close()
+
+
+def single_statement_connection(engine: Engine) -> Connection:
+    """A connection for writes of one statement each, run in `with connection.begin():`.
+    On PostgreSQL it is in AUTOCOMMIT: the statement is its own transaction, one round trip
+    instead of three (BEGIN, statement, COMMIT) — what recording each mail's outcome on the
+    sending path costs. On SQLite `begin()` takes the write lock as everywhere (a round trip
+    costs nothing there, and SQLAlchemy's AUTOCOMMIT would hand the connection back to the
+    pool in pysqlite's own transaction mode)."""
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -156,3 +156,10 @@ def monthly_statistics_key(*, person: str, day: date) -> str:
 
 def digest_day_of(key: str) -> date:
     return date.fromisoformat(key.rsplit(":", 1)[1])
+
+
+# --- the operator's notices about the machinery (models/service/backlog.py) -------------------
+
+def backlog_alert_key(*, episode: int) -> str:
+    """The operator's notice of the outbox's `episode`-th backlog: one per episode."""
+    return f"operator:outbox_backlog:{episode}"

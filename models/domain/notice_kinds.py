@@ -36,6 +36,7 @@ class NoticeKind(StrEnum):
     CADRE_DIGEST = "cadre_digest"
     SUPERVISOR_DIGEST = "supervisor_digest"
     MONTHLY_STATISTICS = "monthly_statistics"
+    OUTBOX_BACKLOG = "outbox_backlog"
 
 
 class Recipient(StrEnum):
@@ -57,6 +58,7 @@ class Family(StrEnum):
     VISIT = "visit"
     RECORD = "record"  # the casework records: the visit after closing, a protection order
     DIGEST = "digest"  # rendered at send time from the rows as they are then
+    OPERATIONS = "operations"  # the machinery's own state, for the operator: no case
 
 
 class Priority(IntEnum):
@@ -85,6 +87,12 @@ class KindSpec:
 
     def template_for(self, kind: NoticeKind) -> str:
         return self.template or kind.value
+
+    @property
+    def about_a_case(self) -> bool:
+        """A mail about one case, re-checked against it before sending; the others (digests,
+        the operator's notices about the machinery) are judged when rendered."""
+        return self.family not in (Family.DIGEST, Family.OPERATIONS)
 
 
 KINDS: dict[NoticeKind, KindSpec] = {
@@ -132,6 +140,10 @@ KINDS: dict[NoticeKind, KindSpec] = {
                                            Priority.DIGEST),
     NoticeKind.MONTHLY_STATISTICS: KindSpec("月度统计", Family.DIGEST, Recipient.DIGEST,
                                             Priority.DIGEST),
+    # At-once priority: it goes in the first batch once the relay answers again, and is
+    # retried within seconds meanwhile, like the reports whose delay it is about.
+    NoticeKind.OUTBOX_BACKLOG: KindSpec("邮件积压告警", Family.OPERATIONS, Recipient.OPERATOR,
+                                        Priority.AT_ONCE, rechecked=False),
 }
 
 

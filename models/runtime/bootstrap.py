@@ -40,6 +40,8 @@ class SweepConfig:
     ack_secret: str
     digest_at: time
     digests_enabled: bool
+    backlog_alert_after: timedelta
+    operator_email: str
 
 
 @dataclass
@@ -86,7 +88,9 @@ class Runtime:
         return SweepConfig(policy=self.reminder_policy, cadences=s.visit_cadences,
                            max_attempts=s.notice_max_attempts, public_url=s.public_url,
                            ack_secret=load_secret_key(s), digest_at=s.digest_at,
-                           digests_enabled=s.digests_enabled)
+                           digests_enabled=s.digests_enabled,
+                           backlog_alert_after=timedelta(minutes=s.backlog_alert_minutes),
+                           operator_email=s.operator_email)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     mail_from: str = "weiquan@localhost"
     # Who is alerted when a notice has nobody to go to (a role missing from the registry).
     operator_email: str = "operator@weiquan.local"
+    # The operator is mailed (once per episode) when queued notices have waited this long:
+    # the outbox is behind (models/service/backlog.py). The board's health line uses 10.
+    backlog_alert_minutes: int = Field(default=10, ge=1, le=24 * 60)
     # SMTP connections a batch of mail is spread over (the relay's or the sink's).
     smtp_connections: int = Field(default=4, ge=1, le=32)
     sink_host: str = "127.0.0.1"

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import repositories as repo
+from models.db.bulk import insert_rows
 from models.db.orm import AuditEvent, Case, CaseImport, Jurisdiction, Notice, Party, VisitPlan
 from models.db.session import unit_of_work
 from models.domain.calendar import WorkCalendar
@@ -180,7 +181,7 @@ def _chunk(session: Session, chunk: Sequence[tuple[int, IntakeIn]], *, setting: 
     ids = repo.allocate_case_ids(session, count=len(new))
     numbers = [case_number(case_id=case_id, received_at=intake.received_at)
                for case_id, (_, intake, _) in zip(ids, new, strict=True)]
-    session.execute(insert(Case.__table__), [
+    insert_rows(session, Case.__table__, [
         {**values, "id": case_id, "number": number}
         for case_id, number, (_, _, values) in zip(ids, numbers, new, strict=True)])
     stored = _dependants(session, new, ids=ids, numbers=numbers, setting=setting)
@@ -215,8 +216,7 @@ def _dependants(session: Session, new: Sequence[tuple[int, IntakeIn, dict[str, A
                                  at_once_notices=len(rows.notices)))
     for model, rows in ((Party, parties), (AuditEvent, audits), (Notice, notices),
                         (VisitPlan, plans)):
-        if rows:
-            session.execute(insert(model.__table__), rows)
+        insert_rows(session, model.__table__, rows)
     return stored
 
 

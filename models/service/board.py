@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case as sql_case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case as sql_case, func, select
 from sqlalchemy.orm import Session
 
 from models.db.orm import Case, Contact, FlowTrigger, Jurisdiction, Notice, Referral, VisitPlan
@@ -28,6 +28,7 @@ from models.domain.notice_kinds import NoticeKind
 from models.domain.referrals import ReferralStatus
 from models.domain.statuses import NoticeStatus, TriggerStatus
 from models.domain.visits import Ledger
+from models.service.backlog import DEFAULT_THRESHOLD, is_late
 from models.service.due_items import overdue_items
 from models.service.mail_content.common import responsible_cadre
 
@@ -122,12 +123,8 @@ def health(session: Session, *, as_of: datetime, under: str) -> Health:
     # board asks them: one statement, not three).
     failed, late, unconfirmed = session.execute(
         select(count(Notice.status == NoticeStatus.FAILED),
-               # Untouched for 10 minutes, or tried and still not out 10 minutes after it fell
-               # due: a relay refusing for an hour keeps pushing next_attempt_at ahead by
-               # backoff, and must still show as an outbox that is behind.
-               count(Notice.status == NoticeStatus.QUEUED,
-                     or_(Notice.next_attempt_at < as_of - timedelta(minutes=10),
-                         (Notice.attempts > 0) & (Notice.due_at < as_of - timedelta(minutes=10)))),
+               # Waiting more than 10 minutes (the rule: models/service/backlog.py).
+               count(is_late(as_of=as_of, threshold=DEFAULT_THRESHOLD)),
                count(Notice.kind == NoticeKind.AT_ONCE, Notice.status == NoticeStatus.SENT,
                      Notice.acknowledged_at.is_(None)))
         .select_from(Notice).join(Case, Case.id == Notice.case_id).where(in_subtree)).one()

@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db.orm import Case, Notice
-from models.db.session import unit_of_work
+from models.db.session import single_statement_connection, unit_of_work
 from models.domain.calendar import WorkCalendar
 from models.domain.reminders import ReminderPolicy
 from models.domain.visits import DEFAULT_CADENCES, VisitCadence
 from models.service import outbox
+from models.service.backlog import Backlog
 from models.service.mail_content import build_mail
 from models.service.planning import PLAN_BATCH, after_sent, notices_that_apply, plan_batch
 from notifications.message import Mail
@@ -37,6 +39,12 @@ log = logging.getLogger(__name__)
 
 # A third of the lease: two renewals may fail (a busy database) before the lease runs out.
 RENEW_EVERY = outbox.LEASE / 3
+# How long answered mails wait for the database to come back before the sweep gives up on
+# recording them (and they go again after their lease): half the lease, so that a restart
+# or a fail-over of the database repeats no mail.
+RECORD_PATIENCE = outbox.LEASE / 2
+RECORD_RETRY_FIRST = 0.25
+RECORD_RETRY_MAX = 4.0
 
 
 @dataclass
@@ -49,12 +57,14 @@ class SweepReport:
     failed: int = 0
     cancelled: int = 0
     would_send: list[dict[str, str]] = field(default_factory=list)
+    backlog: Backlog | None = None  # the outbox as the sweep found it (models/runtime/sweep.py)
 
 
 @dataclass(frozen=True)
 class Outgoing:
     notice_id: int
     mail: Mail
+    must_confirm: bool = False  # its record and what it makes due go in one transaction
 
 
 def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetime,
@@ -84,7 +94,7 @@ def prepare_mails(session: Session, *, notice_ids: Sequence[int], as_of: datetim
             cancelled += 1
             continue
         notice.message_id = mail.message_id
-        outgoing.append(Outgoing(notice.id, mail))
+        outgoing.append(Outgoing(notice.id, mail, notice.must_confirm))
     session.flush()
     return outgoing, cancelled
 
@@ -145,9 +155,12 @@ class _Delivery:
         self.sessions, self.as_of, self.holder = sessions, as_of, holder
         self.engine: Engine = sessions.kw["bind"]
         self.connection: Connection | None = None  # the current batch's, for its records
+        self.confirming: set[int] = set()  # the current batch's notices to be confirmed
         self.max_attempts, self.now, self.report = max_attempts, now, report
         self.after_send = after_send
         self.forwarded = False  # retries brought forward once, at the sweep's first success
+        self.recordable = asyncio.Event()  # cleared while the database cannot be written
+        self.recordable.set()
 
     async def send(self, sender: MailSender, outgoing: Sequence[Outgoing]) -> None:
         recorded: set[int] = set()
@@ -159,6 +172,10 @@ class _Delivery:
             if self.after_send is not None:
                 self.after_send()
             answered.put_nowait((index, result))
+            # While the database is away the recorder keeps its answers and tries again: this
+            # connection sends nothing more until they are recorded, so a crash meanwhile
+            # still repeats at most the one mail in flight per connection.
+            await self.recordable.wait()
 
         async def recorder() -> None:
             # Records each outcome while its connection already waits for the server's answer
@@ -172,7 +189,8 @@ class _Delivery:
                     answers.append(answered.get_nowait())
                 try:
                     recorded.update(index for index, _ in answers)
-                    self.record([(outgoing[index].notice_id, result) for index, result in answers])
+                    await self._record_patiently(
+                        [(outgoing[index].notice_id, result) for index, result in answers])
                 finally:
                     for _ in answers:
                         answered.task_done()
@@ -180,7 +198,8 @@ class _Delivery:
         recording = asyncio.create_task(recorder())
         renewing = asyncio.create_task(self._renew([o.notice_id for o in outgoing]))
         # One connection for the batch's records, not a checkout from the pool per mail.
-        self.connection = self.engine.connect()
+        self.connection = single_statement_connection(self.engine)
+        self.confirming = {o.notice_id for o in outgoing if o.must_confirm}
         try:
             results = await sender.send_batch([o.mail for o in outgoing], on_outcome=on_outcome)
             await _recorded(answered, recording)
@@ -189,11 +208,45 @@ class _Delivery:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            self.connection.close()
-            self.connection = None
+            self._drop_connection()
         # Any the sender did not report one by one.
         self.record([(outgoing[index].notice_id, result) for index, result in enumerate(results)
                      if index not in recorded])
+
+    async def _record_patiently(self, answers: Sequence[tuple[int, SendOutcome]]) -> None:
+        """Record the answers; when the database is away (restarting, failing over), keep
+        them and try again with backoff for up to RECORD_PATIENCE — well inside the notices'
+        lease, so they are still this holder's to record — rather than give up and send
+        them all again after the lease."""
+        delay, waited = RECORD_RETRY_FIRST, 0.0
+        while True:
+            try:
+                if self.connection is None:
+                    self.connection = single_statement_connection(self.engine)
+                self.record(answers)
+            except (OperationalError, InterfaceError) as error:
+                self._drop_connection()
+                if waited >= RECORD_PATIENCE.total_seconds():
+                    self.recordable.set()  # the waiting connections see the failure and stop
+                    raise
+                self.recordable.clear()
+                log.warning("cannot record %s mail outcome(s): the database is away (%s); "
+                            "trying again in %.1f s", len(answers), type(error.orig).__name__,
+                            delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, RECORD_RETRY_MAX)
+                continue
+            if not self.recordable.is_set():
+                log.info("mail outcomes recorded again after %.1f s without the database", waited)
+                self.recordable.set()
+            return
+
+    def _drop_connection(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):  # an invalidated connection may not close
+                self.connection.close()
+            self.connection = None
 
     def record(self, answers: Sequence[tuple[int, SendOutcome]]) -> None:
         sent = [notice_id for notice_id, result in answers if result.ok]
@@ -219,20 +272,30 @@ class _Delivery:
             self.report.failed += 1
 
     def _record_sent(self, notice_ids: Sequence[int]) -> list[bool]:
-        """Whether each was still this holder's to record. A Core transaction, not a session:
-        this runs once per answer on the sending path."""
-        with contextlib.ExitStack() as stack:
-            connection = self.connection or stack.enter_context(self.engine.connect())
-            with connection.begin():
-                found = [outbox.record_sent(connection, notice_id=notice_id, as_of=self.as_of,
-                                            holder=self.holder) for notice_id in notice_ids]
-                confirm = [sent for sent in found if sent is not None and sent.must_confirm]
-                if confirm:
-                    with Session(bind=connection) as session:
-                        for sent in confirm:
-                            after_sent(session, sent, as_of=self.as_of)
-                        session.flush()
-        return [sent is not None for sent in found]
+        """Whether each was still this holder's to record. Core, not a session: this runs on
+        the sending path as soon as a server has answered. Mails whose record makes something
+        due (an at-once report to be confirmed) are recorded in a transaction with it; the
+        others in one statement on the batch's connection."""
+        plain = [i for i in notice_ids if i not in self.confirming]
+        confirm = [i for i in notice_ids if i in self.confirming]
+        found: set[int] = set()
+        if plain:
+            with contextlib.ExitStack() as stack:
+                connection = self.connection or stack.enter_context(
+                    single_statement_connection(self.engine))
+                with connection.begin():
+                    found.update(sent.notice_id for sent in outbox.record_sent(
+                        connection, notice_ids=plain, as_of=self.as_of, holder=self.holder))
+        if confirm:
+            with self.engine.begin() as connection:
+                sent = outbox.record_sent(connection, notice_ids=confirm, as_of=self.as_of,
+                                          holder=self.holder)
+                with Session(bind=connection) as session:
+                    for one in sent:
+                        after_sent(session, one, as_of=self.as_of)
+                    session.flush()
+            found.update(one.notice_id for one in sent)
+        return [notice_id in found for notice_id in notice_ids]
 
     def _record_failure(self, notice_id: int, result: SendOutcome) -> str | None:
         failure = outbox.Failure(notice_id=notice_id, error=str(result.error or ""),
@@ -244,9 +307,13 @@ class _Delivery:
     async def _renew(self, notice_ids: list[int]) -> None:
         while True:
             await asyncio.sleep(RENEW_EVERY.total_seconds())
-            with unit_of_work(self.sessions) as session:
-                outbox.renew_leases(session, notice_ids=notice_ids, holder=self.holder,
-                                    now=self.now())
+            try:
+                with unit_of_work(self.sessions) as session:
+                    outbox.renew_leases(session, notice_ids=notice_ids, holder=self.holder,
+                                        now=self.now())
+            except (OperationalError, InterfaceError) as error:  # two more tries in the lease
+                log.warning("could not renew the batch's leases (%s); trying again in %s",
+                            type(error.orig).__name__, RENEW_EVERY)
 
 
 async def _recorded(answered: asyncio.Queue[tuple[int, SendOutcome]],

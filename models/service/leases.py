@@ -9,19 +9,25 @@ on several machines need synchronised clocks (NTP), and the expiry leaves a marg
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.db.orm import Lease
 
 SCHEDULER_LEASE = "scheduler"
+# Each service process also holds a lease of its own, renewed with its try at the scheduler's:
+# its heartbeat, so that `weiquan status` lists the standbys too.
+PROCESS_LEASE_PREFIX = "process:"
+# A process whose heartbeat stopped this long ago is forgotten (by the leader).
+FORGET_AFTER = timedelta(hours=1)
 
 
 def process_holder() -> str:
@@ -89,3 +95,31 @@ def lease_view(session: Session, *, name: str, now: datetime) -> LeaseView | Non
         return None
     return LeaseView(name=row.name, holder=row.holder, acquired_at=row.acquired_at,
                      heartbeat_at=row.heartbeat_at, expires_at=row.expires_at, now=now)
+
+
+def process_lease_name(holder: str) -> str:
+    """The name of a process's own lease: the holder (host:pid:nonce) is longer than a
+    lease's name may be, so a digest of it (the row's holder column names the process)."""
+    return PROCESS_LEASE_PREFIX + hashlib.sha256(holder.encode()).hexdigest()[:24]
+
+
+def beat(session: Session, *, holder: str, now: datetime, ttl: timedelta) -> None:
+    """Renew this process's own lease (its heartbeat); nobody else ever holds it."""
+    hold_lease(session, name=process_lease_name(holder), holder=holder, now=now, ttl=ttl)
+
+
+def forget_silent_processes(session: Session, *, now: datetime) -> int:
+    """Drop the heartbeats of processes silent for FORGET_AFTER (stopped or killed)."""
+    return session.execute(
+        delete(Lease).where(Lease.name.startswith(PROCESS_LEASE_PREFIX),
+                            Lease.expires_at < now - FORGET_AFTER)
+        .execution_options(synchronize_session=False)).rowcount or 0
+
+
+def process_views(session: Session, *, now: datetime) -> list[LeaseView]:
+    """Every service process heard from within FORGET_AFTER, longest running first."""
+    rows = session.scalars(select(Lease).where(Lease.name.startswith(PROCESS_LEASE_PREFIX))
+                           .order_by(Lease.acquired_at, Lease.holder)).all()
+    return [LeaseView(name=row.name, holder=row.holder, acquired_at=row.acquired_at,
+                      heartbeat_at=row.heartbeat_at, expires_at=row.expires_at, now=now)
+            for row in rows]

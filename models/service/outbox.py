@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Connection, Update, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from models.db.bulk import one_of
 from models.db.orm import Case, Jurisdiction, Notice
 from models.domain.notice_kinds import is_urgent
 
@@ -128,25 +129,24 @@ class Sent:
     must_confirm: bool
 
 
-def record_sent(connection: Connection, *, notice_id: int, as_of: datetime,
-                holder: str) -> Sent | None:
-    """A mail the server accepted, in one compare-and-set UPDATE on a Core connection (no
-    session, no entity): this runs once per mail, between one mail's answer and the next
-    mail on the same connection. None when the row is no longer this holder's to record."""
-    row = connection.execute(_MARK_SENT, {"notice_id": notice_id, "holder": holder,
-                                          "sent_at": as_of}).first()
-    if row is None:
-        return None
-    return Sent(notice_id=notice_id, case_id=row.case_id, must_confirm=row.must_confirm)
+def record_sent(connection: Connection, *, notice_ids: Sequence[int], as_of: datetime,
+                holder: str) -> list[Sent]:
+    """Mails the server accepted, in one compare-and-set UPDATE on a Core connection (no
+    session, no entity): this runs on the sending path, as soon as a server has answered.
+    The rows no longer this holder's to record are left alone and not returned."""
+    rows = connection.execute(_MARK_SENT, {"ids": list(notice_ids), "holder": holder,
+                                           "sent_at": as_of})
+    return [Sent(notice_id=row.id, case_id=row.case_id, must_confirm=row.must_confirm)
+            for row in rows]
 
 
 _MARK_SENT = (
     update(Notice)
-    .where(Notice.id == bindparam("notice_id"), Notice.status == "sending",
+    .where(one_of(Notice.id, "ids"), Notice.status == "sending",
            Notice.claimed_by == bindparam("holder"))
     .values(status="sent", sent_at=bindparam("sent_at"), last_error="", claimed_until=None,
             claimed_by="")
-    .returning(Notice.case_id, Notice.must_confirm))
+    .returning(Notice.id, Notice.case_id, Notice.must_confirm))
 
 
 def record_failure(session: Session, outcome: Failure, *, as_of: datetime, holder: str,

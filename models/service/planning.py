@@ -15,15 +15,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.db import repositories as repo
+from models.db.bulk import insert_rows, one_of, update_rows
 from models.db.orm import Case, Contact, Notice
 from models.domain.calendar import WorkCalendar
 from models.domain.confirmation import CONFIRM_WITHIN
 from models.domain.notice_keys import notice_key
-from models.domain.notice_kinds import Family, Recipient, priority_of, spec_of
+from models.domain.notice_kinds import Recipient, priority_of, spec_of
 from models.domain.reminders import OwedNotice, ReminderPolicy, still_applies
 from models.domain.statuses import NoticeStatus
 from models.service.outbox import Sent
@@ -40,8 +41,8 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
 
     Written for a million open cases: the cases are read as the few columns the policy needs
     (not ORM entities), the keys that exist already are found with one IN query for the
-    batch, the new notices go in as one Core executemany and the next checks as one UPDATE
-    executemany by id — no unit-of-work bookkeeping per row."""
+    batch, the new notices go in and the next checks move in one bulk write each
+    (models/db/bulk.py) — no unit-of-work bookkeeping or per-row bind processing."""
     cases = session.execute(
         select(*CASE_FACTS).where(Case.next_check_at <= as_of)
         .order_by(Case.next_check_at, Case.id).limit(limit)
@@ -60,18 +61,14 @@ def plan_batch(session: Session, *, as_of: datetime, calendar: WorkCalendar,
             for contact in _recipients(case=case, owed=owed, registry=registry) or [None]:
                 key = notice_key(owed_key=owed.key, contact_id=contact.id if contact else None)
                 planned.append((key, case, owed, contact))
-        next_checks.append({"case_id": case.id, "next_check_at": next_check})
+        next_checks.append((case.id, next_check))
     rows = _new_rows(session, planned=planned, as_of=as_of)
-    if rows:
-        session.execute(insert(Notice.__table__), rows)
-    session.execute(_MOVE_NEXT_CHECK, next_checks)
+    insert_rows(session, Notice.__table__, rows)
+    update_rows(session, Case.__table__, key="id", columns=("next_check_at",), rows=next_checks)
     return len(cases), len(rows)
 
 
-# Core statements on the tables, run as executemany: the ORM's bulk paths cost more per row
-# than the database's own work at this scale.
-_MOVE_NEXT_CHECK = (update(Case.__table__).where(Case.__table__.c.id == bindparam("case_id"))
-                    .values(next_check_at=bindparam("next_check_at")))
+_STORED_KEYS = select(Notice.key).where(one_of(Notice.key, "keys"))
 
 
 def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedNotice,
@@ -81,8 +78,7 @@ def _new_rows(session: Session, *, planned: Sequence[tuple[str, CaseFacts, OwedN
     idempotent): one IN query for the whole batch."""
     if not planned:
         return []
-    existing = set(session.scalars(select(Notice.key).where(
-        Notice.key.in_([key for key, _, _, _ in planned]))))
+    existing = set(session.scalars(_STORED_KEYS, {"keys": [key for key, _, _, _ in planned]}))
     rows = []
     for key, case, owed, contact in planned:
         if key not in existing:
@@ -176,13 +172,13 @@ def notices_that_apply(session: Session, notices: Sequence[Notice], *,
     loaded once, for the cases whose notices are re-checked at all."""
     rechecked = {notice.case_id for notice in notices
                  if notice.case_id in cases and spec_of(notice.kind).rechecked
-                 and spec_of(notice.kind).family != Family.DIGEST}
+                 and spec_of(notice.kind).about_a_case}
     owed_now = {work.case.id: work.owed(as_of=as_of, calendar=calendar, policy=policy)
                 for work in load_case_works(session, [cases[case_id] for case_id in rechecked])}
     applies = set()
     for notice in notices:
-        if spec_of(notice.kind).family == Family.DIGEST:
-            applies.add(notice.id)  # judged when rendered: its day, and whether anything is left
+        if not spec_of(notice.kind).about_a_case:
+            applies.add(notice.id)  # judged when rendered (a digest: its day, what is left)
         elif notice.case_id in cases and still_applies(
                 notice.key, kind=notice.kind, owed_now=owed_now.get(notice.case_id, ())):
             applies.add(notice.id)

@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tests.faults.run_all [--full] [--postgres URL]
 
---full: 20 kills, 1,000 cases, and PostgreSQL restarted mid-run (`pg_ctlcluster 15 main
-restart`, as root: every user of that cluster sees it). --postgres (default
+--full: 20 kills, 1,000 cases, a Prefect server of its own (scenario 3: the owed flow runs
+caught up; its first start may take minutes), and PostgreSQL restarted mid-run
+(`pg_ctlcluster 15 main restart`, as root: every user of that cluster sees it). --postgres (default
 WEIQUAN_TEST_POSTGRES_URL) runs the PostgreSQL scenarios; without one they are skipped.
 Exit status: pytest's.
 """
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-COLUMNS = ("scenario", "expected", "delivered", "lost", "duplicated", "note")
+COLUMNS = ("scenario", "db", "expected", "delivered", "lost", "duplicated", "note")
 
 
 def main() -> int:

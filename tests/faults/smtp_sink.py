@@ -46,6 +46,7 @@ class ControlledSink:
         self.refusing = refusing
         self.by_message_id: Counter[str] = Counter()
         self.message_ids_by_key: dict[str, set[str]] = {}
+        self.recipients_by_key: dict[str, list[str]] = {}  # the envelope's, last accepted
         self.accepted_at: list[float] = []  # time.monotonic() of each acceptance
         self.refused = 0
         self.nbytes = 0
@@ -97,6 +98,7 @@ class ControlledSink:
         with self._lock:
             self.by_message_id[message_id] += 1
             self.message_ids_by_key.setdefault(key, set()).add(message_id)
+            self.recipients_by_key[key] = list(envelope.rcpt_tos)
             self.accepted_at.append(time.monotonic())
             self.nbytes += len(content)
         return "250 Message accepted"

@@ -114,3 +114,33 @@ async def test_due_sweep_flow_sends_and_publishes_counts_only(
     assert rows[0]["sent"] == 1 and rows[0]["cases_checked"] == 1
     stored = json.dumps(rows, ensure_ascii=False)
     assert "刘某某" not in stored and "@" not in stored
+
+
+async def test_due_sweep_flow_shows_an_old_backlog_to_the_operator_counts_only(
+    prefect_server, sqlite_only, mail_ctx, sink
+):
+    from datetime import datetime
+
+    from flows.due_sweep import due_sweep
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    from tasks.sweep import BACKLOG_ARTIFACT
+
+    register_runtime_factory(lambda: mail_ctx)
+    mail_ctx.clock.at = datetime.fromisoformat("2026-09-30T10:16:00+08:00")
+    intake_case(mail_ctx, received_at="2026-09-30T10:15:00+08:00")  # at-once reports queued
+    sink.stop()  # the relay is away: they wait
+
+    await due_sweep(as_of=datetime.fromisoformat("2026-09-30T10:40:00+08:00"))
+    await APILogHandler.aflush()  # run logs reach the server in the background
+
+    async with get_client() as client:
+        artifact = max((a for a in await client.read_artifacts() if a.key == BACKLOG_ARTIFACT),
+                       key=lambda a: a.created)
+        logs = await client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[artifact.flow_run_id])))
+    text = str(artifact.data)
+    assert "**邮件积压**" in text and "waited more than 10 min" in text
+    assert "刘某某" not in text and "@" not in text
+    assert any(log.level == 30 and "the outbox is behind" in log.message for log in logs)

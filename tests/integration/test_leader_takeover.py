@@ -26,10 +26,12 @@ START_BOUND = 30.0  # a loaded 2-core machine takes seconds to start a Python pr
 
 
 class Service:
-    """A `weiquan serve --no-prefect` process whose log is read as it comes."""
+    """A `weiquan serve --no-prefect` process (`prefect=True`: `weiquan serve`) whose log is
+    read as it comes."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--no-prefect"],
+    def __init__(self, env: dict[str, str], *, prefect: bool = False) -> None:
+        command = ["serve"] if prefect else ["serve", "--no-prefect"]
+        self.process = subprocess.Popen([sys.executable, "-m", "app.cli", *command],
                                         cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
@@ -72,6 +74,22 @@ def leader_pid(runtime: Runtime) -> int | None:
     return int(leader["holder"].split(":")[1])
 
 
+def leader_and_standby(env: dict[str, str], runtime: Runtime,
+                       services: list[Service]) -> tuple[Service, Service]:
+    """Two service processes: the first started leads, the second stands by (both are added
+    to `services` as they start, for the caller to stop)."""
+    first = Service(env)
+    services.append(first)
+    wait_until(lambda: leader_pid(runtime) == first.process.pid, bound=START_BOUND,
+               what="the first process leads", services=services)
+    second = Service(env)
+    services.append(second)
+    wait_until(lambda: second.said("flow service"), bound=START_BOUND,
+               what="the second process runs", services=services)
+    assert leader_pid(runtime) == first.process.pid  # the standby did not steal it
+    return first, second
+
+
 @pytest.fixture
 def postgres_runtime(settings) -> Iterator[Runtime]:
     if not settings.effective_database_url.startswith("postgresql"):
@@ -87,16 +105,9 @@ def test_a_standby_takes_over_within_30_s_after_the_leader_is_killed(postgres_ru
            "WEIQUAN_DATABASE_URL": settings.effective_database_url,
            "WEIQUAN_DIGESTS_ENABLED": "false", "WEIQUAN_SINK_PORT": "9"}
     env.pop("WEIQUAN_SMTP_HOST", None)
-    first = Service(env)
-    services = [first]
+    services: list[Service] = []
     try:
-        wait_until(lambda: leader_pid(postgres_runtime) == first.process.pid, bound=START_BOUND,
-                   what="the first process leads", services=services)
-        second = Service(env)
-        services.append(second)
-        wait_until(lambda: second.said("flow service"), bound=START_BOUND,
-                   what="the second process runs", services=services)
-        assert leader_pid(postgres_runtime) == first.process.pid  # the standby did not steal it
+        first, second = leader_and_standby(env, postgres_runtime, services)
 
         first.process.kill()  # kill -9: no release, the lease must expire
         first.process.wait()
@@ -116,6 +127,12 @@ def test_a_standby_takes_over_within_30_s_after_the_leader_is_killed(postgres_ru
         human = subprocess.run([sys.executable, "-m", "app.cli", "status"], cwd=REPO, env=env,
                                capture_output=True, text=True, timeout=60)
         assert human.returncode == 0 and f":{second.process.pid}:" in human.stdout
+        # Every service process by its heartbeat: the new leader, and the killed one silent.
+        lines = human.stdout.splitlines()
+        assert any(f":{second.process.pid}:" in line and ": leads, heartbeat" in line
+                   for line in lines), human.stdout
+        assert any(f":{first.process.pid}:" in line and "silent" in line for line in lines), \
+            human.stdout
         assert "待发 0" in human.stdout
     finally:
         for service in services:

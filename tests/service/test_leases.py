@@ -112,3 +112,37 @@ async def test_the_service_leads_only_while_it_holds_the_lease(ctx):
         for service in (first, second):
             if service.scheduler is not None:
                 service.scheduler.shutdown(wait=False)
+
+
+async def test_status_lists_every_service_process_by_its_heartbeat(ctx):
+    ctx.clock.at = T0
+    first = FlowService(ctx, prefect_ready=lambda: False, holder="first")
+    second = FlowService(ctx, prefect_ready=lambda: False, holder="second")
+
+    def processes(at: datetime) -> dict[str, tuple[bool, bool, float]]:
+        with unit_of_work(ctx.sessions) as session:
+            status = service_status(session, now=at)
+        return {p["holder"]: (p["live"], p["leading"], p["heartbeat_age_seconds"])
+                for p in status["processes"]}
+
+    try:
+        assert await first.hold_or_stand_by()
+        assert not await second.hold_or_stand_by()  # a standby beats too
+        assert processes(T0 + timedelta(seconds=2)) == {"first": (True, True, 2.0),
+                                                        "second": (True, False, 2.0)}
+        # The leader dies (no more beats); the standby goes on beating and takes over.
+        ctx.clock.at = T0 + timedelta(seconds=ctx.settings.lease_ttl_seconds + 1)
+        assert await second.hold_or_stand_by()
+        later = ctx.clock.at + timedelta(seconds=1)
+        assert processes(later) == {"first": (False, False, ctx.settings.lease_ttl_seconds + 2),
+                                    "second": (True, True, 1.0)}
+        # A clean stop ends the heartbeat at once; the leader forgets long-silent processes.
+        second._give_up_lead()
+        assert processes(later)["second"][:2] == (False, False)
+        ctx.clock.at = T0 + timedelta(hours=2)
+        assert await first.hold_or_stand_by()
+        assert set(processes(ctx.clock.at)) == {"first"}
+    finally:
+        for service in (first, second):
+            if service.scheduler is not None:
+                service.scheduler.shutdown(wait=False)

@@ -26,10 +26,13 @@ from notifications.message import (
     to_email_message,
 )
 
-# The templates of the notice kinds table: one mail per case, and the digests.
-TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items() if spec.family != Family.DIGEST)
+# The templates of the notice kinds table: one mail per case, the digests, and the
+# operator's mails about the machinery (tests/service/test_backlog.py renders those).
+TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items() if spec.about_a_case)
 DIGEST_TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items()
                               if spec.family == Family.DIGEST)
+OPERATIONS_TEMPLATE_NAMES = tuple(template_of(k) for k, spec in KINDS.items()
+                                  if spec.family == Family.OPERATIONS)
 
 ACT = 'weiquan case respond WQ-2026-000001 --note "已电话联系，约定面谈"'
 
@@ -190,6 +193,9 @@ ALLOWED_VARIABLES = {
     # the casework records: dates, the issuing court or station, whether it is late or today
     "closed_on", "overdue", "expires_today", "granted_on", "expires_on", "issuer",
     "working_days_left",
+    # the operator's backlog alert: instants, counts, minutes and a reason's label
+    "began_at", "sent_at", "waiting", "late", "oldest_wait_minutes", "threshold_minutes",
+    "reason_label",
 }
 PERSONAL_DATA_WORDS = re.compile(
     r"victim|applicant|complainant|party|parties|phone|mobile|address|id_card|"
@@ -420,7 +426,8 @@ def test_mail_refuses_header_injection_and_reserved_headers(field: str, value: A
 def test_template_directory_holds_exactly_the_declared_templates() -> None:
     names = {path.name for path in TEMPLATES_DIR.iterdir() if path.is_file()}
     mail_files = {name for name in names if not name.startswith("_") and name != "base.html"}
-    expected = {f"{t}{suffix}" for t in (*TEMPLATE_NAMES, *DIGEST_TEMPLATE_NAMES)
+    expected = {f"{t}{suffix}" for t in (*TEMPLATE_NAMES, *DIGEST_TEMPLATE_NAMES,
+                                         *OPERATIONS_TEMPLATE_NAMES)
                 for suffix in (".subject.txt", ".txt", ".html")}
     assert mail_files == expected
 

@@ -4,7 +4,8 @@
 template's context from the rows as they are now (what the recipient needs to act — the case
 number, what is due, when, how to act; never the victim's name, phone or address), and the
 table names the template. Digests are built by `models.service.digests.digest_mail`, which
-may find that a digest has nothing left to say and cancel it.
+may find that a digest has nothing left to say and cancel it; the operator's notices about
+the machinery by `operations.backlog_mail`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from models.service.digests import digest_mail
 from models.service.mail_content.at_once import at_once_context
 from models.service.mail_content.casework import casework_context
 from models.service.mail_content.common import case_context, responsible_cadre
+from models.service.mail_content.operations import backlog_mail
 from models.service.mail_content.records import record_context
 from models.service.mail_content.referral import referral_context
 from models.service.mail_content.visit import visit_attachment, visit_context
@@ -60,9 +62,12 @@ def build_mail(session: Session, *, notice: Notice, case: Case | None, as_of: da
                cadences: Mapping[str, VisitCadence] = DEFAULT_CADENCES) -> Mail | None:
     """The mail for a claimed notice; None when a digest has cancelled itself (stale, or
     nothing left to say)."""
-    if spec_of(notice.kind).family == Family.DIGEST:
+    family = spec_of(notice.kind).family
+    if family == Family.DIGEST:
         return digest_mail(session, notice=notice, as_of=as_of, calendar=calendar,
                            policy=policy, public_url=public_url)
+    if family == Family.OPERATIONS:
+        return backlog_mail(session, notice=notice, as_of=as_of)
     if case is None:
         raise LookupError(f"notice {notice.id} of kind {notice.kind} has no case")
     context = mail_context(session, notice=notice, case=case, calendar=calendar, as_of=as_of,
