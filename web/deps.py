@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from models.runtime.bootstrap import Runtime
 from models.db.orm import Jurisdiction, User
@@ -96,6 +97,12 @@ def optional_viewer(request: Request) -> Viewer | None:
                                 principal=principal_of(user), contact_id=user.contact_id)
     request.state.viewer = viewer
     return viewer
+
+
+def place_name(session: Session, *, code: str) -> str:
+    """A jurisdiction's name as pages show it (its code when the registry has no such place)."""
+    node = session.get(Jurisdiction, code)
+    return node.name if node else code
 
 
 def current_viewer(request: Request) -> Viewer:

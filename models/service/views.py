@@ -139,7 +139,7 @@ def records_view(session: Session, case: Case) -> dict[str, Any]:
         "rejection": None if rejection is None else {
             "reason": rejection.reason, "redirected_to": rejection.redirected_to or None,
             "at": local_iso(rejection.rejected_at)},
-        "follow_up": follow_up_view(session, case),
+        "follow_up": follow_up_view(session, case=case),
         "measures": [
             {"id": m.id, "kind": m.kind, "status": m.status, "on": m.on_date.isoformat(),
              "until": m.until_date.isoformat() if m.until_date else None,
@@ -148,7 +148,7 @@ def records_view(session: Session, case: Case) -> dict[str, Any]:
     }
 
 
-def follow_up_view(session: Session, case: Case) -> dict[str, Any] | None:
+def follow_up_view(session: Session, *, case: Case) -> dict[str, Any] | None:
     """The return visit a closed case owes (结案回访), as codes; None when it owes none."""
     follow_up = session.scalar(select(FollowUp).where(FollowUp.case_id == case.id))
     return None if follow_up is None else {

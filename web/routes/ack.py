@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from sqlalchemy.orm import Session
 
-from models.db.orm import Case, Contact, Jurisdiction, Notice, Referral
+from models.db.orm import Case, Contact, Notice, Referral
 from models.db.session import unit_of_work
 from models.domain.errors import InputError
 from models.service.ack import (
@@ -28,7 +28,7 @@ from models.service.ack import (
     resolve_ack_token,
 )
 from models.service.mail_content.common import responsible_cadre
-from web.deps import context_of, render
+from web.deps import context_of, place_name, render
 
 router = APIRouter()
 
@@ -55,7 +55,7 @@ def _page_facts(session: Session, *, notice: Notice, case: Case) -> dict[str, An
         "responsible": (f"{responsible.name}（{responsible.post}）{responsible.phone}"
                         if responsible else "（未指定）"),
         "acknowledged_at": notice.acknowledged_at, "acknowledged_by": notice.acknowledged_by,
-        "place": _place_name(session, case.jurisdiction_code),
+        "place": place_name(session, code=case.jurisdiction_code),
     }
 
 
@@ -99,7 +99,3 @@ def ack_submit(request: Request, token: str, action: str = Form("receipt"), by: 
     done = "already" if outcome.already else outcome.action
     return RedirectResponse(f"/ack/{token}?done={done}", status_code=303)
 
-
-def _place_name(session: Session, code: str) -> str:
-    node = session.get(Jurisdiction, code)
-    return node.name if node else code

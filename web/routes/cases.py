@@ -27,7 +27,7 @@ from models.service.casework_records import current_protection_order
 from models.service.visits import VISIT_MODES, active_plan, record_visit
 from models.service.situation_report import report_written
 from models.service.views import follow_up_view
-from web.deps import Forbidden, Viewer, context_of, current_viewer, render
+from web.deps import Forbidden, Viewer, context_of, current_viewer, place_name, render
 from web.forms import local_input_value, with_beijing_offset
 from web.security import check_csrf
 
@@ -68,8 +68,8 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
             "case": case,
             # What the page shows of `case_view` (the rest it reads itself, below): the
             # whole view is a dozen more queries, and the case page is the most opened.
-            "jurisdiction_name": _place_name(session, case.jurisdiction_code),
-            "follow_up": follow_up_view(session, case),
+            "jurisdiction_name": place_name(session, code=case.jurisdiction_code),
+            "follow_up": follow_up_view(session, case=case),
             "parties": list(case.parties),
             "timeline": case_page.timeline(session, case),
             "notices": case_page.notices(session, case),
@@ -97,11 +97,6 @@ def case_detail(request: Request, key: str, viewer: Viewer = Depends(current_vie
         with unit_of_work(ctx.sessions) as session:
             case_page.record_opened(session, case_id=case_id, actor=viewer.actor, at=now)
     return response
-
-
-def _place_name(session: Session, code: str) -> str | None:
-    node = repo.get_jurisdiction(session, code)
-    return node.name if node else None
 
 
 # --- recording a return visit (附表3) ----------------------------------------------------------

@@ -35,7 +35,7 @@ class SectionOnPage:
     first_page: int  # the page its first line is on
 
 
-def sections_on_page(digest: CadreDigest, page: Page) -> list[SectionOnPage]:
+def sections_on_page(*, digest: CadreDigest, page: Page) -> list[SectionOnPage]:
     """The digest's sections in order, each with the part of its lines that falls on `page`
     (the lines run on from section to section, most urgent first)."""
     placed, start = [], 0
@@ -67,5 +67,5 @@ def today(request: Request, viewer: Viewer = Depends(current_viewer),
     shown = page_of(total=digest.total if digest else 0, asked=asked)
     return render(request, "today.html", {
         "digest": digest, "linked": viewer.contact_id is not None, "page": shown,
-        "sections": sections_on_page(digest, shown) if digest else [],
+        "sections": sections_on_page(digest=digest, page=shown) if digest else [],
         "page_link": lambda number: f"/today?page={number}"})
