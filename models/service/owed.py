@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Integer, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from models.db.bulk import one_of
-from models.db.orm import Case, FollowUp, Notice, ProtectiveMeasure, Referral, VisitPlan
+from models.db.bulk import one_of, rows_of
+from models.db.orm import (SENT_AT_ONCE, Case, FollowUp, Notice, ProtectiveMeasure, Referral,
+                            VisitPlan)
 from models.domain.calendar import WorkCalendar
 from models.domain.casework import MeasureKind, MeasureStatus, next_order_check, owed_order_reminders
 from models.domain.confirmation import SentAtOnce, next_confirmation_check, owed_confirmations
 from models.domain.notice_keys import round_of
-from models.domain.notice_kinds import NoticeKind
 from models.domain.procedure import SETTLED, Status
 from models.domain.referrals import (
     AWAITING_FEEDBACK,
@@ -69,8 +69,6 @@ def case_clock(case: CaseFacts) -> CaseClock:
     )
 
 
-# At-once reports of a life at risk that went out: each must be confirmed.
-_SENT_AT_ONCE = (Notice.kind == NoticeKind.AT_ONCE, Notice.must_confirm.is_(True), Notice.status == "sent")
 
 
 def _as_sent(rows: Iterable[Notice]) -> list[SentAtOnce]:
@@ -192,7 +190,14 @@ _OPEN_REFERRALS = _of_cases(Referral, Referral.status.in_(sorted(AWAITING_FEEDBA
                             order_by=Referral.id)
 _ACTIVE_PLANS = _of_cases(VisitPlan, VisitPlan.status == "active",
                           VisitPlan.next_due_at.is_not(None))
-_SENT_AT_ONCE_OF_CASES = _of_cases(Notice, *_SENT_AT_ONCE, order_by=Notice.id)
+# At-once reports of a life at risk that went out (each must be confirmed): the partial
+# index's own condition as written there (orm.SENT_AT_ONCE), so that index answers. SQLite
+# uses it only when the batch's ids are joined (bulk.rows_of); PostgreSQL plans one_of well.
+_SENT_AT_ONCE_OF_CASES = _of_cases(Notice, SENT_AT_ONCE, order_by=Notice.id)
+_BATCH = rows_of("ids", type_=Integer())
+_SENT_AT_ONCE_OF_CASES_SQLITE = (select(Notice).select_from(_BATCH)
+                                 .join(Notice, Notice.case_id == _BATCH.c.value)
+                                 .where(SENT_AT_ONCE).order_by(Notice.id))
 _FOLLOW_UPS_DUE = _of_cases(FollowUp, FollowUp.visited_at.is_(None))
 _ORDERS = _of_cases(ProtectiveMeasure, ProtectiveMeasure.kind == MeasureKind.PROTECTION_ORDER,
                     order_by=ProtectiveMeasure.id)
@@ -209,7 +214,9 @@ def load_case_works(session: Session, cases: Sequence[CaseFacts]) -> list[CaseWo
         referrals[referral.case_id].append(referral)
     plans = {plan.case_id: plan for plan in session.scalars(_ACTIVE_PLANS, ids)}
     sent: dict[int, list[Notice]] = defaultdict(list)
-    for notice in session.scalars(_SENT_AT_ONCE_OF_CASES, ids):
+    sent_at_once = (_SENT_AT_ONCE_OF_CASES_SQLITE if session.get_bind().dialect.name == "sqlite"
+                    else _SENT_AT_ONCE_OF_CASES)
+    for notice in session.scalars(sent_at_once, ids):
         sent[notice.case_id].append(notice)
     follow_ups = {f.case_id: f for f in session.scalars(_FOLLOW_UPS_DUE, ids)}
     orders: dict[int, ProtectiveMeasure] = {}  # the latest order record per case

@@ -13,7 +13,7 @@ from models.service import owed
 
 # (statement, table): the batch reads whose other condition has an index of its own
 BATCH_READS = [
-    pytest.param(owed._SENT_AT_ONCE_OF_CASES, "notices", id="sent-at-once-reports"),
+    pytest.param(owed._SENT_AT_ONCE_OF_CASES_SQLITE, "notices", id="sent-at-once-reports"),
     pytest.param(owed._OPEN_REFERRALS, "referrals", id="referrals-awaiting-feedback"),
     pytest.param(owed._ACTIVE_PLANS, "visit_plans", id="active-visit-plans"),
 ]
