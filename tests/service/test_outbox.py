@@ -3,11 +3,12 @@ sender fake (tests/fakes.py). Time is injected: `as_of` for the sweep, `now` for
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -292,3 +293,32 @@ async def test_running_twice_sends_nothing_twice(sessions) -> None:
     await sweep(sessions, sender)
     await sweep(sessions, sender)
     assert len(sender.sent) == 1
+
+
+async def test_an_answer_the_database_cannot_take_yet_is_recorded_later_not_sent_again(
+        sessions, monkeypatch) -> None:
+    """The database goes away (restarting, failing over) after the server accepted a mail: the
+    outcome waits and is recorded once the database answers, instead of the mail going again
+    after its lease. The fault is injected where the driver is called, twice."""
+    from models.service import due
+    monkeypatch.setattr(due, "RECORD_RETRY_FIRST", 0.01)  # the backoff's first step, not a deadline
+    notice_id = report_to(sessions, 2)
+    refusals = {"left": 2}
+
+    def database_away(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if statement.startswith("UPDATE notices") and "sent_at=?" in statement and refusals["left"]:
+            refusals["left"] -= 1
+            raise sqlite3.OperationalError("the database is restarting")
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", database_away)
+    try:
+        sender = RecordingSender()
+        report = await sweep(sessions, sender)
+    finally:
+        event.remove(engine, "before_cursor_execute", database_away)
+    assert refusals["left"] == 0, "the fault was not injected: nothing tested"
+    assert len(sender.sent) == 1 and report.sent == 1
+    assert row(sessions, notice_id).status == "sent"
+    await sweep(sessions, sender, AS_OF + outbox.LEASE + timedelta(seconds=1))
+    assert len(sender.sent) == 1  # never a second copy
