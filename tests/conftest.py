@@ -136,6 +136,13 @@ def database_url(request, tmp_path, sqlite_template, postgres_templates) -> Iter
         yield url
 
 
+def point_the_command_at(monkeypatch, *, settings: Settings) -> None:
+    """`weiquan` run in-process (`app.cli.main`) reads its settings from the environment, as
+    it does on a machine: point it at this test's database and data directory."""
+    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("WEIQUAN_DATABASE_URL", settings.effective_database_url)
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(FIXED_NOW)

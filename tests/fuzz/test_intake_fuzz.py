@@ -16,7 +16,7 @@ from models.domain.errors import text_problem
 from models.intake_schema import IntakeIn, IntakeLimits, IntakeValidationError, parse_intake
 from models.service.calendar import current_calendar
 from models.service.intake import take_in
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, point_the_command_at
 from tests.fuzz.conftest import EXAMPLES
 from tests.fuzz.strategies import raw_intakes, table_counts
 
@@ -76,8 +76,7 @@ def test_storing_keeps_one_case_or_nothing(fuzz_ctx, raw):
 def cli_environment(fuzz_ctx):
     """The command line on the fuzz database (it builds its own context from the environment)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WEIQUAN_DATA_DIR", str(fuzz_ctx.settings.data_dir))
-        patch.setenv("WEIQUAN_DATABASE_URL", fuzz_ctx.settings.effective_database_url)
+        point_the_command_at(patch, settings=fuzz_ctx.settings)
         patch.setenv("WEIQUAN_DIGESTS_ENABLED", "false")
         yield fuzz_ctx
 

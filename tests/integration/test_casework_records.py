@@ -5,7 +5,7 @@ closing and DV protective measures. Time is injected; SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -34,6 +34,7 @@ from tests.integration.test_casework import (
     run,
     take_in_doc,
 )
+from tests.conftest import point_the_command_at
 
 ORDER_KINDS = {NoticeKind.PROTECTION_ORDER_EXPIRING, NoticeKind.PROTECTION_ORDER_EXPIRES}
 
@@ -306,8 +307,7 @@ def cli(argv: list[str], capsys) -> tuple[int, str]:
 @pytest.fixture
 def cli_case(demo_ctx, monkeypatch) -> str:
     case_id = take_in_doc(demo_ctx, "dv_strangulation", **DV)
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
     with unit_of_work(demo_ctx.sessions) as session:
         return session.get(Case, case_id).number
 

@@ -16,7 +16,7 @@ from models.runtime.clock import FixedClock
 from models.runtime.settings import Settings
 from models.db.orm import AuditEvent, Case
 from models.db.session import unit_of_work
-from tests.conftest import DEMO, SHARED
+from tests.conftest import DEMO, SHARED, point_the_command_at
 
 INTAKE = SHARED / "contract" / "intake"
 CALENDAR_2027 = """\
@@ -32,8 +32,7 @@ makeup_workdays:
 
 @pytest.fixture
 def cli_env(monkeypatch, settings):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=settings)
     assert main(["registry", "load", "--jurisdictions", str(DEMO / "jurisdictions.csv"),
                  "--contacts", str(DEMO / "contacts.csv")]) == 0
     return settings

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select
 
 from app.cli import build_parser, main
 from models.db.orm import Base
-from tests.conftest import DEMO, SHARED
+from tests.conftest import DEMO, SHARED, point_the_command_at
 
 ROOT = Path(__file__).resolve().parents[2]
 INTAKE = SHARED / "contract" / "intake" / "dv_strangulation.json"
@@ -227,8 +227,7 @@ def names_a_field(err: str, names: list[str]) -> bool:
 @pytest.fixture
 def world(monkeypatch, settings, tmp_path, capsys) -> dict[str, str]:
     """The demo registry, one case with a referral, and files good and bad."""
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=settings)
     assert main(["registry", "load", "--jurisdictions", str(DEMO / "jurisdictions.csv"),
                  "--contacts", str(DEMO / "contacts.csv")]) == 0
     capsys.readouterr()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.cli import main
 from models.db.orm import AuditEvent, IntakeSource
 from models.db.session import unit_of_work
-from tests.conftest import SHARED
+from tests.conftest import SHARED, point_the_command_at
 from web.app import create_app
 
 DV = SHARED / "contract" / "intake" / "dv_strangulation.json"
@@ -20,8 +20,7 @@ DV = SHARED / "contract" / "intake" / "dv_strangulation.json"
 
 @pytest.fixture
 def cli(demo_ctx, monkeypatch, capsys):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = main(list(argv))

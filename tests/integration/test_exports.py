@@ -19,6 +19,7 @@ from models.domain.errors import InputError
 from models.domain.ledgers import ExportMode, LedgerForm, Period, Requester, parse_period
 from models.service import visits
 from models.service.exports import export_ledger
+from tests.conftest import point_the_command_at
 from tests.integration.ledger_data import act, at, read_xlsx, rows_of, store
 
 PASSWORD = "ledger-password-1"
@@ -209,8 +210,7 @@ def test_form_1_has_the_manuals_rows_filled_from_the_registry(ledger_ctx, tmp_pa
 
 @pytest.fixture
 def cli_ledger(monkeypatch, ledger_ctx):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(ledger_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", ledger_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=ledger_ctx.settings)
     return ledger_ctx
 
 

@@ -28,6 +28,7 @@ from models.service.found_families import add_found_family
 from models.service.overdue import overdue_report
 from models.service.planning import plan_batch
 from models.service.stats import statistics
+from tests.conftest import point_the_command_at
 from tests.integration.ledger_data import at, read_xlsx, rows_of
 from tests.integration.test_ledger_forms import COUNTY, PASSWORD
 
@@ -143,8 +144,7 @@ def test_bad_input_names_the_field_and_stores_nothing(demo_ctx):
 
 @pytest.fixture
 def cli(monkeypatch, demo_ctx):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
     return demo_ctx
 
 

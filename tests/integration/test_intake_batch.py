@@ -23,7 +23,7 @@ from models.intake_schema import parse_intake
 from models.service.batch_intake import IMPORT_FLOW, import_intakes
 from models.service.calendar import current_calendar
 from models.service.intake import take_in
-from tests.conftest import DEMO, FIXED_NOW, SHARED, _postgres_url
+from tests.conftest import FIXED_NOW, SHARED, _postgres_url, point_the_command_at
 
 INTAKE = SHARED / "contract" / "intake"
 
@@ -46,8 +46,7 @@ def counts(ctx: Runtime) -> dict[str, int]:
 
 @pytest.fixture
 def cli_env(monkeypatch, demo_ctx):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
     return demo_ctx
 
 

@@ -16,12 +16,12 @@ from models.domain.access import Role
 from models.domain.errors import InputError
 from models.domain.ledgers import ExportMode, LedgerForm, Requester
 from models.service import casework_records as records
-from models.service import visits
 from models.service.calendar import current_calendar
 from models.service.exports import export_ledger
 from models.service.helper_log import log_helper_work
 from models.service.referrals import record_referral_result, refer
 from models.service.situation_report import write_situation_report
+from tests.conftest import point_the_command_at
 from tests.integration.ledger_data import act, at, read_xlsx, rows_of, store
 
 PASSWORD = "ledger-password-1"
@@ -235,8 +235,7 @@ def test_the_report_is_refused_outside_the_scope_and_writes_nothing(forms_ctx, t
 
 @pytest.fixture
 def cli_forms(monkeypatch, forms_ctx):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(forms_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", forms_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=forms_ctx.settings)
     return forms_ctx
 
 

@@ -41,6 +41,7 @@ from models.service import casework_records
 from models.service.ack import acknowledge_notice
 from models.service.calendar import current_calendar
 from models.service.stats import statistics
+from tests.conftest import point_the_command_at
 from tests.integration.ledger_data import act, at, read_xlsx, rows_of, store
 
 OCTOBER = Period(first=date(2026, 10, 1), last=date(2026, 10, 31))
@@ -202,8 +203,7 @@ def test_presets(preset, first, last):
 
 @pytest.fixture
 def cli_october(monkeypatch, october):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(october.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", october.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=october.settings)
     return october
 
 

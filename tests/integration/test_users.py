@@ -17,7 +17,7 @@ from models.db.orm import AuditEvent, User
 from models.db.session import unit_of_work
 from models.domain.errors import InputError
 from models.service.users import add_user, authenticate, load_demo_users
-from tests.conftest import DEMO
+from tests.conftest import DEMO, point_the_command_at
 
 
 def add(ctx, **changes) -> User:
@@ -90,8 +90,7 @@ def test_demo_users_one_per_role_loaded_once(demo_ctx) -> None:
 
 @pytest.fixture
 def cli_env(monkeypatch, demo_ctx):
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
     return demo_ctx
 
 

@@ -17,7 +17,7 @@ from app.cli import main
 from models.db.orm import AuditEvent, Case, Notice
 from models.db.session import unit_of_work
 from models.service.sources import add_source, revoke_source
-from tests.conftest import SHARED
+from tests.conftest import SHARED, point_the_command_at
 from tests.integration.test_cli_bad_arguments import row_counts
 from web.app import create_app
 
@@ -201,8 +201,7 @@ def test_the_at_once_notices_are_the_ones_weiquan_intake_queues(
     cli_copy = tmp_path / "dv.json"
     cli_copy.write_text(json.dumps(document(external_ref="cli-copy"), ensure_ascii=False),
                         encoding="utf-8")
-    monkeypatch.setenv("WEIQUAN_DATA_DIR", str(demo_ctx.settings.data_dir))
-    monkeypatch.setenv("WEIQUAN_DATABASE_URL", demo_ctx.settings.effective_database_url)
+    point_the_command_at(monkeypatch, settings=demo_ctx.settings)
     assert main(["intake", "--json", str(cli_copy)]) == 0
     cli_number = json.loads(capsys.readouterr().out)["number"]
 
