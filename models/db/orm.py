@@ -259,7 +259,8 @@ class Referral(Base):
     feedback deadline (004). Reminders and escalation are derived from this row."""
 
     __tablename__ = "referrals"
-    # a case's referrals awaiting feedback, found by case first (see ix_notices_case_status)
+    # a case's referrals awaiting feedback, found by case first: with case_id alone SQLite
+    # searched by status and read every open referral for each batch of the planner
     __table_args__ = (Index("ix_referrals_case_status", "case_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -119,6 +119,10 @@ def case_by_key(session: Session, key: str) -> Case | None:
     return session.scalar(select(Case).where(Case.number == key))
 
 
+# The actor of audit events the software records by itself (a sweep, a digest).
+SYSTEM_ACTOR = "system"
+
+
 def add_audit(
     session: Session,
     *,

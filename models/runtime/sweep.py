@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from models.db.session import unit_of_work
+from models.db.session import read_only, unit_of_work
 from models.domain.calendar import WorkCalendar
-from models.service.backlog import Backlog, watch_backlog
+from models.service.backlog import Backlog, backlog, episode_changes, watch_backlog
 from models.service.digests import DigestPlan, plan_digests
 from models.service.due import SweepReport, run_due
 from notifications.sender import MailSender
@@ -34,9 +34,13 @@ def watch_the_outbox(runtime: Runtime, *, as_of: datetime) -> Backlog:
     """The outbox's backlog at `as_of`: the operator's notice when an episode begins (sent by
     this very sweep if the relay answers), and a WARNING every sweep while it is behind."""
     config = runtime.sweep_config
-    with unit_of_work(runtime.sessions) as session:
-        seen = watch_backlog(session, as_of=as_of, threshold=config.backlog_alert_after,
-                             operator_email=config.operator_email)
+    with read_only(runtime.sessions) as session:
+        seen = backlog(session, as_of=as_of, threshold=config.backlog_alert_after)
+        changes = episode_changes(session, seen=seen)
+    if changes:  # decided again under the write lock: another sweep may have been first
+        with unit_of_work(runtime.sessions) as session:
+            seen = watch_backlog(session, as_of=as_of, threshold=config.backlog_alert_after,
+                                 operator_email=config.operator_email)
     if seen.behind:
         facts = seen.facts()
         log.warning("the outbox is behind: %s of %s queued notices have waited more than %s "

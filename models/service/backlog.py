@@ -35,7 +35,6 @@ from notifications.sender import delay_reason
 DEFAULT_THRESHOLD = timedelta(minutes=10)
 BEHIND_EVENT = "outbox_behind"
 CAUGHT_UP_EVENT = "outbox_caught_up"
-SYSTEM_ACTOR = "system"
 # Enough distinct errors to name the commonest reason; a backlog repeats one or two.
 REASON_SAMPLE = 20
 
@@ -84,9 +83,10 @@ def backlog(session: Session, *, as_of: datetime, threshold: timedelta) -> Backl
     count, late, oldest = session.execute(
         select(func.count(), func.count().filter(since < as_of - threshold), func.min(since))
         .select_from(Notice).where(waiting)).one()
-    errors = session.execute(
+    errors = session.execute(  # (most sweeps find nothing waiting: no second query then)
         select(Notice.last_error, func.count()).where(waiting)
-        .group_by(Notice.last_error).order_by(func.count().desc()).limit(REASON_SAMPLE)).all()
+        .group_by(Notice.last_error).order_by(func.count().desc()).limit(REASON_SAMPLE)
+    ).all() if count else []
     reasons: Counter[str] = Counter()
     for error, number in errors:
         reasons[delay_reason(error)] += number
@@ -100,16 +100,26 @@ def watch_backlog(session: Session, *, as_of: datetime, threshold: timedelta,
     """The backlog at `as_of`; a new episode stores the operator's notice (see the module
     docstring), an episode that is over is recorded as over."""
     seen = backlog(session, as_of=as_of, threshold=threshold)
-    last = session.execute(
-        select(AuditEvent.kind).where(AuditEvent.kind.in_((BEHIND_EVENT, CAUGHT_UP_EVENT)))
-        .order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    if seen.behind and last != BEHIND_EVENT:
+    if not episode_changes(session, seen=seen):
+        return seen
+    if seen.behind:
         _begin_episode(session, seen=seen, operator_email=operator_email)
-    elif not seen.behind and last == BEHIND_EVENT:
-        repo.add_audit(session, case_id=None, at=as_of, actor=SYSTEM_ACTOR, kind=CAUGHT_UP_EVENT,
+    else:
+        repo.add_audit(session, case_id=None, at=as_of, actor=repo.SYSTEM_ACTOR,
+                       kind=CAUGHT_UP_EVENT,
                        detail=seen.facts())
         session.flush()
     return seen
+
+
+def episode_changes(session: Session, *, seen: Backlog) -> bool:
+    """Whether `seen` begins an episode (behind, the last one over) or ends one: the only
+    case in which watching the outbox writes. A sweep asks this in a read-only transaction
+    first, so a sweep that finds nothing new takes no write lock for it."""
+    last = session.execute(
+        select(AuditEvent.kind).where(AuditEvent.kind.in_((BEHIND_EVENT, CAUGHT_UP_EVENT)))
+        .order_by(AuditEvent.id.desc()).limit(1)).scalar()
+    return seen.behind != (last == BEHIND_EVENT)
 
 
 def _begin_episode(session: Session, *, seen: Backlog, operator_email: str) -> None:
@@ -118,7 +128,7 @@ def _begin_episode(session: Session, *, seen: Backlog, operator_email: str) -> N
     key = backlog_alert_key(episode=episode)
     try:
         with session.begin_nested():  # another sweep may begin the same episode at once
-            repo.add_audit(session, case_id=None, at=seen.as_of, actor=SYSTEM_ACTOR,
+            repo.add_audit(session, case_id=None, at=seen.as_of, actor=repo.SYSTEM_ACTOR,
                            kind=BEHIND_EVENT, note=key, detail=seen.facts())
             session.add(Notice(
                 key=key, case_id=None, kind=NoticeKind.OUTBOX_BACKLOG, escalation_level=0,

@@ -67,8 +67,8 @@ from notifications.message import Mail, render_mail
 log = logging.getLogger(__name__)
 
 PLANNED_EVENT = "digests_planned"
-SYSTEM_ACTOR = "system"
 SUPERVISOR_FALLBACK_LEVELS = (Level.TOWNSHIP.value, Level.COUNTY.value)
+
 
 @dataclass(frozen=True)
 class DigestPlan:
@@ -222,7 +222,8 @@ def _planned(session: Session, *, kind: str, day: date) -> bool:
 
 def _mark_planned(session: Session, *, kind: str, day: date, as_of: datetime, added: int,
                   skipped: int) -> None:
-    repo.add_audit(session, case_id=None, at=as_of, actor=SYSTEM_ACTOR, kind=PLANNED_EVENT,
+    repo.add_audit(session, case_id=None, at=as_of, actor=repo.SYSTEM_ACTOR,
+                   kind=PLANNED_EVENT,
                    note=f"{kind}:{day.isoformat()}",
                    detail={"digest": kind, "day": day.isoformat(), "queued": added,
                            "without_email": skipped})
@@ -258,7 +259,7 @@ def digest_mail(session: Session, *, notice: Notice, as_of: datetime, calendar: 
     if notice.kind == NoticeKind.MONTHLY_STATISTICS:
         try:
             return monthly_statistics_mail(session, notice=notice, day=day, as_of=as_of,
-                                           actor=SYSTEM_ACTOR, public_url=public_url or "")
+                                           actor=repo.SYSTEM_ACTOR, public_url=public_url or "")
         except InputError as exc:  # her jurisdiction left the registry since planning
             return _cancel(notice, f"{exc.field}: {exc.reason}")
     if notice.kind == NoticeKind.CADRE_DIGEST:

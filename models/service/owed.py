@@ -69,8 +69,6 @@ def case_clock(case: CaseFacts) -> CaseClock:
     )
 
 
-
-
 def _as_sent(rows: Iterable[Notice]) -> list[SentAtOnce]:
     return [SentAtOnce(notice_id=n.id, key=n.key, round=round_of(n.key),
                        contact_id=n.contact_id, role=n.recipient_role,
